@@ -1,0 +1,1 @@
+"""Apps: the decorators that turn functions into task factories returning futures."""

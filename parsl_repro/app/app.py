@@ -1,0 +1,113 @@
+"""The app decorators: ``python_app``, ``bash_app``, ``join_app`` and the tutorial's ``App``.
+
+Each turns a function into an app object; calling it submits a task to a DataFlowKernel (the
+one given as ``data_flow_kernel``, else the loaded one) and returns an ``AppFuture``.
+"""
+from __future__ import annotations
+
+import logging
+from abc import ABCMeta, abstractmethod
+from inspect import Parameter, signature
+from typing import Any, Callable, Literal, Sequence
+
+import typeguard
+
+from parsl_repro.dataflow.futures import AppFuture
+
+logger = logging.getLogger(__name__)
+
+SPECIAL_KEYWORDS = ("stdout", "stderr", "walltime", "parsl_resource_specification", "outputs", "inputs")
+"""Keyword arguments the kernel itself reads; their defaults are taken from the app's signature."""
+
+
+class AppBase(metaclass=ABCMeta):
+    """An app: a function plus where and how its calls run."""
+
+    kind = "python"
+
+    def __init__(self, func: Callable, data_flow_kernel: Any = None,
+                 executors: list[str] | Literal["all"] = "all", cache: bool = False,
+                 ignore_for_cache: Sequence[str] | None = None) -> None:
+        self.__name__ = func.__name__
+        self.__doc__ = func.__doc__
+        self.__wrapped__ = func
+        self.func = func
+        self.data_flow_kernel = data_flow_kernel
+        self.executors = executors
+        self.cache = cache
+        self.ignore_for_cache = list(ignore_for_cache) if ignore_for_cache else None
+        params = signature(func).parameters
+        self.kwargs: dict[str, Any] = {
+            name: params[name].default for name in SPECIAL_KEYWORDS
+            if name in params and params[name].default is not Parameter.empty
+        }
+
+    def _kernel(self) -> Any:
+        if self.data_flow_kernel is not None:
+            return self.data_flow_kernel
+        from parsl_repro.dataflow.dflow import DataFlowKernelLoader
+        return DataFlowKernelLoader.dfk()
+
+    @abstractmethod
+    def __call__(self, *args: Any, **kwargs: Any) -> AppFuture:
+        """Submit one task; return its future."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.__name__}>"
+
+
+def _decorator(make: Callable[[Callable], AppBase], function: Callable | None) -> Any:
+    return make(function) if function is not None else make
+
+
+@typeguard.typechecked
+def python_app(function: Callable | None = None, data_flow_kernel: Any = None, cache: bool = False,
+               executors: list[str] | Literal["all"] = "all",
+               ignore_for_cache: Sequence[str] | None = None) -> Callable:
+    """Make a Python function an app; usable as ``@python_app`` or ``@python_app(cache=True, ...)``.
+
+    Parameters: ``data_flow_kernel`` (default: the loaded one), ``cache`` (reuse results of
+    identical calls), ``executors`` ('all' or a list of labels), ``ignore_for_cache`` (argument
+    names left out of the memo key).
+    """
+    from parsl_repro.app.python import PythonApp
+
+    return _decorator(lambda f: PythonApp(f, data_flow_kernel=data_flow_kernel, cache=cache, executors=executors,
+                                          ignore_for_cache=ignore_for_cache), function)
+
+
+@typeguard.typechecked
+def join_app(function: Callable | None = None, data_flow_kernel: Any = None, cache: bool = False,
+             ignore_for_cache: Sequence[str] | None = None) -> Callable:
+    """Make a function that launches other apps and returns their future(s) an app; its own
+    future completes with their result(s). Join apps run on the kernel's internal threads."""
+    from parsl_repro.app.python import PythonApp
+
+    return _decorator(lambda f: PythonApp(f, data_flow_kernel=data_flow_kernel, cache=cache,
+                                          executors=["_parsl_internal"], ignore_for_cache=ignore_for_cache,
+                                          join=True), function)
+
+
+@typeguard.typechecked
+def bash_app(function: Callable | None = None, data_flow_kernel: Any = None, cache: bool = False,
+             executors: list[str] | Literal["all"] = "all",
+             ignore_for_cache: Sequence[str] | None = None) -> Callable:
+    """Make a function that returns a shell command line an app; the command runs in bash.
+
+    The call's keyword ``stdout``/``stderr`` redirect the command's streams (a path, a
+    ``(path, mode)`` tuple, a ``File`` or ``AUTO_LOGNAME``); ``walltime`` bounds its run time.
+    """
+    from parsl_repro.app.bash import BashApp
+
+    return _decorator(lambda f: BashApp(f, data_flow_kernel=data_flow_kernel, cache=cache, executors=executors,
+                                        ignore_for_cache=ignore_for_cache), function)
+
+
+def App(apptype: str, data_flow_kernel: Any = None, executors: list[str] | Literal["all"] = "all",
+        cache: bool = False, **_ignored: Any) -> Callable[[Callable], AppBase]:
+    """The original tutorial's decorator: ``@App('python', dfk)`` or ``@App('bash', dfk)``."""
+    if apptype == "python":
+        return python_app(data_flow_kernel=data_flow_kernel, executors=executors, cache=cache)
+    if apptype == "bash":
+        return bash_app(data_flow_kernel=data_flow_kernel, executors=executors, cache=cache)
+    raise ValueError(f"App type {apptype!r} is not 'python' or 'bash'")

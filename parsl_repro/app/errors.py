@@ -1,0 +1,116 @@
+"""Errors raised by apps, under Parsl's names and module path."""
+from __future__ import annotations
+
+import logging
+import sys
+from functools import wraps
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable
+
+from parsl_repro.errors import ParslError
+
+if TYPE_CHECKING:
+    from parsl_repro.data_provider.files import File
+
+logger = logging.getLogger(__name__)
+
+
+class AppException(ParslError):
+    """An error raised while an app ran."""
+
+
+class AppBadFormatting(ParslError):
+    """A bash app's command line could not be formatted."""
+
+
+class BashExitFailure(AppException):
+    """A bash app's command exited with a non-zero code."""
+
+    def __init__(self, app_name: str, exitcode: int, stderr_path: str | None = None) -> None:
+        super().__init__(app_name, exitcode)
+        self.app_name = app_name
+        self.exitcode = exitcode
+        self.stderr_path = stderr_path
+
+    def __str__(self) -> str:
+        where = f"; its stderr is in {self.stderr_path}" if self.stderr_path else \
+            "; give the app a stderr= file to keep its error output"
+        return f"bash_app {self.app_name} failed with unix exit code {self.exitcode}{where}"
+
+
+class AppTimeout(AppException):
+    """An app ran longer than its ``walltime``."""
+
+
+class BashAppNoReturn(AppException):
+    """A bash app's function returned no command line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MissingOutputs(ParslError):
+    """An app finished but did not create every file it declared in ``outputs``."""
+
+    def __init__(self, reason: str, outputs: list[File]) -> None:
+        super().__init__(reason, outputs)
+        self.reason = reason
+        self.outputs = outputs
+
+    def __str__(self) -> str:
+        paths = ", ".join(getattr(f, "filepath", str(f)) for f in self.outputs)
+        return f"Missing Outputs: [{paths}], Reason: {self.reason}"
+
+
+class BadStdStreamFile(ParslError):
+    """A stdout/stderr specification is malformed or its file cannot be opened."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self._reason = reason
+
+    def __str__(self) -> str:
+        return f"Bad Stream File: {self._reason}"
+
+
+class RemoteExceptionWrapper:
+    """Carries an exception raised where an app ran back to the submitting side.
+
+    The traceback travels with it (through ``tblib`` when it must cross a process boundary), and
+    ``__cause__`` chains are kept.
+    """
+
+    def __init__(self, e_type: type, e_value: BaseException, traceback: TracebackType | None) -> None:
+        from tblib import Traceback
+
+        self.e_type = e_type
+        self.e_value = e_value
+        self.e_traceback = None if traceback is None else Traceback(traceback)
+        cause = e_value.__cause__
+        self.cause = None if cause is None else type(self)(type(cause), cause, cause.__traceback__)
+
+    def reraise(self) -> None:
+        logger.debug("Reraising exception of type %s", self.e_type)
+        raise self.get_exception()
+
+    def get_exception(self) -> BaseException:
+        value = self.e_value
+        if self.cause is not None:
+            value.__cause__ = self.cause.get_exception()
+        if self.e_traceback is not None:
+            return value.with_traceback(self.e_traceback.as_traceback())
+        return value
+
+
+def wrap_error(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``func`` so that an exception it raises is returned as a ``RemoteExceptionWrapper``."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except Exception:
+            return RemoteExceptionWrapper(*sys.exc_info())  # type: ignore[arg-type]
+
+    return wrapper

@@ -1,0 +1,130 @@
+"""``Config``: what a run uses (executors, retries, memoization, run directory, ...), checked on construction."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Iterable, Literal, Sequence
+
+from parsl_repro.dataflow.dependency_resolvers import DependencyResolver
+from parsl_repro.dataflow.memoization import Memoizer
+from parsl_repro.errors import ConfigurationError
+from parsl_repro.executors.base import ParslExecutor
+from parsl_repro.executors.threads import ThreadPoolExecutor
+from parsl_repro.typecheck import typechecked_config
+from parsl_repro.utils import RepresentationMixin
+
+logger = logging.getLogger(__name__)
+
+
+class Config(RepresentationMixin):
+    """The configuration of a run, with Parsl's fields and defaults.
+
+    Parameters
+    ----------
+    executors : executors to run tasks on; default one ``ThreadPoolExecutor()``. Labels must be unique.
+    app_cache : allow apps declared with ``cache=True`` to reuse results (default True).
+    checkpoint_files, checkpoint_mode, checkpoint_period : where earlier results are loaded from
+        and when this run's results are checkpointed (``'task_exit'``, ``'periodic'`` with a
+        ``'HH:MM:SS'`` period, ``'dfk_exit'``, ``'manual'``, or None).
+    memoizer : a ``Memoizer`` object; the newer way to give the settings above (not both).
+    dependency_resolver : how futures are found in arguments; default only top-level futures.
+    exit_mode : what leaving ``with parsl_repro.load(config):`` does: ``'cleanup'`` (default),
+        ``'skip'`` or ``'wait'`` (wait for tasks unless the block raised).
+    garbage_collect : forget finished tasks' records (default True).
+    initialize_logging : write ``parsl.log`` in the run directory (default True).
+    internal_tasks_max_threads : threads for join apps and other internal tasks (default 10).
+    max_idletime : seconds an executor's blocks may idle before scaling in (default 120).
+    monitoring : a ``MonitoringHub``; accepted for Parsl compatibility.
+    retries : how many times a failed task is retried (default 0); with ``retry_handler``, the
+        budget that the handler's costs are drawn from.
+    retry_handler : ``handler(exception, task_record) -> cost`` per failed try.
+    run_dir : where numbered run directories (logs, task logs) are made (default ``'runinfo'``).
+    std_autopath : ``f(task_record, 'stdout'|'stderr') -> path`` for ``AUTO_LOGNAME`` streams.
+    strategy, strategy_period : block scaling strategy (``'simple'``, ``'htex_auto_scale'``,
+        ``'none'``) and how often it runs, in seconds.
+    usage_tracking, project_name : accepted for compatibility; parsl_repro never sends usage data.
+    """
+
+    @typechecked_config
+    def __init__(self,
+                 executors: Iterable[ParslExecutor] | None = None,
+                 app_cache: bool = True,
+                 checkpoint_files: Sequence[str] | None = None,
+                 checkpoint_mode: Literal["task_exit", "periodic", "dfk_exit", "manual"] | None = None,
+                 checkpoint_period: str | None = None,
+                 memoizer: Memoizer | None = None,
+                 dependency_resolver: DependencyResolver | None = None,
+                 exit_mode: Literal["cleanup", "skip", "wait"] = "cleanup",
+                 garbage_collect: bool = True,
+                 initialize_logging: bool | Any = True,
+                 internal_tasks_max_threads: int = 10,
+                 max_idletime: float = 120.0,
+                 monitoring: Any | None = None,
+                 retries: int = 0,
+                 retry_handler: Callable[[Exception, Any], float] | None = None,
+                 run_dir: str = "runinfo",
+                 std_autopath: Callable | None = None,
+                 strategy: str | None = "simple",
+                 strategy_period: float | int = 5,
+                 usage_tracking: int = 0,
+                 project_name: str | None = None) -> None:
+        executors = tuple(executors or ())
+        self._executors: Sequence[ParslExecutor] = executors or (ThreadPoolExecutor(),)
+        self._validate_executors()
+        if memoizer is not None and (checkpoint_files is not None or checkpoint_mode is not None
+                                     or checkpoint_period is not None):
+            raise ConfigurationError("Config: give checkpoint_files/checkpoint_mode/checkpoint_period either to "
+                                     "Config or to its memoizer, not both")
+        if checkpoint_mode == "periodic" and checkpoint_period is None:
+            raise ConfigurationError("Config: checkpoint_mode='periodic' needs checkpoint_period='HH:MM:SS'")
+        if checkpoint_period is not None:
+            _parse_period(checkpoint_period)
+        if retries < 0:
+            raise ConfigurationError(f"Config: field retries must be 0 or more, not {retries}")
+        if internal_tasks_max_threads < 1:
+            raise ConfigurationError("Config: field internal_tasks_max_threads must be at least 1")
+        if strategy not in (None, "none", "simple", "htex_auto_scale"):
+            raise ConfigurationError(f"Config: field strategy must be 'simple', 'htex_auto_scale' or 'none', "
+                                     f"not {strategy!r}")
+        if not 0 <= usage_tracking <= 3:
+            raise ConfigurationError(f"Config: field usage_tracking must be 0, 1, 2 or 3, not {usage_tracking}")
+        self.app_cache = app_cache
+        self.checkpoint_files = checkpoint_files
+        self.checkpoint_mode = checkpoint_mode
+        self.checkpoint_period = checkpoint_period
+        self.memoizer = memoizer
+        self.dependency_resolver = dependency_resolver
+        self.exit_mode = exit_mode
+        self.garbage_collect = garbage_collect
+        self.initialize_logging = initialize_logging
+        self.internal_tasks_max_threads = internal_tasks_max_threads
+        self.max_idletime = max_idletime
+        self.monitoring = monitoring
+        self.retries = retries
+        self.retry_handler = retry_handler
+        self.run_dir = run_dir
+        self.std_autopath = std_autopath
+        self.strategy = strategy
+        self.strategy_period = strategy_period
+        self.usage_tracking = usage_tracking
+        self.project_name = project_name
+
+    @property
+    def executors(self) -> Sequence[ParslExecutor]:
+        return self._executors
+
+    def _validate_executors(self) -> None:
+        labels = [e.label for e in self._executors]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise ConfigurationError("Executors must have unique labels ({})".format(
+                ", ".join(f"label={d!r}" for d in duplicates)))
+        if "_parsl_internal" in labels:
+            raise ConfigurationError("Executor label '_parsl_internal' is reserved for parsl_repro's own tasks")
+
+
+def _parse_period(period: str) -> int:
+    try:
+        hours, minutes, seconds = (int(part) for part in period.split(":"))
+    except ValueError:
+        raise ConfigurationError(f"Config: invalid checkpoint_period {period!r}, expected 'HH:MM:SS'") from None
+    return hours * 3600 + minutes * 60 + seconds

@@ -1,0 +1,1 @@
+"""Data: ``File`` objects, the futures that stand for files not yet written, and staging."""

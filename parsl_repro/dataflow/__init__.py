@@ -1,0 +1,1 @@
+"""The DataFlowKernel: task graph, dependency resolution, launch, retries, memo lookup, events."""

@@ -1,0 +1,327 @@
+"""The DataFlowKernel: turns app calls into tasks, runs them when their inputs are ready, and
+keeps the record of every task. It wires small collaborators together:
+
+* ``DependencyTracker`` (graph.py): finds futures in arguments, releases a task when they are done;
+* ``TaskRunner`` (launcher.py): memo lookup, executor submit, retries, join apps, completion;
+* ``TaskStateMachine`` (transitions.py): the allowed state moves, counts, one event per move;
+* ``RetryPolicy`` (retries.py) and the ``Memoizer`` (memoization.py);
+* an ``EventSink`` (events.py) that receives every event of the run.
+"""
+from __future__ import annotations
+
+import atexit
+import inspect
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from typing import Any, Callable, Sequence
+
+import parsl_repro
+from parsl_repro.app.futures import DataFuture
+from parsl_repro.config import Config
+from parsl_repro.data_provider.files import File
+from parsl_repro.dataflow.futures import AppFuture
+from parsl_repro.dataflow.graph import DependencyTracker
+from parsl_repro.dataflow.launcher import TaskRunner
+from parsl_repro.dataflow.memoization import BasicMemoizer, Memoizer
+from parsl_repro.dataflow.retries import RetryPolicy
+from parsl_repro.dataflow.rundirs import make_rundir
+from parsl_repro.dataflow.states import FINAL_STATES, States
+from parsl_repro.dataflow.taskrecord import TaskRecord
+from parsl_repro.dataflow.transitions import TaskStateMachine
+from parsl_repro.errors import ConfigurationError, NoDataFlowKernelError
+from parsl_repro.events import EventSink, FanOutSink, NullSink, RunEnded, RunStarted, TaskCreated
+from parsl_repro.executors.base import ParslExecutor
+from parsl_repro.executors.threads import ThreadPoolExecutor
+from parsl_repro.log_utils import set_file_logger
+from parsl_repro.utils import get_version
+
+logger = logging.getLogger(__name__)
+
+INTERNAL_EXECUTOR = "_parsl_internal"
+
+
+class DataFlowKernel:
+    """Runs the tasks of one run on the executors of one ``Config``.
+
+    Build it with a ``Config``; Parsl's first tutorial form also works:
+    ``DataFlowKernel(ThreadPoolExecutor(max_workers=4))`` or ``DataFlowKernel(executors=[...])``.
+    """
+
+    def __init__(self, config: Config | ParslExecutor | Sequence[ParslExecutor] | None = None, *,
+                 executors: Sequence[ParslExecutor] | None = None, event_sink: EventSink | None = None,
+                 **config_fields: Any) -> None:
+        config = _as_config(config, executors, config_fields)
+        self.cleanup_called = False
+        self._cleanup_lock = threading.Lock()
+        self._config = config
+        self.run_id = str(uuid.uuid4())
+        self.run_dir = make_rundir(config.run_dir)
+        self._logging_unregister: Callable[[], None] | None = None
+        if config.initialize_logging is True:
+            self._logging_unregister = set_file_logger(os.path.join(self.run_dir, "parsl.log"), level=logging.INFO)
+        elif config.initialize_logging not in (False, None) and hasattr(config.initialize_logging, "initialize_logging"):
+            self._logging_unregister = config.initialize_logging.initialize_logging(log_dir=self.run_dir, log_name="parsl")
+        logger.info("Starting DataFlowKernel %s (parsl_repro %s) in %s", self.run_id, get_version(), self.run_dir)
+        logger.info("Config: %r", config)
+
+        self.event_sink: EventSink = event_sink if event_sink is not None else NullSink()
+        self._emit = self.event_sink.emit
+        self.workflow_name = _guess_workflow_name()
+        self.time_began = time.time()
+        self._emit(RunStarted(self.run_id, self.run_dir, self.time_began, self.workflow_name, repr(config)))
+
+        self.monitoring = config.monitoring
+        self.memoizer: Memoizer = config.memoizer or BasicMemoizer(
+            checkpoint_files=config.checkpoint_files, checkpoint_period=config.checkpoint_period,
+            checkpoint_mode=config.checkpoint_mode, memoize=config.app_cache)
+        self.memoizer.start(run_dir=self.run_dir, config_run_dir=config.run_dir)
+
+        self._states = TaskStateMachine(self.run_id, self.event_sink)
+        self.task_state_counts = self._states.counts
+        self.tasks: dict[int, TaskRecord] = {}
+        self.task_count = 0
+        self._task_id_lock = threading.Lock()
+        self.executors: dict[str, ParslExecutor] = {}
+        self._tracker = DependencyTracker(config.dependency_resolver, self, on_ready=self._ready)
+        self._runner = TaskRunner(run_id=self.run_id, executors=self.executors, memoizer=self.memoizer,
+                                  states=self._states, retries=RetryPolicy(config.retries, config.retry_handler),
+                                  tracker=self._tracker, sink=self.event_sink, forget=self._forget)
+        self._user_labels: list[str] = []
+        self.add_executors(config.executors)
+        self.add_executors([ThreadPoolExecutor(max_threads=config.internal_tasks_max_threads, label=INTERNAL_EXECUTOR)])
+        atexit.register(self.atexit_cleanup)
+
+    @property
+    def config(self) -> Config:
+        """The configuration this kernel runs with."""
+        return self._config
+
+    # --- context manager -----------------------------------------------------------------------
+    def __enter__(self) -> DataFlowKernel:
+        return self
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        mode = self._config.exit_mode
+        if mode == "skip":
+            return
+        if mode == "wait" and exc_type is None:
+            self.wait_for_current_tasks()
+        self.cleanup()
+
+    # --- executors ------------------------------------------------------------------------------
+    def add_executors(self, executors: Sequence[ParslExecutor]) -> None:
+        """Start ``executors`` and make them available to apps by label."""
+        for executor in executors:
+            if executor.label in self.executors:
+                raise ConfigurationError(f"An executor labelled {executor.label!r} is already loaded")
+            executor.run_id = self.run_id
+            executor.run_dir = self.run_dir
+            executor.event_sink = self.event_sink
+            provider = getattr(executor, "provider", None)
+            if provider is not None and hasattr(provider, "script_dir"):
+                provider.script_dir = os.path.join(self.run_dir, "submit_scripts")
+                os.makedirs(provider.script_dir, exist_ok=True)
+            executor.start()
+            self.executors[executor.label] = executor
+            if executor.label != INTERNAL_EXECUTOR:
+                self._user_labels.append(executor.label)
+            logger.info("Started executor %s (%s)", executor.label, type(executor).__name__)
+
+    # --- submitting -------------------------------------------------------------------------------
+    def submit(self, func: Callable, app_args: Sequence[Any], executors: str | Sequence[str] = "all",
+               cache: bool = False, ignore_for_cache: Sequence[str] | None = None,
+               app_kwargs: dict[str, Any] | None = None, join: bool = False, app_kind: str = "python",
+               func_name: str | None = None) -> AppFuture:
+        """Add a task that calls ``func(*app_args, **app_kwargs)`` once the futures in its arguments
+        are done; return its AppFuture."""
+        if self.cleanup_called:
+            raise NoDataFlowKernelError("Cannot submit to a DataFlowKernel that has been cleaned up")
+        app_kwargs = {} if app_kwargs is None else app_kwargs
+        with self._task_id_lock:
+            task_id = self.task_count
+            self.task_count += 1
+        label = self._choose_executor(task_id, executors)
+        ignore = list(ignore_for_cache) if ignore_for_cache else []
+        task = TaskRecord(dfk=self, task_id=task_id, func=func, func_name=func_name or func.__name__,
+                          args=tuple(app_args), kwargs=app_kwargs, executor=label, memoize=cache,
+                          ignore_for_cache=ignore, join=join, app_kind=app_kind,
+                          resource_specification=app_kwargs.get("parsl_resource_specification") or {},
+                          time_invoked=time.time())
+        app_fu = AppFuture(task)
+        task.app_fu = app_fu
+        if "stdout" in app_kwargs or "stderr" in app_kwargs:
+            self._resolve_auto_lognames(task)
+        if "outputs" in app_kwargs or isinstance(app_kwargs.get("stdout"), File) \
+                or isinstance(app_kwargs.get("stderr"), File):
+            self._add_output_futures(task)
+        task.depends = self._tracker.gather(task.args, app_kwargs)
+        self._states.move(task, States.pending)
+        self.tasks[task_id] = task
+        self._emit(TaskCreated(self.run_id, task_id, task.time_invoked, task.func_name, app_kind, label,
+                               tuple(d.tid for d in task.depends if isinstance(d, (AppFuture, DataFuture))), cache))
+        self._tracker.watch(task)
+        return app_fu
+
+    def _choose_executor(self, task_id: int, executors: str | Sequence[str]) -> str:
+        if isinstance(executors, str):
+            if executors.lower() != "all":
+                raise ValueError(f"Task {task_id}: executors must be 'all' or a list of labels, not {executors!r}")
+            choices = self._user_labels
+        else:
+            choices = list(executors)
+            if not choices:
+                raise ValueError(f"Task {task_id}: executors list is empty")
+        return choices[0] if len(choices) == 1 else random.choice(choices)
+
+    def _resolve_auto_lognames(self, task: TaskRecord) -> None:
+        for stream in ("stdout", "stderr"):
+            if task.kwargs.get(stream) is parsl_repro.AUTO_LOGNAME or task.kwargs.get(stream) == parsl_repro.AUTO_LOGNAME:
+                if stream not in task.ignore_for_cache:
+                    task.ignore_for_cache.append(stream)
+                autopath = self._config.std_autopath or self.default_std_autopath
+                task.kwargs[stream] = autopath(task, stream)
+
+    def default_std_autopath(self, task: TaskRecord, stream: str) -> str:
+        """``<run_dir>/task_logs/NNNN/task_<id>_<app>[_<label>].<stdout|stderr>``."""
+        label = task.kwargs.get("label")
+        return os.path.join(self.run_dir, "task_logs", str(task.id // 10000).zfill(4),
+                            f"task_{task.id:04d}_{task.func_name}{'' if label is None else '_' + str(label)}.{stream}")
+
+    def _add_output_futures(self, task: TaskRecord) -> None:
+        app_fu = task.app_fu
+        outputs = task.kwargs.get("outputs") or []
+        app_fu._outputs = [DataFuture(app_fu, f if isinstance(f, File) else File(str(f)), tid=task.id)
+                           for f in outputs]
+        for stream in ("stdout", "stderr"):
+            spec = task.kwargs.get(stream)
+            if isinstance(spec, File):
+                setattr(app_fu, f"_{stream}_future", DataFuture(app_fu, spec, tid=task.id))
+
+    def _ready(self, task: TaskRecord) -> None:
+        self._runner.ready(task)
+
+    def _forget(self, task: TaskRecord) -> None:
+        if self._config.garbage_collect:
+            self.tasks.pop(task.id, None)
+
+    def render_future_description(self, dep: Any) -> str:
+        return self._tracker.describe(dep)
+
+    # --- waiting and shutting down ------------------------------------------------------------------
+    def wait_for_current_tasks(self) -> None:
+        """Block until every task submitted so far has reached a final state."""
+        logger.info("Waiting for all remaining tasks to complete")
+        for task in list(self.tasks.values()):
+            task.app_fu.exception()
+            while task.status not in FINAL_STATES:
+                time.sleep(0.01)
+        logger.info("All remaining tasks completed")
+
+    def log_task_states(self) -> None:
+        logger.info("Task states at cleanup: %s", self._states.summary())
+
+    def cleanup(self) -> None:
+        """Shut down the executors and the memoizer, close the event sink and unload this kernel.
+
+        Running tasks on thread executors are waited for. Safe to call more than once.
+        """
+        with self._cleanup_lock:
+            if self.cleanup_called:
+                logger.debug("cleanup called again on DataFlowKernel %s; nothing to do", self.run_id)
+                return
+            self.cleanup_called = True
+        logger.info("DataFlowKernel cleanup initiated")
+        self.log_task_states()
+        try:
+            self.memoizer.close()
+        finally:
+            for executor in self.executors.values():
+                try:
+                    executor.shutdown()
+                except Exception:
+                    logger.exception("Executor %s failed to shut down cleanly", executor.label)
+            counts = self._states.summary()
+            outcome = "failed" if counts.get("failed") or counts.get("dep_fail") else "completed"
+            self._emit(RunEnded(self.run_id, time.time(), outcome, counts))
+            self.event_sink.close()
+            atexit.unregister(self.atexit_cleanup)
+            if DataFlowKernelLoader._dfk is self:
+                DataFlowKernelLoader.clear()
+            logger.info("DataFlowKernel cleanup complete")
+            if self._logging_unregister is not None:
+                self._logging_unregister()
+                self._logging_unregister = None
+
+    def atexit_cleanup(self) -> None:
+        """At interpreter exit, an uncleaned kernel is treated as its ``exit_mode`` says."""
+        if self.cleanup_called:
+            return
+        mode = self._config.exit_mode
+        logger.warning("Python is exiting with DataFlowKernel %s still loaded (exit_mode=%s); "
+                       "call parsl_repro.dfk().cleanup() to release resources explicitly", self.run_id, mode)
+        if mode == "skip":
+            return
+        if mode == "wait":
+            self.wait_for_current_tasks()
+        self.cleanup()
+
+
+def _as_config(config: Any, executors: Sequence[ParslExecutor] | None, fields: dict[str, Any]) -> Config:
+    if isinstance(config, Config):
+        if executors is not None or fields:
+            raise ConfigurationError("DataFlowKernel: give either a Config or executors/fields, not both")
+        return config
+    if isinstance(config, ParslExecutor):
+        executors = [config]
+    elif isinstance(config, (list, tuple)):
+        executors = list(config)
+    elif config is not None:
+        raise ConfigurationError(f"DataFlowKernel: expected a Config, an executor or a list of executors, "
+                                 f"got {type(config).__name__}")
+    return Config(executors=executors, **fields)
+
+
+def _guess_workflow_name() -> str:
+    own = os.path.dirname(os.path.abspath(parsl_repro.__file__))
+    for frame in inspect.stack(context=0):
+        path = os.path.abspath(frame.filename)
+        if not path.startswith(own) and "typeguard" not in path:
+            return os.path.basename(path)
+    return "unnamed"
+
+
+class DataFlowKernelLoader:
+    """Holds the one kernel that ``parsl_repro.load()`` made, for apps declared without a kernel."""
+
+    _dfk: DataFlowKernel | None = None
+
+    @classmethod
+    def clear(cls) -> None:
+        """Forget the loaded kernel (without cleaning it up), so another can be loaded."""
+        cls._dfk = None
+
+    @classmethod
+    def load(cls, config: Config | None = None) -> DataFlowKernel:
+        """Start a kernel for ``config`` (default ``Config()``) and make it the current one."""
+        if cls._dfk is not None:
+            raise ConfigurationError("Config has already been loaded: call parsl_repro.dfk().cleanup() "
+                                     "(or parsl_repro.clear()) before loading another")
+        if config is not None and not isinstance(config, Config):
+            raise ConfigurationError(f"parsl_repro.load() takes a Config, not {type(config).__name__}")
+        cls._dfk = DataFlowKernel(config or Config())
+        return cls._dfk
+
+    @classmethod
+    def wait_for_current_tasks(cls) -> None:
+        cls.dfk().wait_for_current_tasks()
+
+    @classmethod
+    def dfk(cls) -> DataFlowKernel:
+        """The current kernel; raises ``NoDataFlowKernelError`` when none is loaded."""
+        if cls._dfk is None:
+            raise NoDataFlowKernelError("Must first load config: call parsl_repro.load(config)")
+        return cls._dfk

@@ -1,0 +1,88 @@
+"""``AppFuture``: the future an app call returns, completed by the kernel once the task is final."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from parsl_repro.app.futures import DataFuture
+    from parsl_repro.dataflow.taskrecord import TaskRecord
+
+
+class AppFuture(Future):
+    """A ``concurrent.futures.Future`` for one task, with its id, output files and streams.
+
+    It completes once, when the task reaches a final state: a retried try does not complete it.
+    Indexing or reading an attribute of an ``AppFuture`` (``fut[0]``, ``fut.x``) returns a new
+    future for that part of the result.
+    """
+
+    def __init__(self, task_record: TaskRecord) -> None:
+        super().__init__()
+        self._update_lock = threading.Lock()
+        self._outputs: list[DataFuture] = []
+        self.task_record = task_record
+        self._stdout_future: DataFuture | None = None
+        self._stderr_future: DataFuture | None = None
+
+    @property
+    def stdout(self) -> Any:
+        """The task's stdout specification (a path, ``(path, mode)``), or a DataFuture for a File."""
+        return self._stdout_future or self.task_record.kwargs.get("stdout")
+
+    @property
+    def stderr(self) -> Any:
+        """The task's stderr specification (a path, ``(path, mode)``), or a DataFuture for a File."""
+        return self._stderr_future or self.task_record.kwargs.get("stderr")
+
+    @property
+    def tid(self) -> int:
+        return self.task_record.id
+
+    @property
+    def outputs(self) -> Sequence[DataFuture]:
+        """One DataFuture per file in the call's ``outputs=``."""
+        return self._outputs
+
+    def cancel(self) -> bool:
+        raise NotImplementedError("Cancel not implemented")
+
+    def cancelled(self) -> bool:
+        return False
+
+    def task_status(self) -> str:
+        """The name of the task's current state in the kernel (may run ahead of ``done()``)."""
+        return self.task_record.status.name
+
+    def __getitem__(self, key: Any) -> AppFuture:
+        from parsl_repro.app.app import python_app
+
+        getitem_app = python_app(deferred_getitem, executors=["_parsl_internal"],
+                                 data_flow_kernel=self.task_record.dfk)
+        return getitem_app(self, key)
+
+    def __getattr__(self, name: str) -> AppFuture:
+        # private and dunder names are never lifted, so protocols (iteration, pickling) behave
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from parsl_repro.app.app import python_app
+
+        getattr_app = python_app(deferred_getattr, executors=["_parsl_internal"],
+                                 data_flow_kernel=self.task_record.dfk)
+        return getattr_app(self, name)
+
+    def __repr__(self) -> str:
+        record = self.__dict__.get("task_record")
+        base = super().__repr__()
+        if record is None:
+            return base
+        return f"{base[:-1]} task_id={record.id} app={record.func_name}>"
+
+
+def deferred_getitem(o: Any, k: Any) -> Any:
+    return o[k]
+
+
+def deferred_getattr(o: Any, name: str) -> Any:
+    return getattr(o, name)

@@ -1,0 +1,227 @@
+"""Launching ready tasks and settling their outcomes: memo lookup, executor submit, retries,
+join apps, and completing the task's AppFuture.
+
+Data flow (all on whichever thread completed the last dependency or the executor future)::
+
+    DependencyTracker --ready--> TaskRunner.ready --memo hit?--> Memoizer
+                                        |  no                         |
+                                        v                             v
+                                   executor.submit --future done--> settle --> retry -> ready
+                                                                      |
+                                                                      v
+                                                       complete AppFuture (callbacks release
+                                                       dependents through their trackers)
+
+``ready`` is a trampoline: when settling one task makes others ready on the same thread (a
+memo hit, a dependency failure, a finished chain link), they are queued and run by the
+outermost call, so long chains never deepen the stack.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from typing import Any, Callable
+
+from parsl_repro.app.errors import RemoteExceptionWrapper
+from parsl_repro.dataflow.errors import DependencyError, JoinError
+from parsl_repro.dataflow.graph import DependencyTracker
+from parsl_repro.dataflow.memoization import Memoizer
+from parsl_repro.dataflow.retries import RetryPolicy
+from parsl_repro.dataflow.states import States
+from parsl_repro.dataflow.taskrecord import TaskRecord
+from parsl_repro.dataflow.transitions import TaskStateMachine
+from parsl_repro.errors import ConfigurationError
+from parsl_repro.events import EventSink, TryEnded, TryStarted
+from parsl_repro.executors.base import ParslExecutor
+
+logger = logging.getLogger(__name__)
+
+_trampoline = threading.local()
+
+
+class TaskRunner:
+    def __init__(self, *, run_id: str, executors: dict[str, ParslExecutor], memoizer: Memoizer,
+                 states: TaskStateMachine, retries: RetryPolicy, tracker: DependencyTracker,
+                 sink: EventSink, forget: Callable[[TaskRecord], None]) -> None:
+        self.run_id = run_id
+        self.executors = executors
+        self.memoizer = memoizer
+        self.states = states
+        self.retries = retries
+        self.tracker = tracker
+        self.sink = sink
+        self.forget = forget
+
+    # --- launching ----------------------------------------------------------------------------
+    def ready(self, task: TaskRecord) -> None:
+        """Launch ``task``, whose dependencies are all done (see the module docstring)."""
+        queue = getattr(_trampoline, "queue", None)
+        if queue is not None:
+            queue.append((self, task))
+            return
+        queue = _trampoline.queue = deque([(self, task)])
+        try:
+            while queue:
+                runner, next_task = queue.popleft()
+                runner._launch_ready(next_task)
+        finally:
+            _trampoline.queue = None
+
+    def _launch_ready(self, task: TaskRecord) -> None:
+        try:
+            if task.status is not States.pending:
+                return
+            failures = self.tracker.unwrap(task) if task.depends else None
+            if failures:
+                logger.info("Task %s (%s) will not run: a dependency failed", task.id, task.func_name)
+                self._fail(task, States.dep_fail, DependencyError(failures, task.id))
+                return
+            try:
+                exec_fu = self._submit(task)
+            except Exception as e:
+                exec_fu = Future()
+                exec_fu.set_exception(e)
+            task.exec_fu = exec_fu
+            exec_fu.add_done_callback(_Settle(self, task))
+        except Exception as e:  # a bug here must fail the task, never hang it
+            logger.exception("Internal error launching task %s", task.id)
+            if not task.app_fu.done():
+                task.app_fu.set_exception(e)
+
+    def _submit(self, task: TaskRecord) -> Future:
+        task.try_time_launched = time.time()
+        memo_fu = self.memoizer.check_memo(task)
+        if memo_fu is not None:
+            task.from_memo = True
+            return memo_fu
+        task.from_memo = False
+        executor = self.executors.get(task.executor)
+        if executor is None:
+            labels = ", ".join(repr(label) for label in self.executors if label != "_parsl_internal")
+            raise ConfigurationError(f"Task {task.id} (app {task.func_name}) is pinned to executor {task.executor!r}, "
+                                     f"but the loaded config has only {labels}")
+        exec_fu = executor.submit(task.func, task.resource_specification, *task.args, **task.kwargs)
+        self.states.move(task, States.launched)
+        self.sink.emit(TryStarted(self.run_id, task.id, task.try_id, task.try_time_launched, task.executor))
+        return exec_fu
+
+    # --- settling a try -------------------------------------------------------------------------
+    def settle(self, task: TaskRecord, fut: Future) -> None:
+        """An executor (or memo) future of ``task`` is done: complete, retry or fail the task."""
+        task.try_time_returned = time.time()
+        error = fut.exception()
+        result = None
+        if error is None:
+            result = fut.result()
+            if isinstance(result, RemoteExceptionWrapper):
+                error = result.get_exception()
+        if not task.from_memo and task.status is States.launched:
+            self.sink.emit(TryEnded(self.run_id, task.id, task.try_id, task.try_time_returned,
+                                    None if error is None else f"{type(error).__name__}: {error}"))
+        if error is not None:
+            self._try_failed(task, error)
+        elif task.from_memo:
+            self._succeed(task, States.memo_done, result)
+        elif task.join:
+            self._start_join(task, result)
+        else:
+            self._succeed(task, States.exec_done, result)
+
+    def _try_failed(self, task: TaskRecord, error: BaseException) -> None:
+        retry, error = self.retries.charge(task, error)
+        if isinstance(error, DependencyError):
+            self._fail(task, States.dep_fail, error)
+        elif retry:
+            logger.info("Task %s (%s) try %s failed with %s; retrying", task.id, task.func_name, task.try_id,
+                        type(error).__name__)
+            self.states.move(task, States.fail_retryable, detail=f"{type(error).__name__}: {error}")
+            task.try_id += 1
+            task.try_time_launched = None
+            task.try_time_returned = None
+            self.states.move(task, States.pending)
+            self.ready(task)
+        else:
+            logger.info("Task %s (%s) failed after %s tries: %s: %s", task.id, task.func_name, task.fail_count,
+                        type(error).__name__, error)
+            self._fail(task, States.failed, error)
+
+    # --- join apps --------------------------------------------------------------------------------
+    def _start_join(self, task: TaskRecord, joinable: Any) -> None:
+        if isinstance(joinable, Future):
+            inner = [joinable]
+        elif isinstance(joinable, list) and all(isinstance(j, Future) for j in joinable):
+            inner = joinable
+        else:
+            self._fail(task, States.failed, TypeError(
+                f"join_app {task.func_name} (task {task.id}) must return a Future or a list of Futures, "
+                f"got {type(joinable).__name__}: {joinable!r}"))
+            return
+        task.joins = joinable
+        task.join_lock = threading.Lock()
+        self.states.move(task, States.joining)
+        task._outstanding = len(inner) + 1
+        for fut in inner:
+            fut.add_done_callback(lambda _f, task=task: self._join_one_done(task))
+        self._join_one_done(task)
+
+    def _join_one_done(self, task: TaskRecord) -> None:
+        with task.join_lock:
+            task._outstanding -= 1
+            if task._outstanding:
+                return
+        joinable = task.joins
+        inner = joinable if isinstance(joinable, list) else [joinable]
+        failures = [(f.exception(), self.tracker.describe(f)) for f in inner if f.exception() is not None]
+        if failures:
+            error = JoinError(failures, task.id)
+            task.fail_history.append(repr(error))
+            task.fail_count += 1
+            self._fail(task, States.failed, error)
+        elif isinstance(joinable, list):
+            self._succeed(task, States.exec_done, [f.result() for f in inner])
+        else:
+            self._succeed(task, States.exec_done, inner[0].result())
+
+    # --- final states -------------------------------------------------------------------------------
+    def _succeed(self, task: TaskRecord, state: States, result: Any) -> None:
+        task.time_returned = time.time()
+        try:
+            self.memoizer.update_memo_result(task, result)
+        except Exception:
+            logger.exception("Memoizer failed to record the result of task %s", task.id)
+        self.states.move(task, state)
+        self.forget(task)
+        with task.app_fu._update_lock:
+            task.app_fu.set_result(result)
+
+    def _fail(self, task: TaskRecord, state: States, error: BaseException) -> None:
+        task.time_returned = time.time()
+        try:
+            self.memoizer.update_memo_exception(task, error)
+        except Exception:
+            logger.exception("Memoizer failed to record the failure of task %s", task.id)
+        self.states.move(task, state, detail=f"{type(error).__name__}: {error}")
+        self.forget(task)
+        with task.app_fu._update_lock:
+            task.app_fu.set_exception(error)
+
+
+class _Settle:
+    """An executor future's done-callback for one try of one task."""
+
+    __slots__ = ("runner", "task")
+
+    def __init__(self, runner: TaskRunner, task: TaskRecord) -> None:
+        self.runner = runner
+        self.task = task
+
+    def __call__(self, fut: Future) -> None:
+        try:
+            self.runner.settle(self.task, fut)
+        except Exception as e:
+            logger.exception("Internal error settling task %s", self.task.id)
+            if not self.task.app_fu.done():
+                self.task.app_fu.set_exception(e)

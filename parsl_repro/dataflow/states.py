@@ -1,0 +1,54 @@
+"""Task states (Parsl's numbering) and the one table of moves allowed between them.
+
+A successful task goes pending -> launched -> exec_done. Everything else is a named detour:
+retries (launched -> fail_retryable -> pending), memo hits (pending -> memo_done), dependency
+failures (pending -> dep_fail), join apps (launched -> joining -> exec_done | failed).
+``running`` and ``running_ended`` are only ever reported by executors' monitoring, never set by
+the kernel.
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class States(IntEnum):
+    """The states a task may be in, in the kernel and in the provenance store."""
+
+    pending = 0
+    running = 2
+    exec_done = 3
+    failed = 4
+    dep_fail = 5
+    launched = 7
+    fail_retryable = 8
+    memo_done = 9
+    joining = 10
+    running_ended = 11
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+
+FINAL_FAILURE_STATES = frozenset({States.failed, States.dep_fail})
+"""Final states that mean the task failed."""
+
+FINAL_STATES = frozenset({States.exec_done, States.memo_done, *FINAL_FAILURE_STATES})
+"""States a task never leaves."""
+
+TRANSITIONS: dict[tuple[States | None, States], str] = {
+    (None, States.pending): "submitted",
+    (States.pending, States.launched): "dependencies met, sent to executor",
+    (States.pending, States.memo_done): "memo hit",
+    (States.pending, States.dep_fail): "dependency failed",
+    (States.pending, States.failed): "launch failed",
+    (States.pending, States.fail_retryable): "launch failed, will retry",
+    (States.launched, States.exec_done): "executor returned a result",
+    (States.launched, States.failed): "executor returned an error, no retries left",
+    (States.launched, States.dep_fail): "app raised a dependency error",
+    (States.launched, States.fail_retryable): "executor returned an error, will retry",
+    (States.launched, States.joining): "join app returned futures to wait on",
+    (States.fail_retryable, States.pending): "retry",
+    (States.joining, States.exec_done): "joined futures completed",
+    (States.joining, States.failed): "a joined future failed",
+}
+"""Every allowed move ``(old, new)`` and the cause recorded with it; any other move is a bug."""

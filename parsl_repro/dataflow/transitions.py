@@ -1,0 +1,44 @@
+"""The task state machine: one table of allowed moves, state counts, and one event per move."""
+from __future__ import annotations
+
+import threading
+import time
+
+from parsl_repro.dataflow.states import TRANSITIONS, States
+from parsl_repro.dataflow.taskrecord import TaskRecord
+from parsl_repro.errors import InternalConsistencyError
+from parsl_repro.events import EventSink, TaskState
+
+
+class TaskStateMachine:
+    """Moves tasks between states, only along ``TRANSITIONS``.
+
+    Each move updates ``counts`` (what ``dfk.task_state_counts`` shows) and emits a ``TaskState``
+    event carrying the table's cause, or a more specific one given by the caller. An impossible
+    move raises ``InternalConsistencyError`` with the task's last state.
+    """
+
+    def __init__(self, run_id: str, sink: EventSink) -> None:
+        self.run_id = run_id
+        self.sink = sink
+        self.counts: dict[States, int] = {state: 0 for state in States}
+        self._lock = threading.Lock()
+
+    def move(self, task: TaskRecord, new: States, cause: str | None = None, detail: str | None = None) -> None:
+        with self._lock:
+            old = getattr(task, "status", None)
+            table_cause = TRANSITIONS.get((old, new))
+            if table_cause is None:
+                raise InternalConsistencyError(
+                    f"task {task.id} ({task.func_name}) cannot move from {old.name if old is not None else 'nothing'} "
+                    f"to {new.name}")
+            if old is not None:
+                self.counts[old] -= 1
+            self.counts[new] += 1
+            task.status = new
+        self.sink.emit(TaskState(self.run_id, task.id, task.try_id, time.time(),
+                                 None if old is None else old.name, new.name, cause or table_cause, detail))
+
+    def summary(self) -> dict[str, int]:
+        with self._lock:
+            return {state.name: n for state, n in self.counts.items() if n}

@@ -1,0 +1,61 @@
+"""``ThreadPoolExecutor``: runs tasks on threads of the submitting process."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+from concurrent.futures import Future
+from typing import Any, Callable
+
+import typeguard
+
+from parsl_repro.executors.base import ParslExecutor
+from parsl_repro.executors.errors import InvalidResourceSpecification
+from parsl_repro.utils import RepresentationMixin
+
+logger = logging.getLogger(__name__)
+
+
+class ThreadPoolExecutor(ParslExecutor, RepresentationMixin):
+    """Runs tasks on a pool of ``max_threads`` threads in this process.
+
+    ``max_workers`` is the name Parsl's first tutorial used for ``max_threads``; either works.
+    Threads share the submitting process, so a task that never returns keeps its thread, and
+    resource specifications are refused.
+    """
+
+    @typeguard.typechecked
+    def __init__(self, label: str = "threads", max_threads: int | None = 2, thread_name_prefix: str | None = None,
+                 storage_access: list[Any] | None = None, working_dir: str | None = None,
+                 remote_monitoring_radio: Any = None, *, max_workers: int | None = None) -> None:
+        super().__init__()
+        if max_workers is not None:
+            max_threads = max_workers
+        if max_threads is not None and max_threads < 1:
+            raise ValueError(f"ThreadPoolExecutor {label!r}: max_threads must be at least 1, not {max_threads}")
+        self.label = label
+        self.max_threads = max_threads
+        self.max_workers = max_workers
+        self.thread_name_prefix = thread_name_prefix or f"ThreadPoolExecutor-{label}"
+        self.storage_access = storage_access
+        self.working_dir = working_dir
+        self.remote_monitoring_radio = remote_monitoring_radio
+        self.executor: cf.ThreadPoolExecutor | None = None
+
+    def start(self) -> None:
+        self.executor = cf.ThreadPoolExecutor(max_workers=self.max_threads, thread_name_prefix=self.thread_name_prefix)
+
+    def submit(self, func: Callable, resource_specification: dict[str, Any], *args: Any, **kwargs: Any) -> Future:
+        if resource_specification:
+            raise InvalidResourceSpecification(set(resource_specification),
+                                               "Parsl resource specification is not supported in ThreadPool Executor.")
+        if self.executor is None:
+            raise RuntimeError(f"ThreadPoolExecutor {self.label!r} was not started")
+        return self.executor.submit(func, *args, **kwargs)
+
+    def shutdown(self, block: bool = True) -> None:
+        """Wait (with ``block``) for running tasks to finish and stop the threads."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=block)
+
+    def monitor_resources(self) -> bool:
+        return False

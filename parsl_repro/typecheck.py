@@ -1,0 +1,41 @@
+"""Run-time type checks for user-facing configuration objects, with errors that name the field."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, TypeVar
+
+import typeguard
+
+from parsl_repro.errors import ConfigurationError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ConfigurationTypeError(ConfigurationError, TypeError):
+    """A configuration value has the wrong type. Also a ``TypeError``, as typeguard's error is."""
+
+
+def typechecked_config(init: F) -> F:
+    """Check every argument of a configuration class's ``__init__`` against its annotation.
+
+    A mismatch raises ``ConfigurationTypeError`` naming the class, the field, the expected type
+    and the value given, before any attribute is set.
+    """
+    checked = typeguard.typechecked(init)
+    owner = init.__qualname__.rsplit(".", 1)[0]
+
+    @functools.wraps(init)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return checked(self, *args, **kwargs)
+        except typeguard.TypeCheckError as e:
+            raise ConfigurationTypeError(f"{owner}: {_readable(str(e))}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _readable(message: str) -> str:
+    # typeguard says 'argument "retries" (str) is not an instance of int'
+    if message.startswith("argument "):
+        message = "field " + message[len("argument "):]
+    return message
