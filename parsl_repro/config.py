@@ -32,6 +32,8 @@ class Config(RepresentationMixin):
     garbage_collect : forget finished tasks' records (default True).
     initialize_logging : write ``parsl.log`` in the run directory (default True).
     internal_tasks_max_threads : threads for join apps and other internal tasks (default 10).
+    lazy_errors : True (default): a failed task fails only itself and its dependents, and the
+        run goes on. False: the first failure halts the run (``WorkflowHalted``).
     max_idletime : seconds an executor's blocks may idle before scaling in (default 120).
     monitoring : a ``MonitoringHub``; accepted for Parsl compatibility.
     retries : how many times a failed task is retried (default 0); with ``retry_handler``, the
@@ -57,6 +59,7 @@ class Config(RepresentationMixin):
                  garbage_collect: bool = True,
                  initialize_logging: bool | Any = True,
                  internal_tasks_max_threads: int = 10,
+                 lazy_errors: bool = True,
                  max_idletime: float = 120.0,
                  monitoring: Any | None = None,
                  retries: int = 0,
@@ -68,6 +71,11 @@ class Config(RepresentationMixin):
                  usage_tracking: int = 0,
                  project_name: str | None = None) -> None:
         executors = tuple(executors or ())
+        for position, executor in enumerate(executors):
+            if not isinstance(executor, ParslExecutor):
+                from parsl_repro.typecheck import ConfigurationTypeError
+                raise ConfigurationTypeError(f"Config: field executors[{position}] is a {type(executor).__name__}, "
+                                             f"not an executor (ParslExecutor)")
         self._executors: Sequence[ParslExecutor] = executors or (ThreadPoolExecutor(),)
         self._validate_executors()
         if memoizer is not None and (checkpoint_files is not None or checkpoint_mode is not None
@@ -97,6 +105,7 @@ class Config(RepresentationMixin):
         self.garbage_collect = garbage_collect
         self.initialize_logging = initialize_logging
         self.internal_tasks_max_threads = internal_tasks_max_threads
+        self.lazy_errors = lazy_errors
         self.max_idletime = max_idletime
         self.monitoring = monitoring
         self.retries = retries

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import re
 from typing import Any, Callable, TypeVar
 
 import typeguard
@@ -23,19 +25,29 @@ def typechecked_config(init: F) -> F:
     """
     checked = typeguard.typechecked(init)
     owner = init.__qualname__.rsplit(".", 1)[0]
+    signature = inspect.signature(init)
 
     @functools.wraps(init)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return checked(self, *args, **kwargs)
         except typeguard.TypeCheckError as e:
-            raise ConfigurationTypeError(f"{owner}: {_readable(str(e))}") from None
+            raise ConfigurationTypeError(f"{owner}: {_readable(signature, self, args, kwargs, str(e))}") from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _readable(message: str) -> str:
-    # typeguard says 'argument "retries" (str) is not an instance of int'
-    if message.startswith("argument "):
-        message = "field " + message[len("argument "):]
-    return message
+def _readable(signature: inspect.Signature, self: Any, args: tuple, kwargs: dict, message: str) -> str:
+    # typeguard says 'argument "retries" (str) is not an instance of int'; name the field, the
+    # expected type as the signature writes it, and the value given
+    match = re.match(r'argument "(\w+)"', message)
+    if match is None:
+        return message
+    name = match.group(1)
+    try:
+        value = signature.bind(self, *args, **kwargs).arguments[name]
+        annotation = signature.parameters[name].annotation
+    except (TypeError, KeyError):
+        return message
+    expected = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", repr(annotation))
+    return f"field {name!r} must be {expected}, got {type(value).__name__} {value!r}"

@@ -89,7 +89,8 @@ class DataFlowKernel:
         self._tracker = DependencyTracker(config.dependency_resolver, self, on_ready=self._ready)
         self._runner = TaskRunner(run_id=self.run_id, executors=self.executors, memoizer=self.memoizer,
                                   states=self._states, retries=RetryPolicy(config.retries, config.retry_handler),
-                                  tracker=self._tracker, sink=self.event_sink, forget=self._forget)
+                                  tracker=self._tracker, sink=self.event_sink, forget=self._forget,
+                                  fail_fast=not config.lazy_errors)
         self._user_labels: list[str] = []
         self.add_executors(config.executors)
         self.add_executors([ThreadPoolExecutor(max_threads=config.internal_tasks_max_threads, label=INTERNAL_EXECUTOR)])
@@ -140,6 +141,8 @@ class DataFlowKernel:
         are done; return its AppFuture."""
         if self.cleanup_called:
             raise NoDataFlowKernelError("Cannot submit to a DataFlowKernel that has been cleaned up")
+        if self._runner.halted is not None:
+            raise self._runner.halted
         app_kwargs = {} if app_kwargs is None else app_kwargs
         with self._task_id_lock:
             task_id = self.task_count

@@ -68,3 +68,19 @@ class JoinError(PropagatedException):
 
     def __init__(self, dependent_exceptions_tids: Sequence[tuple[BaseException, str]], task_id: int) -> None:
         super().__init__(dependent_exceptions_tids, task_id, failure_description="Join failure")
+
+
+class WorkflowHalted(DataFlowException):
+    """With ``Config(lazy_errors=False)``, the first failed task halts the run: tasks not yet
+    launched fail with this error and new submissions raise it."""
+
+    def __init__(self, task_id: int, func_name: str, cause: BaseException) -> None:
+        super().__init__(task_id, func_name, cause)
+        self.task_id = task_id
+        self.func_name = func_name
+        self.__cause__ = cause
+
+    def __str__(self) -> str:
+        cause = self.__cause__
+        return (f"workflow halted (lazy_errors=False) after task {self.task_id} ({self.func_name}) failed: "
+                f"{type(cause).__name__}: {cause}")

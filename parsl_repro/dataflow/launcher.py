@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from typing import Any, Callable
 
 from parsl_repro.app.errors import RemoteExceptionWrapper
-from parsl_repro.dataflow.errors import DependencyError, JoinError
+from parsl_repro.dataflow.errors import DependencyError, JoinError, WorkflowHalted
 from parsl_repro.dataflow.graph import DependencyTracker
 from parsl_repro.dataflow.memoization import Memoizer
 from parsl_repro.dataflow.retries import RetryPolicy
@@ -45,7 +45,7 @@ _trampoline = threading.local()
 class TaskRunner:
     def __init__(self, *, run_id: str, executors: dict[str, ParslExecutor], memoizer: Memoizer,
                  states: TaskStateMachine, retries: RetryPolicy, tracker: DependencyTracker,
-                 sink: EventSink, forget: Callable[[TaskRecord], None]) -> None:
+                 sink: EventSink, forget: Callable[[TaskRecord], None], fail_fast: bool = False) -> None:
         self.run_id = run_id
         self.executors = executors
         self.memoizer = memoizer
@@ -54,6 +54,8 @@ class TaskRunner:
         self.tracker = tracker
         self.sink = sink
         self.forget = forget
+        self.fail_fast = fail_fast
+        self.halted: WorkflowHalted | None = None
 
     # --- launching ----------------------------------------------------------------------------
     def ready(self, task: TaskRecord) -> None:
@@ -73,6 +75,9 @@ class TaskRunner:
     def _launch_ready(self, task: TaskRecord) -> None:
         try:
             if task.status is not States.pending:
+                return
+            if self.halted is not None:
+                self._fail(task, States.failed, self.halted)
                 return
             failures = self.tracker.unwrap(task) if task.depends else None
             if failures:
@@ -198,6 +203,9 @@ class TaskRunner:
             task.app_fu.set_result(result)
 
     def _fail(self, task: TaskRecord, state: States, error: BaseException) -> None:
+        if self.fail_fast and state is States.failed and self.halted is None:
+            self.halted = WorkflowHalted(task.id, task.func_name, error)
+            logger.error("%s", self.halted)
         task.time_returned = time.time()
         try:
             self.memoizer.update_memo_exception(task, error)

@@ -6,10 +6,9 @@ import logging
 from concurrent.futures import Future
 from typing import Any, Callable
 
-import typeguard
-
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.errors import InvalidResourceSpecification
+from parsl_repro.typecheck import typechecked_config
 from parsl_repro.utils import RepresentationMixin
 
 logger = logging.getLogger(__name__)
@@ -23,7 +22,7 @@ class ThreadPoolExecutor(ParslExecutor, RepresentationMixin):
     resource specifications are refused.
     """
 
-    @typeguard.typechecked
+    @typechecked_config
     def __init__(self, label: str = "threads", max_threads: int | None = 2, thread_name_prefix: str | None = None,
                  storage_access: list[Any] | None = None, working_dir: str | None = None,
                  remote_monitoring_radio: Any = None, *, max_workers: int | None = None) -> None:
