@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, Literal, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal
 
 from parsl_repro.dataflow.dependency_resolvers import DependencyResolver
 from parsl_repro.dataflow.memoization import Memoizer
@@ -57,7 +58,7 @@ class Config(RepresentationMixin):
                  dependency_resolver: DependencyResolver | None = None,
                  exit_mode: Literal["cleanup", "skip", "wait"] = "cleanup",
                  garbage_collect: bool = True,
-                 initialize_logging: bool | Any = True,
+                 initialize_logging: bool = True,
                  internal_tasks_max_threads: int = 10,
                  lazy_errors: bool = True,
                  max_idletime: float = 120.0,

@@ -4,7 +4,8 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import typeguard
 
@@ -13,8 +14,15 @@ from parsl_repro.errors import ConfigurationError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ConfigurationTypeError(ConfigurationError, TypeError):
-    """A configuration value has the wrong type. Also a ``TypeError``, as typeguard's error is."""
+class TypeCheckError(typeguard.TypeCheckError, ConfigurationError, TypeError):
+    """A configuration value has the wrong type; the message names the class, field and value.
+
+    It is typeguard's ``TypeCheckError`` (what Parsl raises, under the same name), a
+    ``ConfigurationError`` and a ``TypeError``, so any of the three catches it.
+    """
+
+
+ConfigurationTypeError = TypeCheckError
 
 
 def typechecked_config(init: F) -> F:
@@ -32,7 +40,7 @@ def typechecked_config(init: F) -> F:
         try:
             return checked(self, *args, **kwargs)
         except typeguard.TypeCheckError as e:
-            raise ConfigurationTypeError(f"{owner}: {_readable(signature, self, args, kwargs, str(e))}") from None
+            raise TypeCheckError(f"{owner}: {_readable(signature, self, args, kwargs, str(e))}") from None
 
     return wrapper  # type: ignore[return-value]
 

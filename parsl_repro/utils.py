@@ -9,8 +9,9 @@ import shlex
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, Callable, Generator, Sequence
+from typing import IO, Any
 
 import typeguard
 

@@ -154,7 +154,7 @@ def test_bash_walltime_kills_the_command_and_raises_app_timeout(dfk, tmp_path):
 def test_formatting_with_keyword_defaults(dfk, tmp_path):
     @bash_app
     def greet(name="world", stdout=None):
-        return "echo hello {name}".format(name=name)
+        return f"echo hello {name}"
 
     out = str(tmp_path / "g.out")
     greet(stdout=out).result()

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from abc import ABCMeta, abstractmethod
+from collections.abc import Callable, Sequence
 from inspect import Parameter, signature
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import typeguard
 

@@ -5,13 +5,21 @@ import logging
 import os
 import signal
 import subprocess
+from collections.abc import Callable, Sequence
 from functools import partial, update_wrapper
 from inspect import Parameter, signature
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 from parsl_repro.app.app import AppBase
-from parsl_repro.app.errors import AppBadFormatting, AppException, AppTimeout, BadStdStreamFile, BashAppNoReturn, \
-    BashExitFailure, MissingOutputs
+from parsl_repro.app.errors import (
+    AppBadFormatting,
+    AppException,
+    AppTimeout,
+    BadStdStreamFile,
+    BashAppNoReturn,
+    BashExitFailure,
+    MissingOutputs,
+)
 from parsl_repro.data_provider.files import File
 from parsl_repro.dataflow.futures import AppFuture
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from functools import wraps
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from parsl_repro.errors import ParslError
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future
+
 import typeguard
 
 from parsl_repro.data_provider.files import File

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from collections.abc import Callable, Sequence
 from functools import wraps
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 from parsl_repro.app.app import AppBase
 from parsl_repro.app.errors import AppTimeout

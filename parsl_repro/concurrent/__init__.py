@@ -1,8 +1,9 @@
 """``ParslPoolExecutor``: the ``concurrent.futures.Executor`` interface over a parsl_repro kernel."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
-from typing import Any, Callable, Iterable, Iterator, Literal
+from typing import Any, Literal
 
 from parsl_repro.app.python import PythonApp
 from parsl_repro.config import Config
@@ -41,7 +42,7 @@ class ParslPoolExecutor(Executor):
 
     def map(self, fn: Callable, *iterables: Iterable, timeout: float | None = None,
             chunksize: int = 1) -> Iterator[Any]:
-        futures = [self.submit(fn, *call_args) for call_args in zip(*iterables)]
+        futures = [self.submit(fn, *call_args) for call_args in zip(*iterables, strict=False)]
 
         def results() -> Iterator[Any]:
             for fut in futures:

@@ -7,10 +7,11 @@ so a user type can register how to traverse it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import singledispatch
-from typing import Any, Callable, Sequence
+from typing import Any
 
 
 @dataclass

@@ -17,7 +17,9 @@ import random
 import threading
 import time
 import uuid
-from typing import Any, Callable, Sequence
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import parsl_repro
 from parsl_repro.app.futures import DataFuture
@@ -33,10 +35,10 @@ from parsl_repro.dataflow.states import FINAL_STATES, States
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError, NoDataFlowKernelError
-from parsl_repro.events import EventSink, FanOutSink, NullSink, RunEnded, RunStarted, TaskCreated
+from parsl_repro.events import EventSink, NullSink, RunEnded, RunStarted, TaskCreated
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.threads import ThreadPoolExecutor
-from parsl_repro.log_utils import set_file_logger
+from parsl_repro.log_utils import set_background_file_logger
 from parsl_repro.utils import get_version
 
 logger = logging.getLogger(__name__)
@@ -61,10 +63,9 @@ class DataFlowKernel:
         self.run_id = str(uuid.uuid4())
         self.run_dir = make_rundir(config.run_dir)
         self._logging_unregister: Callable[[], None] | None = None
-        if config.initialize_logging is True:
-            self._logging_unregister = set_file_logger(os.path.join(self.run_dir, "parsl.log"), level=logging.INFO)
-        elif config.initialize_logging not in (False, None) and hasattr(config.initialize_logging, "initialize_logging"):
-            self._logging_unregister = config.initialize_logging.initialize_logging(log_dir=self.run_dir, log_name="parsl")
+        if config.initialize_logging:
+            self._logging_unregister = set_background_file_logger(os.path.join(self.run_dir, "parsl.log"),
+                                                                  level=logging.INFO)
         logger.info("Starting DataFlowKernel %s (parsl_repro %s) in %s", self.run_id, get_version(), self.run_dir)
         logger.info("Config: %r", config)
 
@@ -94,7 +95,7 @@ class DataFlowKernel:
         self._user_labels: list[str] = []
         self.add_executors(config.executors)
         self.add_executors([ThreadPoolExecutor(max_threads=config.internal_tasks_max_threads, label=INTERNAL_EXECUTOR)])
-        atexit.register(self.atexit_cleanup)
+        _at_interpreter_exit(self)
 
     @property
     def config(self) -> Config:
@@ -162,12 +163,30 @@ class DataFlowKernel:
                 or isinstance(app_kwargs.get("stderr"), File):
             self._add_output_futures(task)
         task.depends = self._tracker.gather(task.args, app_kwargs)
+        self._log_submission(task)
         self._states.move(task, States.pending)
         self.tasks[task_id] = task
         self._emit(TaskCreated(self.run_id, task_id, task.time_invoked, task.func_name, app_kind, label,
                                tuple(d.tid for d in task.depends if isinstance(d, (AppFuture, DataFuture))), cache))
         self._tracker.watch(task)
         return app_fu
+
+    def _log_submission(self, task: TaskRecord) -> None:
+        # Parsl's structured per-task records ("parsl.*" extras), at DEBUG: building a log record
+        # costs as much as running a no-op task, and the provenance events carry the same facts
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        for dep in task.depends:
+            if isinstance(dep, AppFuture) and dep.task_record.dfk is self:
+                logger.debug("Task %s has dependency task %s", task.id, dep.tid,
+                            extra={"parsl.task": task.id, "parsl.dependency_task": dep.tid})
+            else:
+                logger.debug("Task %s has dependency future %r", task.id, dep,
+                            extra={"parsl.task": task.id, "parsl.dependency_object": repr(dep)})
+        logger.debug("Task %s submitted for App %s, %s", task.id, task.func_name,
+                    "waiting on " + ", ".join(self._tracker.describe(d) for d in task.depends)
+                    if task.depends else "not waiting on any dependency",
+                    extra={"parsl.task": task.id, "parsl.app_name": task.func_name})
 
     def _choose_executor(self, task_id: int, executors: str | Sequence[str]) -> str:
         if isinstance(executors, str):
@@ -182,7 +201,7 @@ class DataFlowKernel:
 
     def _resolve_auto_lognames(self, task: TaskRecord) -> None:
         for stream in ("stdout", "stderr"):
-            if task.kwargs.get(stream) is parsl_repro.AUTO_LOGNAME or task.kwargs.get(stream) == parsl_repro.AUTO_LOGNAME:
+            if task.kwargs.get(stream) == parsl_repro.AUTO_LOGNAME:
                 if stream not in task.ignore_for_cache:
                     task.ignore_for_cache.append(stream)
                 autopath = self._config.std_autopath or self.default_std_autopath
@@ -225,7 +244,10 @@ class DataFlowKernel:
         logger.info("All remaining tasks completed")
 
     def log_task_states(self) -> None:
-        logger.info("Task states at cleanup: %s", self._states.summary())
+        logger.info("Summary of tasks in DFK:")
+        for state, count in self._states.counts.items():
+            logger.info("Tasks in state %s: %s", state, count)
+        logger.info("End of summary")
 
     def cleanup(self) -> None:
         """Shut down the executors and the memoizer, close the event sink and unload this kernel.
@@ -251,7 +273,6 @@ class DataFlowKernel:
             outcome = "failed" if counts.get("failed") or counts.get("dep_fail") else "completed"
             self._emit(RunEnded(self.run_id, time.time(), outcome, counts))
             self.event_sink.close()
-            atexit.unregister(self.atexit_cleanup)
             if DataFlowKernelLoader._dfk is self:
                 DataFlowKernelLoader.clear()
             logger.info("DataFlowKernel cleanup complete")
@@ -271,6 +292,30 @@ class DataFlowKernel:
         if mode == "wait":
             self.wait_for_current_tasks()
         self.cleanup()
+
+
+def _at_interpreter_exit(kernel: DataFlowKernel) -> None:
+    """Run ``kernel.atexit_cleanup`` when the main thread ends, before thread pools are torn down.
+
+    ``concurrent.futures`` stops accepting work from its own threading-exit hook, which runs before
+    ``atexit`` handlers; tasks still waiting on dependencies could then never launch. Hooks
+    registered later run earlier, so ours (registered per kernel) runs first. Only a weak
+    reference is held: a kernel that was cleaned up and dropped is not kept alive.
+    """
+    ref = weakref.ref(kernel)
+
+    def hook() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.atexit_cleanup()
+
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is None:
+            raise RuntimeError("no threading exit hook in this Python")
+        register(hook)
+    except RuntimeError:
+        atexit.register(hook)
 
 
 def _as_config(config: Any, executors: Sequence[ParslExecutor] | None, fields: dict[str, Any]) -> Config:
@@ -326,5 +371,5 @@ class DataFlowKernelLoader:
     def dfk(cls) -> DataFlowKernel:
         """The current kernel; raises ``NoDataFlowKernelError`` when none is loaded."""
         if cls._dfk is None:
-            raise NoDataFlowKernelError("Must first load config: call parsl_repro.load(config)")
+            raise NoDataFlowKernelError("Must first load config")
         return cls._dfk

@@ -1,7 +1,7 @@
 """Errors of the dataflow layer: a task that could not run because other tasks failed."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from parsl_repro.errors import ParslError
 

@@ -3,8 +3,9 @@ futures for their results at launch."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 from parsl_repro.dataflow.dependency_resolvers import SHALLOW_DEPENDENCY_RESOLVER, DependencyResolver
 from parsl_repro.dataflow.futures import AppFuture

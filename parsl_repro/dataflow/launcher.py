@@ -22,8 +22,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 from parsl_repro.app.errors import RemoteExceptionWrapper
 from parsl_repro.dataflow.errors import DependencyError, JoinError, WorkflowHalted
@@ -110,6 +111,13 @@ class TaskRunner:
                                      f"but the loaded config has only {labels}")
         exec_fu = executor.submit(task.func, task.resource_specification, *task.args, **task.kwargs)
         self.states.move(task, States.launched)
+        if logger.isEnabledFor(logging.DEBUG):
+            extra = {"parsl.dfk": self.run_id, "parsl.task": task.id, "parsl.try": task.try_id,
+                     "parsl.executor": executor.label}
+            executor_task_id = getattr(exec_fu, "parsl_executor_task_id", None)
+            if executor_task_id is not None:
+                extra["parsl.executor_task"] = executor_task_id
+            logger.debug("Task %s try %s launched on executor %s", task.id, task.try_id, executor.label, extra=extra)
         self.sink.emit(TryStarted(self.run_id, task.id, task.try_id, task.try_time_launched, task.executor))
         return exec_fu
 

@@ -19,9 +19,10 @@ import pickle
 import threading
 import types
 from abc import ABCMeta, abstractmethod
+from collections.abc import Sequence
 from concurrent.futures import Future
 from functools import lru_cache, singledispatch
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from parsl_repro.data_provider.files import File
 from parsl_repro.dataflow.taskrecord import TaskRecord

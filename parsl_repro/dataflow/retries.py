@@ -3,7 +3,8 @@ budget of ``retries``."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from parsl_repro.dataflow.errors import DependencyError
 from parsl_repro.dataflow.taskrecord import TaskRecord

@@ -7,8 +7,9 @@ so item access maps onto the same attributes.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from parsl_repro.dataflow.states import States
 

@@ -1,6 +1,7 @@
 """The task state machine: one table of allowed moves, state counts, and one event per move."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -8,6 +9,8 @@ from parsl_repro.dataflow.states import TRANSITIONS, States
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.errors import InternalConsistencyError
 from parsl_repro.events import EventSink, TaskState
+
+logger = logging.getLogger(__name__)
 
 
 class TaskStateMachine:
@@ -36,6 +39,10 @@ class TaskStateMachine:
                 self.counts[old] -= 1
             self.counts[new] += 1
             task.status = new
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Task %s changing state from %s to %s", task.id, "nothing" if old is None else old.name,
+                         new.name,
+                         extra={"parsl.dfk": self.run_id, "parsl.task": task.id, "parsl.task_state": new.name})
         self.sink.emit(TaskState(self.run_id, task.id, task.try_id, time.time(),
                                  None if old is None else old.name, new.name, cause or table_cause, detail))
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import os
 from abc import ABCMeta, abstractmethod
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 from parsl_repro.events import EventSink, NullSink
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.errors import InvalidResourceSpecification

@@ -1,0 +1,282 @@
+"""The kernel's life: run directories and logs, the event stream, the state table, context
+manager and exit modes, waiting, and the concurrent.futures facade."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import parsl_repro
+from parsl_repro import python_app
+from parsl_repro.concurrent import ParslPoolExecutor
+from parsl_repro.config import Config
+from parsl_repro.dataflow.dflow import DataFlowKernelLoader
+from parsl_repro.dataflow.states import TRANSITIONS, States
+from parsl_repro.dataflow.taskrecord import TaskRecord
+from parsl_repro.dataflow.transitions import TaskStateMachine
+from parsl_repro.errors import InternalConsistencyError
+from parsl_repro.events import RecordingSink, RunEnded, RunStarted, TaskCreated, TaskState, TryEnded, TryStarted
+from parsl_repro.executors import ThreadPoolExecutor
+
+
+@python_app
+def inc(x):
+    return x + 1
+
+
+@python_app
+def broken():
+    raise OSError("disk on fire")
+
+
+def _record(task_id=1):
+    return TaskRecord(dfk=None, task_id=task_id, func=inc, func_name="inc", args=(), kwargs={}, executor="t",
+                      memoize=False, ignore_for_cache=[], join=False, app_kind="python",
+                      resource_specification={}, time_invoked=0.0)
+
+
+def test_state_machine_allows_only_table_moves_and_counts_them():
+    sink = RecordingSink()
+    machine = TaskStateMachine("run", sink)
+    task = _record()
+    machine.move(task, States.pending)
+    machine.move(task, States.launched)
+    with pytest.raises(InternalConsistencyError, match="launched to pending"):
+        machine.move(task, States.pending)
+    machine.move(task, States.exec_done)
+    with pytest.raises(InternalConsistencyError, match="exec_done to failed"):
+        machine.move(task, States.failed)
+    assert machine.counts[States.exec_done] == 1 and machine.counts[States.launched] == 0
+    assert [(e.old, e.new, e.cause) for e in sink.events] == [
+        (None, "pending", TRANSITIONS[(None, States.pending)]),
+        ("pending", "launched", TRANSITIONS[(States.pending, States.launched)]),
+        ("launched", "exec_done", TRANSITIONS[(States.launched, States.exec_done)]),
+    ]
+
+
+def test_no_final_state_has_a_way_out():
+    finals = {States.exec_done, States.memo_done, States.failed, States.dep_fail}
+    assert not [move for move in TRANSITIONS if move[0] in finals]
+
+
+def test_every_task_emits_its_life_as_events(load):
+    sink = RecordingSink()
+    kernel = load(sink=sink)
+    good = inc(inc(1))
+    bad = broken()
+    child = inc(bad)
+    assert good.result() == 3
+    child.exception(timeout=10)
+    kernel.cleanup()
+    kinds = [type(e) for e in sink.events]
+    assert kinds[0] is RunStarted and kinds[-1] is RunEnded and sink.closed
+    created = {e.task_id: e for e in sink.of_type(TaskCreated)}
+    assert created[good.tid].depends_on == (good.tid - 1,) and created[good.tid].func_name == "inc"
+    states = {}
+    for e in sink.of_type(TaskState):
+        states.setdefault(e.task_id, []).append(e.new)
+    assert states[good.tid] == ["pending", "launched", "exec_done"]
+    assert states[bad.tid] == ["pending", "launched", "failed"]
+    assert states[child.tid] == ["pending", "dep_fail"]
+    tries = [(e.task_id, e.error) for e in sink.of_type(TryEnded)]
+    assert (bad.tid, "OSError: disk on fire") in tries
+    assert len(sink.of_type(TryStarted)) == 3
+    ended = sink.of_type(RunEnded)[0]
+    assert ended.outcome == "failed" and ended.state_counts == {"exec_done": 2, "failed": 1, "dep_fail": 1}
+    per_task: dict[int, list[float]] = {}
+    for e in sink.of_type(TaskState):
+        per_task.setdefault(e.task_id, []).append(e.time)
+    for task_id, times in per_task.items():
+        assert times == sorted(times), f"task {task_id} state times go backwards"
+        assert created[task_id].time <= times[0]
+
+
+def test_run_directories_are_numbered_and_hold_parsl_log(make_config, no_leaks, tmp_path):
+    first = parsl_repro.load(make_config())
+    inc(1).result()
+    first.cleanup()
+    second = parsl_repro.load(make_config())
+    second.cleanup()
+    root = tmp_path / "runinfo"
+    assert sorted(os.listdir(root)) == ["000", "001"]
+    assert first.run_dir == str(root / "000")
+    log = (root / "000" / "parsl.log").read_text()
+    assert "Starting DataFlowKernel" in log and "cleanup complete" in log
+
+
+def test_initialize_logging_false_writes_no_log(make_config, no_leaks):
+    kernel = parsl_repro.load(make_config(initialize_logging=False))
+    kernel.cleanup()
+    assert not os.path.exists(os.path.join(kernel.run_dir, "parsl.log"))
+
+
+def test_with_load_cleans_up_on_exit(make_config, no_leaks):
+    with parsl_repro.load(make_config()) as kernel:
+        assert inc(1).result() == 2
+    assert kernel.cleanup_called and DataFlowKernelLoader._dfk is None
+
+
+def test_exit_mode_wait_waits_for_tasks(make_config, no_leaks):
+    @python_app
+    def slow():
+        import time
+        time.sleep(0.5)
+        return "done"
+
+    with parsl_repro.load(make_config(exit_mode="wait")):
+        fut = slow()
+    assert fut.done() and fut.result() == "done"
+
+
+def test_exit_mode_skip_leaves_the_kernel_loaded(make_config, no_leaks):
+    with parsl_repro.load(make_config(exit_mode="skip")) as kernel:
+        pass
+    assert not kernel.cleanup_called and parsl_repro.dfk() is kernel
+    kernel.cleanup()
+
+
+def test_wait_for_current_tasks_waits_for_every_task(dfk):
+    @python_app
+    def nap(i):
+        import time
+        time.sleep(0.05)
+        return i
+
+    futures = [nap(i) for i in range(12)]
+    parsl_repro.wait_for_current_tasks()
+    assert all(f.done() for f in futures)
+
+
+def test_garbage_collect_false_keeps_task_records(load):
+    kernel = load(garbage_collect=False)
+    fut = inc(1)
+    fut.result()
+    assert kernel.tasks[fut.tid].status is States.exec_done
+
+
+@pytest.mark.parametrize("mode,expect", [("wait", "written"), ("cleanup", None), ("skip", None)])
+def test_script_that_never_cleans_up_is_handled_at_exit_per_exit_mode(tmp_path, mode, expect):
+    script = tmp_path / "forgetful.py"
+    script.write_text(textwrap.dedent(f"""
+        import parsl_repro
+        from parsl_repro import python_app
+        from parsl_repro.config import Config
+        parsl_repro.load(Config(exit_mode={mode!r}))
+
+        @python_app
+        def first():
+            import time
+            time.sleep(0.3)
+
+        @python_app
+        def second(_):
+            open('result.txt', 'w').write('written')
+
+        second(first())
+    """))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = tmp_path / "result.txt"
+    if expect is None:
+        assert not result.exists()
+    else:
+        assert result.read_text() == expect
+    log = next((tmp_path / "runinfo").glob("*/parsl.log")).read_text()
+    assert "still loaded" in log
+
+
+def test_parsl_pool_executor_submit_map_and_shutdown(make_config, no_leaks):
+    with ParslPoolExecutor(make_config()) as pool:
+        assert pool.submit(pow, 2, 10).result() == 1024
+        assert list(pool.map(pow, [1, 2, 3], [2, 2, 2])) == [1, 4, 9]
+        assert pool.app_count == 1
+        dfk = pool.dfk
+    assert dfk.cleanup_called
+
+
+def test_parsl_pool_executor_over_a_running_kernel_leaves_it_running(dfk):
+    pool = ParslPoolExecutor(dfk=dfk)
+    assert pool.submit(abs, -3).result() == 3
+    pool.shutdown()
+    assert not dfk.cleanup_called
+
+
+def test_memoization_within_a_run_reuses_results(load, tmp_path):
+    kernel = load()
+    calls = tmp_path / "calls"
+
+    @python_app(cache=True)
+    def costly(x):
+        with open(calls, "a") as f:
+            f.write(".")
+        return x * 10
+
+    assert costly(4).result() == 40
+    again = costly(4)
+    assert again.result() == 40 and again.task_record.from_memo
+    assert costly(5).result() == 50
+    assert calls.read_text() == ".."
+    assert kernel.task_state_counts[States.memo_done] == 1
+
+
+def test_uncacheable_argument_fails_only_that_task(load):
+    load()
+
+    @python_app(cache=True)
+    def cached(x):
+        return 1
+
+    def generator():
+        yield 1
+
+    error = cached(generator()).exception(timeout=10)
+    assert isinstance(error, ValueError) and "generator" in str(error)
+    assert cached(3).result() == 1
+
+
+def test_thread_pool_executor_used_standalone_shuts_down_twice():
+    executor = ThreadPoolExecutor(max_threads=1)
+    executor.start()
+    assert executor.submit(abs, {}, -1).result() == 1
+    executor.shutdown()
+    executor.shutdown()
+
+
+def test_default_config_loads(monkeypatch, tmp_path, no_leaks):
+    monkeypatch.chdir(tmp_path)
+    kernel = parsl_repro.load()
+    assert isinstance(kernel.config, Config) and inc(1).result() == 2
+    kernel.cleanup()
+    assert (tmp_path / "runinfo" / "000" / "parsl.log").exists()
+
+
+def test_debug_logging_carries_parsl_structured_task_records(dfk):
+    import io
+    import logging
+
+    stream = io.StringIO()
+    detach = parsl_repro.set_stream_logger(stream=stream, level=logging.DEBUG)
+    captured = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            captured.append(record.__dict__)
+
+    keep = Keep()
+    logging.getLogger("parsl_repro").addHandler(keep)
+    try:
+        first = inc(1)
+        second = inc(first)
+        second.result()
+    finally:
+        logging.getLogger("parsl_repro").removeHandler(keep)
+        detach()
+    assert {"parsl.task": second.tid, "parsl.dependency_task": first.tid}.items() <= next(
+        r for r in captured if "parsl.dependency_task" in r).items()
+    states = {r["parsl.task_state"] for r in captured if r.get("parsl.task") == second.tid and "parsl.task_state" in r}
+    assert states == {"pending", "launched", "exec_done"}
+    assert any(r.get("parsl.executor") == "threads" and r.get("parsl.task") == first.tid for r in captured)
+    assert f"Task {second.tid} changing state from launched to exec_done" in stream.getvalue()
