@@ -5,7 +5,7 @@ import logging
 import os
 from urllib.parse import urlparse
 
-import typeguard
+from parsl_repro.typecheck import typechecked_config
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ class File:
     here: the ``local_path`` that staging set, else the path of a ``file`` URL.
     """
 
-    @typeguard.typechecked
+    @typechecked_config
     def __init__(self, url: os.PathLike | str) -> None:
         self.url = str(os.fspath(url))
         parsed = urlparse(self.url)
