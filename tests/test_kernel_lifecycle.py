@@ -280,3 +280,33 @@ def test_debug_logging_carries_parsl_structured_task_records(dfk):
     assert states == {"pending", "launched", "exec_done"}
     assert any(r.get("parsl.executor") == "threads" and r.get("parsl.task") == first.tid for r in captured)
     assert f"Task {second.tid} changing state from launched to exec_done" in stream.getvalue()
+
+
+def test_ignore_for_cache_leaves_named_arguments_out_of_the_memo_key(load, tmp_path):
+    load()
+    calls = tmp_path / "calls"
+
+    @python_app(cache=True, ignore_for_cache=["verbose"])
+    def measure(x, verbose=False):
+        with open(calls, "a") as f:
+            f.write(".")
+        return x
+
+    assert measure(1, verbose=False).result() == 1
+    assert measure(1, verbose=True).result() == 1
+    assert calls.read_text() == "."
+
+
+def test_app_cache_false_disables_memoization_for_every_app(load, tmp_path):
+    load(app_cache=False)
+    calls = tmp_path / "calls"
+
+    @python_app(cache=True)
+    def measure(x):
+        with open(calls, "a") as f:
+            f.write(".")
+        return x
+
+    measure(1).result()
+    measure(1).result()
+    assert calls.read_text() == ".."

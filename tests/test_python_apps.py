@@ -180,3 +180,30 @@ def test_calling_an_app_without_a_loaded_kernel_says_so():
     parsl_repro.clear()
     with pytest.raises(parsl_repro.errors.NoDataFlowKernelError, match="load"):
         add(1)
+
+
+def test_dependents_do_not_alter_the_parent_exception(dfk):
+    @python_app
+    def fail_after(n, delay):
+        import time
+        time.sleep(delay)
+        raise ValueError(f"failure {n}")
+
+    @python_app
+    def both(*xs):
+        return sum(xs)
+
+    a, b = fail_after(1, 0.0), fail_after(2, 0.3)
+    error = both(a, b).exception(timeout=10)
+    assert isinstance(error, DependencyError) and len(error.dependent_exceptions_tids) == 2
+    assert a.exception().__context__ is None and b.exception().__context__ is None
+
+
+def test_task_created_event_precedes_its_first_state(load):
+    from parsl_repro.events import RecordingSink, TaskCreated, TaskState
+    sink = RecordingSink()
+    load(sink=sink)
+    fut = add(1)
+    fut.result()
+    mine = [type(e) for e in sink.events if getattr(e, "task_id", None) == fut.tid]
+    assert mine[0] is TaskCreated and mine[1] is TaskState

@@ -164,10 +164,10 @@ class DataFlowKernel:
             self._add_output_futures(task)
         task.depends = self._tracker.gather(task.args, app_kwargs)
         self._log_submission(task)
-        self._states.move(task, States.pending)
-        self.tasks[task_id] = task
         self._emit(TaskCreated(self.run_id, task_id, task.time_invoked, task.func_name, app_kind, label,
                                tuple(d.tid for d in task.depends if isinstance(d, (AppFuture, DataFuture))), cache))
+        self._states.move(task, States.pending)
+        self.tasks[task_id] = task
         self._tracker.watch(task)
         return app_fu
 

@@ -67,23 +67,26 @@ class DependencyTracker:
             self.on_ready(task)
 
     def unwrap(self, task: TaskRecord) -> list[tuple[BaseException, str]]:
-        """Replace the futures in the task's arguments by their results; return the failed ones."""
-        failures: list[tuple[BaseException, str]] = []
+        """Replace the futures in the task's arguments by their results.
+
+        If any dependency failed, nothing is replaced and the failures are returned instead. They
+        are read with ``exception()``, never re-raised: raising a stored exception again would
+        graft this thread's context and frames onto the parent task's error.
+        """
+        failures = []
+        for dep in task.depends:
+            error = dep.exception()
+            if error is not None:
+                failures.append((error, self.describe(dep)))
+        if failures:
+            return failures
         unwrap = self.resolver.traverse_to_unwrap
-
-        def value(v: Any) -> Any:
-            try:
-                return unwrap(v)
-            except Exception as e:
-                failures.append((e, self.describe(v)))
-                return v
-
-        task.args = tuple(value(a) for a in task.args)
+        task.args = tuple(unwrap(a) for a in task.args)
         kwargs = task.kwargs
         for key in kwargs:
-            kwargs[key] = value(kwargs[key])
-        if "inputs" in kwargs and isinstance(kwargs["inputs"], list):
-            kwargs["inputs"] = [value(v) for v in kwargs["inputs"]]
+            kwargs[key] = unwrap(kwargs[key])
+        if isinstance(kwargs.get("inputs"), list):
+            kwargs["inputs"] = [unwrap(v) for v in kwargs["inputs"]]
         return failures
 
     def describe(self, dep: Any) -> str:
