@@ -310,3 +310,27 @@ def test_app_cache_false_disables_memoization_for_every_app(load, tmp_path):
     measure(1).result()
     measure(1).result()
     assert calls.read_text() == ".."
+
+
+def test_checkpoint_settings_are_not_silently_ignored(load, caplog):
+    import logging
+    caplog.set_level(logging.WARNING, logger="parsl_repro")
+    load(checkpoint_mode="task_exit")
+    assert any("checkpoint" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_fan_out_sink_delivers_every_event_to_each_sink_and_closes_them(tmp_path, no_leaks):
+    from parsl_repro.events import FanOutSink
+    first, second = RecordingSink(), RecordingSink()
+    fan = FanOutSink([first, second])
+    config = Config(executors=[ThreadPoolExecutor()], run_dir=str(tmp_path / "runinfo"))
+    kernel = parsl_repro.DataFlowKernel(config, event_sink=fan)
+    try:
+        @python_app(data_flow_kernel=kernel)
+        def one():
+            return 1
+        one().result()
+    finally:
+        kernel.cleanup()
+    assert first.events == second.events and len(first.events) >= 6
+    assert first.closed and second.closed

@@ -155,6 +155,12 @@ class BasicMemoizer(Memoizer):
         self.run_dir = run_dir
         self.config_run_dir = config_run_dir
         logger.info("App caching %s", "enabled" if self.memoize else "disabled for all apps")
+        if self.checkpoint_mode is not None or self.checkpoint_files:
+            # say so rather than pretend: results are kept for this run only until the provenance
+            # store records them across runs
+            logger.warning("checkpoint_mode=%r / checkpoint_files=%r: this build keeps memoized results in memory "
+                           "for the current run only; nothing is written to or read from checkpoints",
+                           self.checkpoint_mode, self.checkpoint_files)
 
     def check_memo(self, task: TaskRecord) -> Future[Any] | None:
         if not self.memoize or not task.memoize:
