@@ -124,3 +124,17 @@ def test_lazy_errors_false_halts_the_workflow_at_the_first_failure(load):
     assert isinstance(error, WorkflowHalted) and "first failure" in str(error)
     assert gate.result(timeout=10) == "finished"  # already running: allowed to finish
     assert kernel.task_state_counts[States.failed] == 2
+
+
+def test_walltime_expiring_inside_a_c_call_still_raises_and_does_not_leak(dfk):
+    import parsl_repro.app.python as python_module
+
+    def blocking():
+        time.sleep(0.3)  # one C call: the timer fires while it runs
+        return "returned"
+
+    wrapped = python_module.timeout(blocking, 0.05)
+    with pytest.raises(AppTimeout):
+        wrapped()
+    for _ in range(20):  # a stray asynchronous AppTimeout would surface in this loop
+        time.sleep(0.01)

@@ -1,7 +1,6 @@
 """``AppFuture``: the future an app call returns, completed by the kernel once the task is final."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,6 @@ class AppFuture(Future):
 
     def __init__(self, task_record: TaskRecord) -> None:
         super().__init__()
-        self._update_lock = threading.Lock()
         self._outputs: list[DataFuture] = []
         self.task_record = task_record
         self._stdout_future: DataFuture | None = None

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import Any
 
-from parsl_repro.dataflow.dependency_resolvers import SHALLOW_DEPENDENCY_RESOLVER, DependencyResolver
+from parsl_repro.dataflow.dependency_resolvers import (
+    SHALLOW_DEPENDENCY_RESOLVER,
+    DependencyResolver,
+    deep_traverse_to_gather,
+)
 from parsl_repro.dataflow.futures import AppFuture
 from parsl_repro.dataflow.taskrecord import TaskRecord
 
@@ -34,14 +38,18 @@ class DependencyTracker:
                 if inputs:
                     deps.extend(v for v in inputs if isinstance(v, Future))
             return deps
+        # a custom resolver need not look inside lists, so inputs= gets its own pass, unless the
+        # resolver already walked it as one of the keyword values
         gather = self.resolver.traverse_to_gather
         found: list[Future] = []
         for a in args:
             found.extend(gather(a))
         for v in kwargs.values():
             found.extend(gather(v))
-        for v in kwargs.get("inputs") or ():
-            found.extend(gather(v))
+        inputs = kwargs.get("inputs")
+        if inputs and self.resolver.traverse_to_gather is not deep_traverse_to_gather:
+            for v in inputs:
+                found.extend(gather(v))
         return found
 
     def watch(self, task: TaskRecord) -> None:
@@ -52,11 +60,13 @@ class DependencyTracker:
         task early, and a task with no dependencies is released at once.
         """
         deps = task.depends
+        if not deps:
+            self.on_ready(task)
+            return
         task._outstanding = len(deps) + 1
-        if deps:
-            release = _Release(self, task)
-            for dep in deps:
-                dep.add_done_callback(release)
+        release = _Release(self, task)
+        for dep in deps:
+            dep.add_done_callback(release)
         self.release_one(task)
 
     def release_one(self, task: TaskRecord) -> None:
@@ -75,7 +85,7 @@ class DependencyTracker:
         """
         failures = []
         for dep in task.depends:
-            error = dep.exception()
+            error = future_error(dep)
             if error is not None:
                 failures.append((error, self.describe(dep)))
         if failures:
@@ -97,6 +107,13 @@ class DependencyTracker:
         if isinstance(dep, DataFuture):
             return f"DataFuture from task {dep.tid}"
         return repr(dep)
+
+
+def future_error(fut: Future) -> BaseException | None:
+    """The exception a done future holds (a cancelled one counts as ``CancelledError``), or None."""
+    if fut.cancelled():
+        return CancelledError(f"{fut!r} was cancelled")
+    return fut.exception()
 
 
 class _Release:

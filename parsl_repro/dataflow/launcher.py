@@ -28,10 +28,10 @@ from typing import Any
 
 from parsl_repro.app.errors import RemoteExceptionWrapper
 from parsl_repro.dataflow.errors import DependencyError, JoinError, WorkflowHalted
-from parsl_repro.dataflow.graph import DependencyTracker
+from parsl_repro.dataflow.graph import DependencyTracker, future_error
 from parsl_repro.dataflow.memoization import Memoizer
 from parsl_repro.dataflow.retries import RetryPolicy
-from parsl_repro.dataflow.states import States
+from parsl_repro.dataflow.states import FINAL_STATES, States
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError
@@ -93,9 +93,7 @@ class TaskRunner:
             task.exec_fu = exec_fu
             exec_fu.add_done_callback(_Settle(self, task))
         except Exception as e:  # a bug here must fail the task, never hang it
-            logger.exception("Internal error launching task %s", task.id)
-            if not task.app_fu.done():
-                task.app_fu.set_exception(e)
+            self.fail_internally(task, e)
 
     def _submit(self, task: TaskRecord) -> Future:
         task.try_time_launched = time.time()
@@ -110,6 +108,14 @@ class TaskRunner:
             raise ConfigurationError(f"Task {task.id} (app {task.func_name}) is pinned to executor {task.executor!r}, "
                                      f"but the loaded config has only {labels}")
         exec_fu = executor.submit(task.func, task.resource_specification, *task.args, **task.kwargs)
+        try:
+            self._record_launch(task, executor, exec_fu)
+        except Exception:
+            # the try is running: its future must still be settled, so only log here
+            logger.exception("Could not record the launch of task %s", task.id)
+        return exec_fu
+
+    def _record_launch(self, task: TaskRecord, executor: ParslExecutor, exec_fu: Future) -> None:
         self.states.move(task, States.launched)
         if logger.isEnabledFor(logging.DEBUG):
             extra = {"parsl.dfk": self.run_id, "parsl.task": task.id, "parsl.try": task.try_id,
@@ -119,18 +125,15 @@ class TaskRunner:
                 extra["parsl.executor_task"] = executor_task_id
             logger.debug("Task %s try %s launched on executor %s", task.id, task.try_id, executor.label, extra=extra)
         self.sink.emit(TryStarted(self.run_id, task.id, task.try_id, task.try_time_launched, task.executor))
-        return exec_fu
 
     # --- settling a try -------------------------------------------------------------------------
     def settle(self, task: TaskRecord, fut: Future) -> None:
         """An executor (or memo) future of ``task`` is done: complete, retry or fail the task."""
         task.try_time_returned = time.time()
-        error = fut.exception()
-        result = None
-        if error is None:
-            result = fut.result()
-            if isinstance(result, RemoteExceptionWrapper):
-                error = result.get_exception()
+        error = future_error(fut)
+        result = None if error is not None else fut.result()
+        if isinstance(result, RemoteExceptionWrapper):
+            error = result.get_exception()
         if not task.from_memo and task.status is States.launched:
             self.sink.emit(TryEnded(self.run_id, task.id, task.try_id, task.try_time_returned,
                                     None if error is None else f"{type(error).__name__}: {error}"))
@@ -181,13 +184,19 @@ class TaskRunner:
         self._join_one_done(task)
 
     def _join_one_done(self, task: TaskRecord) -> None:
+        try:
+            self._join_if_complete(task)
+        except Exception as e:  # runs as a future's done-callback, where an exception would be lost
+            self.fail_internally(task, e)
+
+    def _join_if_complete(self, task: TaskRecord) -> None:
         with task.join_lock:
             task._outstanding -= 1
             if task._outstanding:
                 return
         joinable = task.joins
         inner = joinable if isinstance(joinable, list) else [joinable]
-        failures = [(f.exception(), self.tracker.describe(f)) for f in inner if f.exception() is not None]
+        failures = [(error, self.tracker.describe(f)) for f in inner if (error := future_error(f)) is not None]
         if failures:
             error = JoinError(failures, task.id)
             task.fail_history.append(repr(error))
@@ -207,8 +216,7 @@ class TaskRunner:
             logger.exception("Memoizer failed to record the result of task %s", task.id)
         self.states.move(task, state)
         self.forget(task)
-        with task.app_fu._update_lock:
-            task.app_fu.set_result(result)
+        task.app_fu.set_result(result)
 
     def _fail(self, task: TaskRecord, state: States, error: BaseException) -> None:
         if self.fail_fast and state is States.failed and self.halted is None:
@@ -221,8 +229,19 @@ class TaskRunner:
             logger.exception("Memoizer failed to record the failure of task %s", task.id)
         self.states.move(task, state, detail=f"{type(error).__name__}: {error}")
         self.forget(task)
-        with task.app_fu._update_lock:
-            task.app_fu.set_exception(error)
+        task.app_fu.set_exception(error)
+
+    def fail_internally(self, task: TaskRecord, error: BaseException) -> None:
+        """A bug or a broken plug-in hit this task: fail it for good rather than leave it hanging."""
+        logger.error("Internal error handling task %s (%s)", task.id, task.func_name, exc_info=error)
+        try:
+            if getattr(task, "status", None) not in FINAL_STATES:
+                self._fail(task, States.failed, error)
+        except Exception:
+            logger.exception("Could not record the internal failure of task %s", task.id)
+        finally:
+            if not task.app_fu.done():
+                task.app_fu.set_exception(error)
 
 
 class _Settle:
@@ -238,6 +257,4 @@ class _Settle:
         try:
             self.runner.settle(self.task, fut)
         except Exception as e:
-            logger.exception("Internal error settling task %s", self.task.id)
-            if not self.task.app_fu.done():
-                self.task.app_fu.set_exception(e)
+            self.runner.fail_internally(self.task, e)

@@ -48,6 +48,7 @@ TRANSITIONS: dict[tuple[States | None, States], str] = {
     (States.launched, States.fail_retryable): "executor returned an error, will retry",
     (States.launched, States.joining): "join app returned futures to wait on",
     (States.fail_retryable, States.pending): "retry",
+    (States.fail_retryable, States.failed): "internal error while retrying",
     (States.joining, States.exec_done): "joined futures completed",
     (States.joining, States.failed): "a joined future failed",
 }
