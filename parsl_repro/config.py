@@ -36,7 +36,10 @@ class Config(RepresentationMixin):
     lazy_errors : True (default): a failed task fails only itself and its dependents, and the
         run goes on. False: the first failure halts the run (``WorkflowHalted``).
     max_idletime : seconds an executor's blocks may idle before scaling in (default 120).
-    monitoring : a ``MonitoringHub``; accepted for Parsl compatibility.
+    monitoring : a ``MonitoringHub``; accepted for Parsl compatibility. Its ``logging_endpoint``,
+        when it is a database URL, says where the provenance store is.
+    provenance : where every run is recorded: True (default) for ``<run_dir>/provenance.db``
+        (SQLite), a SQLAlchemy database URL (``postgresql+psycopg://...``), or False for no record.
     retries : how many times a failed task is retried (default 0); with ``retry_handler``, the
         budget that the handler's costs are drawn from.
     retry_handler : ``handler(exception, task_record) -> cost`` per failed try.
@@ -63,6 +66,7 @@ class Config(RepresentationMixin):
                  lazy_errors: bool = True,
                  max_idletime: float = 120.0,
                  monitoring: Any | None = None,
+                 provenance: bool | str = True,
                  retries: int = 0,
                  retry_handler: Callable[[Exception, Any], float] | None = None,
                  run_dir: str = "runinfo",
@@ -109,6 +113,7 @@ class Config(RepresentationMixin):
         self.lazy_errors = lazy_errors
         self.max_idletime = max_idletime
         self.monitoring = monitoring
+        self.provenance = provenance
         self.retries = retries
         self.retry_handler = retry_handler
         self.run_dir = run_dir

@@ -22,6 +22,7 @@ class RunStarted:
     time: float
     workflow_name: str
     config_summary: str
+    runinfo_dir: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,11 @@ class RunEnded:
 
 @dataclass(frozen=True, slots=True)
 class TaskCreated:
-    """A task entered the graph: its app, where it may run, and which tasks it waits on."""
+    """A task entered the graph: its app, where it may run, and which tasks it waits on.
+
+    ``args`` and ``kwargs`` are the call's own objects (futures unresolved), for a bounded
+    readable record; sinks must not keep or mutate them.
+    """
     run_id: str
     task_id: int
     time: float
@@ -43,6 +48,59 @@ class TaskCreated:
     executor: str
     depends_on: tuple[int, ...]
     memoize: bool
+    args: tuple = ()
+    kwargs: dict | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppSeen:
+    """The identity of an app's function, the first time a run computes it."""
+    app_digest: str
+    qualname: str
+    module: str
+    kind: str
+    source: str | None
+    components: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskKeyed:
+    """A cached task's memo key and its parts, computed when its arguments were resolved.
+
+    ``note`` says why the task will not be cached (an argument that cannot be hashed
+    deterministically) or why a recorded result was not reused (its outputs changed).
+    """
+    run_id: str
+    task_id: int
+    time: float
+    memo_key: str | None
+    app_digest: str | None
+    components: dict[str, str]
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoHit:
+    """A task completed from a recorded result instead of running."""
+    run_id: str
+    task_id: int
+    time: float
+    memo_key: str
+    source_run: str | None
+    source_task: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """A cached task's successful result, serialized for reuse by later tasks and runs."""
+    run_id: str
+    task_id: int
+    time: float
+    memo_key: str
+    result_digest: str
+    serializer: str
+    value: bytes
+    outputs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +136,17 @@ class TryEnded:
 
 @dataclass(frozen=True, slots=True)
 class FileObserved:
+    """A file used by a task try: ``role`` is input, output, stdout or stderr. Without a digest,
+    the store hashes a local file itself (off the task's path)."""
     run_id: str
     task_id: int
+    try_id: int
     time: float
     url: str
     role: str
     size: int | None = None
     sha256: str | None = None
+    mtime: float | None = None
 
 
 Event = Any

@@ -101,7 +101,8 @@ def test_run_directories_are_numbered_and_hold_parsl_log(make_config, no_leaks, 
     second = parsl_repro.load(make_config())
     second.cleanup()
     root = tmp_path / "runinfo"
-    assert sorted(os.listdir(root)) == ["000", "001"]
+    assert sorted(n for n in os.listdir(root) if n.isdigit()) == ["000", "001"]
+    assert "provenance.db" in os.listdir(root)
     assert first.run_dir == str(root / "000")
     log = (root / "000" / "parsl.log").read_text()
     assert "Starting DataFlowKernel" in log and "cleanup complete" in log

@@ -35,7 +35,7 @@ from parsl_repro.dataflow.states import FINAL_STATES, States
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError, NoDataFlowKernelError
-from parsl_repro.events import EventSink, NullSink, RunEnded, RunStarted, TaskCreated
+from parsl_repro.events import EventSink, FanOutSink, NullSink, RunEnded, RunStarted, TaskCreated
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.threads import ThreadPoolExecutor
 from parsl_repro.log_utils import set_background_file_logger
@@ -69,11 +69,20 @@ class DataFlowKernel:
         logger.info("Starting DataFlowKernel %s (parsl_repro %s) in %s", self.run_id, get_version(), self.run_dir)
         logger.info("Config: %r", config)
 
-        self.event_sink: EventSink = event_sink if event_sink is not None else NullSink()
-        self._emit = self.event_sink.emit
         self.workflow_name = _guess_workflow_name()
         self.time_began = time.time()
-        self._emit(RunStarted(self.run_id, self.run_dir, self.time_began, self.workflow_name, repr(config)))
+        started = RunStarted(self.run_id, self.run_dir, self.time_began, self.workflow_name, repr(config),
+                             os.path.abspath(config.run_dir))
+        try:
+            self.store, store_sink = _open_store(config, self.run_dir, started)
+        except BaseException:
+            if self._logging_unregister is not None:
+                self._logging_unregister()
+            raise
+        sinks = [s for s in (store_sink, event_sink) if s is not None]
+        self.event_sink: EventSink = sinks[0] if len(sinks) == 1 else FanOutSink(sinks) if sinks else NullSink()
+        self._emit = self.event_sink.emit
+        self._emit(started)
 
         self.monitoring = config.monitoring
         self.memoizer: Memoizer = config.memoizer or BasicMemoizer(
@@ -165,7 +174,8 @@ class DataFlowKernel:
         task.depends = self._tracker.gather(task.args, app_kwargs)
         self._log_submission(task)
         self._emit(TaskCreated(self.run_id, task_id, task.time_invoked, task.func_name, app_kind, label,
-                               tuple(d.tid for d in task.depends if isinstance(d, (AppFuture, DataFuture))), cache))
+                               tuple(d.tid for d in task.depends if isinstance(d, (AppFuture, DataFuture))), cache,
+                               task.args, app_kwargs))
         self._states.move(task, States.pending)
         self.tasks[task_id] = task
         self._tracker.watch(task)
@@ -273,6 +283,8 @@ class DataFlowKernel:
             outcome = "failed" if counts.get("failed") or counts.get("dep_fail") else "completed"
             self._emit(RunEnded(self.run_id, time.time(), outcome, counts))
             self.event_sink.close()
+            if self.store is not None:
+                self.store.close()
             if DataFlowKernelLoader._dfk is self:
                 DataFlowKernelLoader.clear()
             logger.info("DataFlowKernel cleanup complete")
@@ -292,6 +304,37 @@ class DataFlowKernel:
         if mode == "wait":
             self.wait_for_current_tasks()
         self.cleanup()
+
+
+def store_url(config: Config) -> str | None:
+    """The database URL this config records runs in, or None when recording is off."""
+    from parsl_repro.monitoring.engine import default_url
+
+    if config.provenance is False:
+        return None
+    if isinstance(config.provenance, str):
+        return config.provenance
+    endpoint = getattr(config.monitoring, "logging_endpoint", None)
+    if isinstance(endpoint, str) and "://" in endpoint and not endpoint.startswith(("udp://", "tcp://")):
+        return endpoint
+    return default_url(config.run_dir)
+
+
+def _open_store(config: Config, run_dir: str, started: RunStarted) -> tuple[Any, EventSink | None]:
+    """Open the run's provenance store and record the run, before any executor starts."""
+    url = store_url(config)
+    if url is None:
+        return None, None
+    from parsl_repro.monitoring.environment import capture_environment
+    from parsl_repro.monitoring.store import ProvenanceStore
+
+    store = ProvenanceStore(url, spool_dir=run_dir).open()
+    try:
+        store.begin_run(started, capture_environment())
+    except BaseException:
+        store.close()
+        raise
+    return store, store.sink(started.run_id)
 
 
 def _at_interpreter_exit(kernel: DataFlowKernel) -> None:

@@ -1,0 +1,50 @@
+"""Database engines for the provenance store: SQLite tuned for many writers, anything else as given."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def default_url(runinfo_dir: str) -> str:
+    """``sqlite:///<runinfo>/provenance.db``: the store every run uses unless told otherwise."""
+    return f"sqlite:///{os.path.join(os.path.abspath(runinfo_dir), 'provenance.db')}"
+
+
+def make_engine(url: str, *, writer: bool) -> Engine:
+    """An engine for ``url``.
+
+    SQLite gets WAL mode (readers never block the writer; a killed process loses nothing that was
+    committed), ``synchronous=NORMAL`` and a generous busy timeout. Writer engines start every
+    transaction with ``BEGIN IMMEDIATE`` so that two runs writing one file queue up for the lock
+    instead of failing when a read transaction tries to become a write.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, connect_args=_connect_timeout(parsed.get_backend_name()))
+    database = parsed.database
+    if database and database != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine
+
+
+def _connect_timeout(backend: str) -> dict[str, Any]:
+    return {"connect_timeout": 10} if backend == "postgresql" else {}

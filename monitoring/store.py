@@ -1,0 +1,680 @@
+"""The provenance store: opens the database, records a run, and writes the run's events in batches.
+
+Data flow::
+
+    kernel threads --emit()--> queue --writer thread--> one transaction per batch --> database
+                                                   \\--(database unreachable)--> spool file
+                                                                                    (replayed on return)
+
+``emit`` only appends to a queue. The writer thread takes everything queued (up to
+``MAX_BATCH`` events), turns it into row inserts and updates, and commits them together, so a
+run killed with SIGKILL loses at most the last fraction of a second. If the database stops
+answering (a PostgreSQL restart), batches go to an owner-only spool file under the run
+directory and are written, in order, once it answers again; the user is warned, and anything
+that cannot be kept is counted and reported, never dropped silently.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import os
+import pickle
+import queue
+import reprlib
+import threading
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from parsl_repro.monitoring import models as m
+from parsl_repro.monitoring.engine import make_engine
+from parsl_repro.monitoring.schema import ensure_schema
+from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from parsl_repro.errors import ParslError
+from parsl_repro.events import (
+    AppSeen,
+    EventSink,
+    FileObserved,
+    MemoHit,
+    RunEnded,
+    RunStarted,
+    TaskCreated,
+    TaskKeyed,
+    TaskResult,
+    TaskState,
+    TryEnded,
+    TryStarted,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 20_000
+SPOOL_LIMIT_BYTES = 512 * 1024 * 1024
+FINAL = {"exec_done", "memo_done", "failed", "dep_fail"}
+_repr = reprlib.Repr()
+_repr.maxstring = 200
+_repr.maxother = 200
+_repr.maxlist = _repr.maxtuple = _repr.maxdict = 20
+
+
+class StoreUnavailable(ParslError):
+    """The provenance database cannot be reached or opened."""
+
+    def __init__(self, url: str, cause: BaseException) -> None:
+        super().__init__(url, cause)
+        self.url = url
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return (f"Cannot open the provenance store at {redact(self.url)}: {type(self.cause).__name__}: {self.cause}. "
+                f"Check that the database is running and reachable, or choose another store with "
+                f"Config(provenance=URL), or switch recording off with Config(provenance=False).")
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ***, for messages and logs."""
+    from sqlalchemy.engine import make_url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
+_EPOCH = datetime.datetime(1970, 1, 1)
+_SECOND = datetime.timedelta(seconds=1)
+
+
+def utc(t: float | None) -> datetime.datetime | None:
+    """A ``time.time()`` value as a naive UTC datetime (what the DateTime columns hold)."""
+    if t is None:
+        return None
+    return _EPOCH + t * _SECOND
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """Where a memo key's result is: the run and task that produced it, and its outputs."""
+    memo_key: str
+    run_id: str
+    task_id: int
+    result_digest: str
+    serializer: str
+    value: bytes | None  # None when too large to load eagerly: read with ProvenanceStore.read_result
+    outputs: tuple[tuple[str, str], ...]
+
+
+class ProvenanceStore:
+    """One database of runs. ``open()`` it, ``begin_run()``, hand ``sink()`` to the kernel, ``close()``."""
+
+    def __init__(self, url: str, *, spool_dir: str | None = None) -> None:
+        self.url = url
+        self.spool_dir = spool_dir
+        self.engine: Engine | None = None
+        self._sink: StoreSink | None = None
+
+    # --- opening ----------------------------------------------------------------------------------
+    def open(self) -> ProvenanceStore:
+        """Connect and make sure the schema is current; raise ``StoreUnavailable`` or ``SchemaTooNew``."""
+        from parsl_repro.monitoring.schema import SchemaTooNew
+
+        engine = make_engine(self.url, writer=True)
+        try:
+            ensure_schema(engine, redact(self.url))
+        except SchemaTooNew:
+            engine.dispose()
+            raise
+        except Exception as e:
+            engine.dispose()
+            raise StoreUnavailable(self.url, e) from e
+        self.engine = engine
+        return self
+
+    def begin_run(self, started: RunStarted, environment: Any, *, parent_run_id: str | None = None) -> None:
+        """Write the run's row (and its package list, once per distinct set) before any task runs."""
+        from parsl_repro.version import VERSION
+
+        assert self.engine is not None
+        env = environment
+        with self.engine.begin() as conn:
+            if env is not None:
+                _insert_ignore(conn, m.Environment.__table__, [{
+                    "packages_digest": env.packages_digest,
+                    "packages": json.dumps([list(p) for p in env.packages])}])
+            conn.execute(m.Workflow.__table__.insert(), [{
+                "run_id": started.run_id, "workflow_name": started.workflow_name,
+                "workflow_version": str(utc(started.time).replace(microsecond=0)),
+                "time_began": utc(started.time), "host": env.host if env else "", "user": env.user if env else "",
+                "rundir": started.run_dir, "runinfo_dir": started.runinfo_dir, "tasks_failed_count": 0,
+                "tasks_completed_count": 0, "outcome": "running", "config_summary": started.config_summary,
+                "script_path": env and env.script_path, "script_sha256": env and env.script_sha256,
+                "argv": json.dumps(list(env.argv)) if env else None, "cwd": env and env.cwd,
+                "python_version": env and env.python_version, "platform": env and env.platform,
+                "packages_digest": env and env.packages_digest, "git_repository": env and env.git_repository,
+                "git_commit": env and env.git_commit, "git_dirty": env and env.git_dirty,
+                "git_diff_sha256": env and env.git_diff_sha256, "parent_run_id": parent_run_id,
+                "parsl_repro_version": VERSION}])
+
+    def sink(self, run_id: str) -> StoreSink:
+        """The event sink for this run; starts the writer thread."""
+        assert self.engine is not None
+        self._sink = StoreSink(self, run_id)
+        return self._sink
+
+    # --- memo table -------------------------------------------------------------------------------------
+    def run_ids_for_rundirs(self, rundirs: Iterable[str]) -> list[str]:
+        """The runs whose per-run directory is one of ``rundirs`` (a checkpoint path's parent)."""
+        wanted = [os.path.abspath(d) for d in rundirs]
+        if not wanted:
+            return []
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(m.Workflow.run_id, m.Workflow.rundir).where(m.Workflow.rundir.in_(wanted)))
+            return [r.run_id for r in rows]
+
+    def load_results(self, run_ids: list[str] | None, *, eager_limit: int = 64 * 1024) -> dict[str, StoredResult]:
+        """The memo table: memo key -> stored result, for results produced or reused by ``run_ids``
+        (every run when None). Values up to ``eager_limit`` bytes are loaded now; larger ones later."""
+        assert self.engine is not None
+        r, t = m.Result, m.Task
+        columns = [r.memo_key, r.run_id, r.task_id, r.result_digest, r.serializer, r.size, r.outputs, r.value]
+        query = select(*columns)
+        if run_ids is not None:
+            if not run_ids:
+                return {}
+            succeeded = t.task_status_name.in_(("exec_done", "memo_done"))
+            used = select(t.task_hashsum).where(t.run_id.in_(run_ids), succeeded)
+            query = query.where(r.memo_key.in_(used))
+        table: dict[str, StoredResult] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                outputs = tuple(tuple(pair) for pair in json.loads(row.outputs)) if row.outputs else ()
+                value = bytes(row.value) if row.size <= eager_limit else None
+                table[row.memo_key] = StoredResult(row.memo_key, row.run_id, row.task_id, row.result_digest,
+                                                   row.serializer, value, outputs)  # type: ignore[arg-type]
+        return table
+
+    def read_result(self, memo_key: str) -> bytes:
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            value = conn.execute(select(m.Result.value).where(m.Result.memo_key == memo_key)).scalar_one()
+        return bytes(value)
+
+    def close(self) -> None:
+        """Write everything queued, stop the writer and release the database. Safe to call twice."""
+        if self._sink is not None:
+            self._sink.close()
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+def _unreachable(error: DBAPIError) -> bool:
+    """Whether a database error means "cannot reach the database" (worth spooling and retrying)."""
+    return bool(error.connection_invalidated) or isinstance(error, OperationalError)
+
+
+def _insert_ignore(conn: Any, table: Any, rows: list[dict]) -> None:
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        for row in rows:
+            try:
+                with conn.begin_nested():
+                    conn.execute(table.insert(), [row])
+            except DBAPIError:
+                pass
+        return
+    conn.execute(insert(table).on_conflict_do_nothing(), rows)
+
+
+class StoreSink(EventSink):
+    """The kernel's sink for one run: ``emit`` queues, a writer thread writes batches."""
+
+    def __init__(self, store: ProvenanceStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.emit = self._queue.put  # type: ignore[method-assign]  # the whole hot-path cost
+        self._stop = threading.Event()
+        self._closed = False
+        self.error: BaseException | None = None
+        self.written = 0
+        self.dropped = 0
+        self._spool = _Spool(store.spool_dir, run_id) if store.spool_dir else None
+        self._warned = False
+        self._file_digests: Any = None
+        self._thread = threading.Thread(target=self._run, name=f"provenance-writer-{run_id[:8]}", daemon=True)
+        self._thread.start()
+
+    def emit(self, event: Any) -> None:  # replaced per instance by queue.put in __init__
+        self._queue.put(event)
+
+    # --- writer thread ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=0.05)
+            except queue.Empty:
+                if self._stop.is_set():
+                    break
+                self._retry_spool()
+                continue
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write_or_spool(batch)
+        self._retry_spool(final=True)
+
+    def _write_or_spool(self, batch: list) -> None:
+        try:
+            rows = self._rows(batch)
+        except Exception as e:  # a bug: keep going, but surface it to the owner at close
+            logger.exception("Provenance writer could not read a batch of %d events", len(batch))
+            self.error = self.error or e
+            self._lost(len(batch), e)
+            return
+        if self._spool is not None and self._spool.pending:
+            self._spool.append(rows, self)
+            self._retry_spool()
+            return
+        try:
+            self._write(rows)
+        except DBAPIError as e:
+            if not _unreachable(e) or self._spool is None:
+                logger.exception("Provenance writer failed on a batch of %d events", len(batch))
+                self.error = self.error or e
+                self._lost(rows.size, e)
+                return
+            self._tell_user(f"the provenance database stopped answering ({type(e).__name__}); events are kept in "
+                            f"{self._spool.path} and will be written when it returns")
+            self._spool.append(rows, self)
+
+    def _retry_spool(self, final: bool = False) -> None:
+        spool = self._spool
+        if spool is None or not spool.pending:
+            return
+        deadline = time.monotonic() + (10.0 if final else 0.0)
+        while True:
+            if spool.due() or final:
+                try:
+                    for index, rows in enumerate(spool.batches()):
+                        if index < spool.replayed:
+                            continue
+                        self._write(rows)
+                        spool.replayed += 1
+                    spool.clear()
+                    self._tell_user(f"the provenance database is back; spooled events written from {spool.path}")
+                    return
+                except (OperationalError, DBAPIError):
+                    spool.backoff()
+            if time.monotonic() >= deadline:
+                if final:
+                    self._tell_user(f"the provenance database is still unreachable; {spool.count} events remain in "
+                                    f"{spool.path}")
+                return
+            time.sleep(0.5)
+
+    def _lost(self, count: int, error: BaseException) -> None:
+        self.dropped += count
+        self._tell_user(f"{count} provenance records could not be written: {type(error).__name__}: {error}")
+
+    def _tell_user(self, message: str) -> None:
+        logger.warning("%s", message)
+        warnings.warn(f"parsl_repro: {message}", RuntimeWarning, stacklevel=1)
+
+    # --- events -> rows -------------------------------------------------------------------------------
+    def _rows(self, batch: list) -> _BatchRows:
+        rows = _BatchRows()
+        for event in batch:
+            handler = _HANDLERS.get(type(event))
+            if handler is not None:
+                handler(self, rows, event)
+        rows.size = len(batch)
+        return rows
+
+    def _write(self, rows: _BatchRows) -> None:
+        engine = self.store.engine
+        assert engine is not None
+        with engine.begin() as conn:
+            rows.write(conn)
+        self.written += rows.size
+
+    def file_digest(self, path: str) -> tuple[str | None, int | None, float | None]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None, None, None
+        if self._file_digests is None:
+            try:
+                from parsl_repro.monitoring.canonical import FileDigestCache
+                self._file_digests = FileDigestCache()
+            except ImportError:
+                self._file_digests = False
+        try:
+            if self._file_digests:
+                sha = self._file_digests.sha256(path)
+            else:
+                h = hashlib.sha256()
+                with open(path, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
+                sha = h.hexdigest()
+        except OSError:
+            return None, None, None
+        return sha, st.st_size, st.st_mtime
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._thread.join()
+        if self.dropped:
+            logger.error("%d provenance events of run %s were not recorded", self.dropped, self.run_id)
+
+
+TASK_COLUMNS = (
+    "run_id", "task_id", "task_func_name", "task_memoize", "task_depends", "task_time_invoked", "task_inputs",
+    "task_outputs", "task_stdin", "task_stdout", "task_stderr", "task_fail_count", "task_fail_cost", "app_kind",
+    "executor", "args_repr", "task_hashsum", "task_time_returned", "task_status_name", "app_digest",
+    "memo_components", "cache_note", "result_digest", "memo_source_run", "memo_source_task", "error")
+TRY_COLUMNS = (
+    "run_id", "task_id", "try_id", "task_executor", "task_try_time_launched", "task_try_time_returned", "error",
+    "task_fail_history")
+STATUS_COLUMNS = (
+    "run_id", "task_id", "try_id", "task_status_name", "timestamp", "previous_status_name", "cause", "detail")
+_TASK_INDEX = {name: i for i, name in enumerate(TASK_COLUMNS)}
+_TRY_INDEX = {name: i for i, name in enumerate(TRY_COLUMNS)}
+
+
+def _insert_sql(conn: Any, table: str, columns: tuple[str, ...]) -> str:
+    style = conn.dialect.paramstyle
+    marks = ", ".join("?" if style == "qmark" else "%s" for _ in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f'INSERT INTO "{table}" ({names}) VALUES ({marks})'
+
+
+class _BatchRows:
+    """The rows one batch will write. Rows of tasks and tries created in this batch are plain
+    lists that later events of the batch fill in, so a task that starts and ends within one batch
+    costs one insert; the hot tables go to the driver's executemany as tuples."""
+
+    def __init__(self) -> None:
+        self.size = 0  # events that made these rows
+        self.tasks: dict[tuple[str, int], list] = {}
+        self.task_updates: dict[tuple[str, int], dict] = {}
+        self.tries: dict[tuple[str, int, int], list] = {}
+        self.try_updates: dict[tuple[str, int, int], dict] = {}
+        self.status: list[tuple] = []
+        self.dependencies: list[dict] = []
+        self.apps: list[dict] = []
+        self.results: list[dict] = []
+        self.files: list[tuple[dict, dict]] = []
+        self.workflow_updates: list[dict] = []
+
+    def update_task(self, run_id: str, task_id: int, **values: Any) -> None:
+        key = (run_id, task_id)
+        row = self.tasks.get(key)
+        if row is None:
+            self.task_updates.setdefault(key, {}).update(values)
+            return
+        for name, value in values.items():
+            row[_TASK_INDEX[name]] = value
+
+    def update_try(self, run_id: str, task_id: int, try_id: int, **values: Any) -> None:
+        key = (run_id, task_id, try_id)
+        row = self.tries.get(key)
+        if row is None:
+            self.try_updates.setdefault(key, {}).update(values)
+            return
+        for name, value in values.items():
+            row[_TRY_INDEX[name]] = value
+
+    def write(self, conn: Any) -> None:
+        _insert_ignore(conn, m.App.__table__, self.apps)
+        if self.tasks:
+            conn.exec_driver_sql(_insert_sql(conn, "task", TASK_COLUMNS), [tuple(r) for r in self.tasks.values()])
+        _update_many(conn, m.Task.__table__, ("run_id", "task_id"), self.task_updates)
+        if self.tries:
+            conn.exec_driver_sql(_insert_sql(conn, "try", TRY_COLUMNS), [tuple(r) for r in self.tries.values()])
+        _update_many(conn, m.Try.__table__, ("run_id", "task_id", "try_id"), self.try_updates)
+        if self.status:
+            conn.exec_driver_sql(_insert_sql(conn, "status", STATUS_COLUMNS), self.status)
+        _insert_ignore(conn, m.Dependency.__table__, self.dependencies)
+        _insert_ignore(conn, m.Result.__table__, self.results)
+        if self.files:
+            _write_files(conn, self.files)
+        for values in self.workflow_updates:
+            run_id = values.pop("run_id")
+            conn.execute(update(m.Workflow).where(m.Workflow.run_id == run_id).values(**values))
+
+
+def _update_many(conn: Any, table: Any, key_names: tuple[str, ...], updates: dict[tuple, dict]) -> None:
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for key, values in updates.items():
+        columns = tuple(sorted(values))
+        row = {f"k_{name}": part for name, part in zip(key_names, key, strict=True)}
+        row.update({f"v_{c}": values[c] for c in columns})
+        groups.setdefault(columns, []).append(row)
+    for columns, rows in groups.items():
+        statement = table.update().where(*[table.c[name] == bindparam(f"k_{name}") for name in key_names])
+        statement = statement.values({c: bindparam(f"v_{c}") for c in columns})
+        conn.execute(statement, rows)
+
+
+def _write_files(conn: Any, files: list[tuple[dict, dict]]) -> None:
+    _insert_ignore(conn, m.File.__table__, [f for f, _ in files])
+    ids: dict[tuple[str, str | None], int] = {}
+    for entity, _use in files:
+        key = (entity["url"], entity["sha256"])
+        if key in ids:
+            continue
+        query = select(m.File.file_id).where(m.File.url == entity["url"])
+        query = query.where(m.File.sha256.is_(None) if entity["sha256"] is None else m.File.sha256 == entity["sha256"])
+        found = conn.execute(query.order_by(m.File.file_id.desc()).limit(1)).scalar()
+        if found is None:  # a NULL digest defeats the unique constraint: insert explicitly once
+            found = conn.execute(m.File.__table__.insert().values(**entity)).inserted_primary_key[0]
+        ids[key] = found
+    conn.execute(m.FileUse.__table__.insert(), [dict(use, file_id=ids[(f["url"], f["sha256"])]) for f, use in files])
+
+
+# --- one handler per event type ----------------------------------------------------------------------
+def _on_task_created(sink: StoreSink, rows: _BatchRows, e: TaskCreated) -> None:
+    kwargs = e.kwargs or {}
+    row = [None] * len(TASK_COLUMNS)
+    row[0], row[1], row[2], row[3] = e.run_id, e.task_id, e.func_name, "True" if e.memoize else "False"
+    row[4] = ",".join(map(str, e.depends_on)) if e.depends_on else None
+    row[5] = utc(e.time)
+    if kwargs:
+        row[6], row[7] = _bounded(kwargs.get("inputs")), _bounded(kwargs.get("outputs"))
+        row[8], row[9], row[10] = _bounded(kwargs.get("stdin")), _stream(kwargs, "stdout"), _stream(kwargs, "stderr")
+    row[11], row[12], row[13], row[14] = 0, 0.0, e.app_kind, e.executor
+    row[15] = _call_repr(e.args, kwargs)
+    rows.tasks[(e.run_id, e.task_id)] = row
+    if e.depends_on:
+        for dep in dict.fromkeys(e.depends_on):
+            rows.dependencies.append({"run_id": e.run_id, "task_id": e.task_id, "depends_on": dep, "kind": "data"})
+    for f in kwargs.get("inputs") or ():
+        file = _file_of(f)
+        if file is not None:
+            _observe(sink, rows, e.run_id, e.task_id, 0, e.time, file.url, "input", file.scheme)
+
+
+def _file_of(value: Any) -> Any:
+    """The File a value stands for (a File or a DataFuture), else None. Never getattr on other
+    objects: an AppFuture turns attribute access into a new task."""
+    from parsl_repro.app.futures import DataFuture
+    from parsl_repro.data_provider.files import File
+
+    if isinstance(value, File):
+        return value
+    if isinstance(value, DataFuture):
+        return value.file_obj
+    return None
+
+
+def _stream(kwargs: dict, name: str) -> str | None:
+    spec = kwargs.get(name)
+    if spec is None:
+        return None
+    if isinstance(spec, tuple):
+        spec = spec[0]
+    file = _file_of(spec)
+    return file.url if file is not None else str(spec)
+
+
+def _on_task_state(sink: StoreSink, rows: _BatchRows, e: TaskState) -> None:
+    when = utc(e.time)
+    rows.status.append((e.run_id, e.task_id, e.try_id, e.new, when, e.old, e.cause, e.detail))
+    if e.new in FINAL:
+        failures = e.try_id + (1 if e.new == "failed" else 0)
+        values: dict[str, Any] = {"task_status_name": e.new, "task_time_returned": when,
+                                  "task_fail_count": failures, "task_fail_cost": float(failures)}
+        if e.new in ("failed", "dep_fail"):
+            values["error"] = e.detail
+        rows.update_task(e.run_id, e.task_id, **values)
+    else:
+        rows.update_task(e.run_id, e.task_id, task_status_name=e.new)
+
+
+def _on_try_started(sink: StoreSink, rows: _BatchRows, e: TryStarted) -> None:
+    rows.tries[(e.run_id, e.task_id, e.try_id)] = [e.run_id, e.task_id, e.try_id, e.executor, utc(e.time), None, None,
+                                                   None]
+
+
+def _on_try_ended(sink: StoreSink, rows: _BatchRows, e: TryEnded) -> None:
+    rows.update_try(e.run_id, e.task_id, e.try_id, task_try_time_returned=utc(e.time), error=e.error,
+                    task_fail_history=e.error)
+
+
+def _on_task_keyed(sink: StoreSink, rows: _BatchRows, e: TaskKeyed) -> None:
+    rows.update_task(e.run_id, e.task_id, task_hashsum=e.memo_key, app_digest=e.app_digest,
+                     memo_components=json.dumps(e.components, sort_keys=True), cache_note=e.note)
+
+
+def _on_app_seen(sink: StoreSink, rows: _BatchRows, e: AppSeen) -> None:
+    rows.apps.append({"app_digest": e.app_digest, "qualname": e.qualname, "module": e.module, "kind": e.kind,
+                      "source": e.source, "components": json.dumps(e.components, sort_keys=True)})
+
+
+def _on_memo_hit(sink: StoreSink, rows: _BatchRows, e: MemoHit) -> None:
+    rows.update_task(e.run_id, e.task_id, memo_source_run=e.source_run, memo_source_task=e.source_task)
+
+
+def _on_task_result(sink: StoreSink, rows: _BatchRows, e: TaskResult) -> None:
+    rows.results.append({"memo_key": e.memo_key, "run_id": e.run_id, "task_id": e.task_id,
+                         "result_digest": e.result_digest, "serializer": e.serializer, "size": len(e.value),
+                         "value": e.value, "outputs": json.dumps([list(o) for o in e.outputs]) if e.outputs else None,
+                         "created": utc(e.time)})
+    rows.update_task(e.run_id, e.task_id, result_digest=e.result_digest)
+    for path, digest in e.outputs:
+        _observe(sink, rows, e.run_id, e.task_id, 0, e.time, path, "output", "file", sha256=digest)
+
+
+def _on_file_observed(sink: StoreSink, rows: _BatchRows, e: FileObserved) -> None:
+    _observe(sink, rows, e.run_id, e.task_id, e.try_id, e.time, e.url, e.role, "file", e.sha256, e.size, e.mtime)
+
+
+def _observe(sink: StoreSink, rows: _BatchRows, run_id: str, task_id: int, try_id: int, t: float, url: str, role: str,
+             scheme: str, sha256: str | None = None, size: int | None = None, mtime: float | None = None) -> None:
+    if sha256 is None and scheme == "file":
+        path = url[len("file://"):] if url.startswith("file://") else url
+        sha256, size, mtime = sink.file_digest(path)
+    entity = {"url": url, "sha256": sha256, "size": size, "mtime": mtime}
+    use = {"run_id": run_id, "task_id": task_id, "try_id": try_id, "role": role, "timestamp": utc(t)}
+    rows.files.append((entity, use))
+
+
+def _on_run_ended(sink: StoreSink, rows: _BatchRows, e: RunEnded) -> None:
+    counts = e.state_counts
+    rows.workflow_updates.append({
+        "run_id": e.run_id, "time_completed": utc(e.time), "outcome": e.outcome,
+        "tasks_completed_count": counts.get("exec_done", 0) + counts.get("memo_done", 0),
+        "tasks_failed_count": counts.get("failed", 0) + counts.get("dep_fail", 0)})
+
+
+_HANDLERS: dict[type, Any] = {
+    TaskCreated: _on_task_created, TaskState: _on_task_state, TryStarted: _on_try_started,
+    TryEnded: _on_try_ended, TaskKeyed: _on_task_keyed, AppSeen: _on_app_seen, MemoHit: _on_memo_hit,
+    TaskResult: _on_task_result, FileObserved: _on_file_observed, RunEnded: _on_run_ended,
+}
+
+
+_SIMPLE = (int, float, bool, type(None))
+
+
+def _bounded(value: Any) -> str | None:
+    if value is None:
+        return None
+    if type(value) in _SIMPLE or (type(value) is str and len(value) <= 200):
+        return repr(value)
+    try:
+        return _repr.repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
+def _call_repr(args: tuple, kwargs: dict) -> str:
+    parts = [_bounded(a) or "None" for a in args]
+    parts += [f"{k}={_bounded(v)}" for k, v in kwargs.items()]
+    text = "(" + ", ".join(parts) + ")"
+    return text if len(text) <= 2000 else text[:1997] + "..."
+
+
+class _Spool:
+    """Batches kept on disk while the database is unreachable, in order, owner-only."""
+
+    def __init__(self, directory: str, run_id: str) -> None:
+        self.path = os.path.join(directory, f"provenance-spool-{run_id}.pickle")
+        self.count = 0
+        self.size = 0
+        self.replayed = 0  # batches already written back, so a replay interrupted midway is not repeated
+        self._next_try = 0.0
+        self._delay = 0.5
+
+    @property
+    def pending(self) -> bool:
+        return self.count > 0
+
+    def append(self, rows: _BatchRows, sink: StoreSink) -> None:
+        data = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)  # plain values only: strings, numbers, times
+        if self.size + len(data) > SPOOL_LIMIT_BYTES:
+            sink._lost(rows.size, RuntimeError(f"spool {self.path} is full ({SPOOL_LIMIT_BYTES} bytes)"))
+            return
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as f:
+            f.write(len(data).to_bytes(8, "big"))
+            f.write(data)
+        self.count += rows.size
+        self.size += len(data)
+
+    def batches(self) -> Iterable[_BatchRows]:
+        # our own file, written by this process: not data from a peer
+        with open(self.path, "rb") as f:
+            while header := f.read(8):
+                yield pickle.loads(f.read(int.from_bytes(header, "big")))
+
+    def clear(self) -> None:
+        os.unlink(self.path)
+        self.count = self.size = self.replayed = 0
+        self._delay = 0.5
+
+    def due(self) -> bool:
+        return time.monotonic() >= self._next_try
+
+    def backoff(self) -> None:
+        self._next_try = time.monotonic() + self._delay
+        self._delay = min(self._delay * 2, 10.0)
