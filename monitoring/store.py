@@ -177,6 +177,11 @@ class ProvenanceStore:
             rows = conn.execute(select(m.Workflow.run_id, m.Workflow.rundir).where(m.Workflow.rundir.in_(wanted)))
             return [r.run_id for r in rows]
 
+    def rundirs_of(self, run_ids: list[str]) -> list[str]:
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(m.Workflow.rundir).where(m.Workflow.run_id.in_(run_ids))).scalars())
+
     def load_results(self, run_ids: list[str] | None, *, eager_limit: int = 64 * 1024) -> dict[str, StoredResult]:
         """The memo table: memo key -> stored result, for results produced or reused by ``run_ids``
         (every run when None). Values up to ``eager_limit`` bytes are loaded now; larger ones later."""

@@ -19,6 +19,7 @@ from parsl_repro.data_provider.files import File
 from parsl_repro.dataflow.dflow import DataFlowKernel, DataFlowKernelLoader
 from parsl_repro.executors import ThreadPoolExecutor
 from parsl_repro.log_utils import set_file_logger, set_stream_logger
+from parsl_repro.monitoring import MonitoringHub
 from parsl_repro.version import VERSION
 
 __version__ = VERSION
@@ -28,7 +29,7 @@ AUTO_LOGNAME = -1
 
 __all__ = [
     "App", "python_app", "bash_app", "join_app",
-    "Config", "DataFlowKernel", "File", "ThreadPoolExecutor",
+    "Config", "DataFlowKernel", "File", "ThreadPoolExecutor", "MonitoringHub",
     "set_stream_logger", "set_file_logger", "AUTO_LOGNAME",
     "load", "clear", "dfk", "wait_for_current_tasks",
 ]

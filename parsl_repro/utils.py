@@ -28,7 +28,7 @@ def get_version() -> str:
 def _numbered_run_dirs(rundir: str) -> list[str]:
     if not os.path.isdir(rundir):
         return []
-    names = sorted(n for n in os.listdir(rundir) if n.isdigit() and os.path.isdir(os.path.join(rundir, n)))
+    names = sorted((n for n in os.listdir(rundir) if n.isdigit() and os.path.isdir(os.path.join(rundir, n))), key=int)
     return [os.path.join(rundir, n) for n in names]
 
 

@@ -69,7 +69,7 @@ class DataFlowKernel:
         logger.info("Starting DataFlowKernel %s (parsl_repro %s) in %s", self.run_id, get_version(), self.run_dir)
         logger.info("Config: %r", config)
 
-        self.workflow_name = _guess_workflow_name()
+        self.workflow_name = getattr(config.monitoring, "workflow_name", None) or _guess_workflow_name()
         self.time_began = time.time()
         started = RunStarted(self.run_id, self.run_dir, self.time_began, self.workflow_name, repr(config),
                              os.path.abspath(config.run_dir))
@@ -88,6 +88,8 @@ class DataFlowKernel:
         self.memoizer: Memoizer = config.memoizer or BasicMemoizer(
             checkpoint_files=config.checkpoint_files, checkpoint_period=config.checkpoint_period,
             checkpoint_mode=config.checkpoint_mode, memoize=config.app_cache)
+        if hasattr(self.memoizer, "attach"):
+            self.memoizer.attach(store=self.store, sink=self.event_sink, run_id=self.run_id)
         self.memoizer.start(run_dir=self.run_dir, config_run_dir=config.run_dir)
 
         self._states = TaskStateMachine(self.run_id, self.event_sink)
@@ -242,6 +244,13 @@ class DataFlowKernel:
 
     def render_future_description(self, dep: Any) -> str:
         return self._tracker.describe(dep)
+
+    def checkpoint(self) -> None:
+        """Write a checkpoint now (``checkpoint_mode='manual'``; any mode accepts it)."""
+        checkpoint = getattr(self.memoizer, "checkpoint", None)
+        if checkpoint is None:
+            raise ConfigurationError(f"the memoizer {type(self.memoizer).__name__} cannot checkpoint")
+        checkpoint()
 
     # --- waiting and shutting down ------------------------------------------------------------------
     def wait_for_current_tasks(self) -> None:

@@ -19,6 +19,7 @@ outermost call, so long chains never deepen the stack.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -27,6 +28,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from parsl_repro.app.errors import RemoteExceptionWrapper
+from parsl_repro.data_provider.files import File
 from parsl_repro.dataflow.errors import DependencyError, JoinError, WorkflowHalted
 from parsl_repro.dataflow.graph import DependencyTracker, future_error
 from parsl_repro.dataflow.memoization import Memoizer
@@ -35,7 +37,7 @@ from parsl_repro.dataflow.states import FINAL_STATES, States
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError
-from parsl_repro.events import EventSink, TryEnded, TryStarted
+from parsl_repro.events import EventSink, FileObserved, TryEnded, TryStarted
 from parsl_repro.executors.base import ParslExecutor
 
 logger = logging.getLogger(__name__)
@@ -215,6 +217,8 @@ class TaskRunner:
         except Exception:
             logger.exception("Memoizer failed to record the result of task %s", task.id)
         self.states.move(task, state)
+        if task.kwargs:
+            self._observe_files(task, outputs=True)
         self.forget(task)
         task.app_fu.set_result(result)
 
@@ -228,8 +232,29 @@ class TaskRunner:
         except Exception:
             logger.exception("Memoizer failed to record the failure of task %s", task.id)
         self.states.move(task, state, detail=f"{type(error).__name__}: {error}")
+        if task.kwargs and state is not States.dep_fail:
+            self._observe_files(task, outputs=False)
         self.forget(task)
         task.app_fu.set_exception(error)
+
+    def _observe_files(self, task: TaskRecord, outputs: bool) -> None:
+        """Record the task's stream files, and its output files when it succeeded. The store
+        hashes them off this thread; a cached task's outputs were already hashed by the memoizer."""
+        kwargs = task.kwargs
+        now = time.time()
+        if outputs and kwargs.get("outputs") and (task.hashsum is None or task.from_memo):
+            for f in kwargs["outputs"]:
+                url = f.url if isinstance(f, File) else f if isinstance(f, str) else None
+                if url is not None:
+                    self.sink.emit(FileObserved(self.run_id, task.id, task.try_id, now, url, "output"))
+        for role in ("stdout", "stderr"):
+            spec = kwargs.get(role)
+            if isinstance(spec, tuple):
+                spec = spec[0]
+            url = spec.url if isinstance(spec, File) else os.fspath(spec) if isinstance(spec, (str, os.PathLike)) \
+                else None
+            if url:
+                self.sink.emit(FileObserved(self.run_id, task.id, task.try_id, now, os.path.abspath(url), role))
 
     def fail_internally(self, task: TaskRecord, error: BaseException) -> None:
         """A bug or a broken plug-in hit this task: fail it for good rather than leave it hanging."""

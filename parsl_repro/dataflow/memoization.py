@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import os
 import pickle
 import threading
+import time
 import types
 from abc import ABCMeta, abstractmethod
 from collections.abc import Sequence
@@ -26,6 +28,7 @@ from typing import Any, Literal
 
 from parsl_repro.data_provider.files import File
 from parsl_repro.dataflow.taskrecord import TaskRecord
+from parsl_repro.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -93,17 +96,46 @@ def id_for_memo_function(f: types.FunctionType, output_ref: bool = False) -> byt
 
 
 def make_hash(task: TaskRecord) -> str:
-    """The memo key of a task whose arguments have been resolved."""
-    kwargs = dict(task.kwargs)
-    for name in task.ignore_for_cache:
-        kwargs.pop(name, None)
-    parts: list[bytes] = []
-    if "outputs" in kwargs:
-        parts.append(id_for_memo(kwargs.pop("outputs"), output_ref=True))
-    parts.append(id_for_memo(kwargs))
-    parts.append(id_for_memo(inspect.unwrap(task.func)))
-    parts.append(id_for_memo(tuple(task.args) if type(task.args) is not tuple else task.args))
-    return hashlib.sha256(b"".join(parts)).hexdigest()
+    """The memo key of a task whose arguments have been resolved (see ``memo_key``)."""
+    key, _components = memo_key(task)
+    return key
+
+
+def memo_key(task: TaskRecord, file_digest: Any = None) -> tuple[str, dict[str, str]]:
+    """The memo key of a resolved task, and the digest of each part it is made of.
+
+    The parts, each a sha256 digest: ``code`` (the app's identity: normalised source, defaults,
+    closure values and the module-level names it uses), ``arg N`` for each positional argument,
+    ``kwarg NAME`` for each keyword argument not in ``ignore_for_cache`` (``outputs`` by file
+    name only, since those files do not exist yet), and ``input PATH`` for each local ``File`` in
+    ``inputs=`` (its content, so a renamed file with the same bytes still hits). Arguments are
+    serialized canonically (type-tagged, mappings and sets sorted), never pickled.
+
+    Raises ``Uncacheable`` for a value that cannot be hashed deterministically.
+    """
+    from parsl_repro.monitoring.canonical import digest
+    from parsl_repro.monitoring.identity import app_identity
+
+    identity = app_identity(inspect.unwrap(task.func))
+    components = {"code": identity.digest}
+    for position, value in enumerate(task.args):
+        components[f"arg {position}"] = digest(value, file_digest=file_digest)
+    ignored = set(task.ignore_for_cache)
+    for name in sorted(task.kwargs):
+        if name in ignored:
+            continue
+        value = task.kwargs[name]
+        components[f"kwarg {name}"] = digest(value, file_digest=file_digest, output_ref=name == "outputs")
+        if name == "inputs" and file_digest is not None:
+            for f in value or ():
+                if isinstance(f, File) and f.scheme == "file":
+                    components[f"input {f.filepath}"] = file_digest(f.filepath)
+    combined = hashlib.sha256()
+    for name in sorted(components):
+        if name.startswith("input "):
+            continue  # already inside kwarg inputs; listed separately to explain misses by path
+        combined.update(name.encode() + b"\0" + components[name].encode() + b"\0")
+    return combined.hexdigest(), components
 
 
 class Memoizer(metaclass=ABCMeta):
@@ -134,10 +166,21 @@ class Memoizer(metaclass=ABCMeta):
 
 
 class BasicMemoizer(Memoizer):
-    """An in-memory memo table for the run: key -> the AppFuture of the task that produced it.
+    """Memoization and checkpointing, backed by the provenance store when the run has one.
 
-    A repeated call is answered from the table only if the earlier task has finished by the time
-    the repeat is ready to launch; concurrent duplicates both run.
+    * Within a run, a call whose memo key matches an earlier finished task of the run reuses
+      that task's outcome (result or exception), as in Parsl. Duplicates in flight both run.
+    * Across runs, successful results are stored (table ``result``) as each cached task ends, and
+      loaded into memory when a run starts, from: the runs that ``checkpoint_files`` names (each
+      entry a ``<run dir>/checkpoint`` path, as ``get_last_checkpoint()`` returns); with no
+      ``checkpoint_files`` and a ``checkpoint_mode``, every run that checkpointed under the same
+      ``run_dir`` (Parsl's rule); with neither, every run recorded in the store. ``[]`` loads nothing.
+    * A stored result is not reused if an output file it recorded has changed or vanished.
+    * ``checkpoint_mode`` also writes ``<run dir>/checkpoint/tasks.pkl`` in Parsl's format
+      ('task_exit': as tasks end; 'periodic': every ``checkpoint_period``; 'dfk_exit': at cleanup;
+      'manual': on ``checkpoint()``), which later runs can load even without the store.
+    * An argument that cannot be hashed deterministically turns caching off for that task, with
+      the reason recorded and logged: never a wrong hit.
     """
 
     def __init__(self, *, checkpoint_files: Sequence[str] | None = None, checkpoint_period: str | None = None,
@@ -148,41 +191,248 @@ class BasicMemoizer(Memoizer):
         self.checkpoint_mode = checkpoint_mode
         self.memoize = memoize
         self.memo_lookup_table: dict[str, Future] = {}
+        self.stored: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._checkpoint_lock = threading.Lock()
+        self._pending_checkpoint: list[tuple[str, Any]] = []
+        self._timer: Any = None
+        self._seen_apps: set[str] = set()
+        self.store: Any = None
+        self.sink: Any = None
+        self.run_id = ""
         self.run_dir = ""
+        self.config_run_dir = ""
+        self.file_digests: Any = None
+        self.checkpointed_tasks = 0
 
+    def attach(self, *, store: Any, sink: Any, run_id: str) -> None:
+        """Called by the kernel before ``start``: where results are recorded and loaded from."""
+        self.store, self.sink, self.run_id = store, sink, run_id
+
+    # --- start: load the memo table --------------------------------------------------------------
     def start(self, *, run_dir: str, config_run_dir: str) -> None:
-        self.run_dir = run_dir
-        self.config_run_dir = config_run_dir
-        logger.info("App caching %s", "enabled" if self.memoize else "disabled for all apps")
-        if self.checkpoint_mode is not None or self.checkpoint_files:
-            # say so rather than pretend: results are kept for this run only until the provenance
-            # store records them across runs
-            logger.warning("checkpoint_mode=%r / checkpoint_files=%r: this build keeps memoized results in memory "
-                           "for the current run only; nothing is written to or read from checkpoints",
-                           self.checkpoint_mode, self.checkpoint_files)
+        from parsl_repro.monitoring.canonical import FileDigestCache
 
+        self.run_dir, self.config_run_dir = run_dir, config_run_dir
+        self.file_digests = FileDigestCache()
+        if self.checkpoint_mode is not None:
+            os.makedirs(os.path.join(run_dir, "checkpoint"), exist_ok=True)
+        if self.memoize:
+            self.stored = self._load()
+            logger.info("App caching enabled; %d recorded results available", len(self.stored))
+        else:
+            logger.info("App caching disabled for all apps")
+        if self.checkpoint_mode == "periodic":
+            from parsl_repro.config import _parse_period
+            from parsl_repro.utils import Timer
+
+            if self.checkpoint_period is None:
+                raise ConfigurationError("Checkpoint period must be specified with periodic checkpoint mode")
+            self._timer = Timer(self.checkpoint, interval=_parse_period(self.checkpoint_period), name="Checkpoint")
+
+    def _load(self) -> dict[str, Any]:
+        from parsl_repro.utils import get_all_checkpoints
+
+        if self.checkpoint_files is not None:
+            paths = list(self.checkpoint_files)
+        elif self.checkpoint_mode is not None:
+            paths = list(get_all_checkpoints(self.config_run_dir))
+        elif self.store is not None:
+            return self.store.load_results(None)
+        else:
+            return {}
+        table: dict[str, Any] = {}
+        rundirs = []
+        for path in paths:
+            path = os.path.abspath(path)
+            rundirs.append((path, os.path.dirname(path) if os.path.basename(path) == "checkpoint" else path))
+        recorded: set[str] = set()
+        if self.store is not None:
+            runs = self.store.run_ids_for_rundirs([rundir for _, rundir in rundirs])
+            if runs:
+                table.update(self.store.load_results(runs))
+                recorded = {os.path.abspath(d) for d in self.store.rundirs_of(runs)}
+        for path, rundir in rundirs:
+            if rundir not in recorded:
+                table.update(_read_checkpoint_file(path))
+        return table
+
+    # --- lookups ------------------------------------------------------------------------------------
     def check_memo(self, task: TaskRecord) -> Future[Any] | None:
         if not self.memoize or not task.memoize:
             task.hashsum = None
             return None
-        task.hashsum = make_hash(task)
-        return self.memo_lookup_table.get(task.hashsum)
+        from parsl_repro.monitoring.canonical import Uncacheable
 
+        try:
+            key, components = memo_key(task, self.file_digests.sha256)
+        except Uncacheable as e:
+            task.hashsum = None
+            reason = f"not cached: {e.reason}"
+            logger.warning("Task %s (%s) %s", task.id, task.func_name, reason)
+            self._emit_keyed(task, None, {}, reason)
+            return None
+        except FileNotFoundError as e:
+            task.hashsum = None
+            self._emit_keyed(task, None, {}, f"not cached: input file missing: {e.filename}")
+            return None
+        task.hashsum = key
+        note = None
+        hit: Future | None = self.memo_lookup_table.get(key)
+        source = (self.run_id, hit.task_record.id) if hit is not None and hasattr(hit, "task_record") else None
+        if hit is None:
+            stored = self.stored.get(key)
+            if stored is not None:
+                note = self._outputs_changed(stored.outputs)
+                if note is None:
+                    hit = Future()
+                    hit.set_result(self._value(stored))
+                    source = (stored.run_id, stored.task_id)
+        self._emit_keyed(task, key, components, note)
+        if hit is not None and self.sink is not None:
+            from parsl_repro.events import MemoHit
+            self.sink.emit(MemoHit(self.run_id, task.id, time.time(), key, source and source[0],
+                                   source and source[1]))
+        return hit
+
+    def _emit_keyed(self, task: TaskRecord, key: str | None, components: dict[str, str], note: str | None) -> None:
+        if self.sink is None:
+            return
+        from parsl_repro.events import AppSeen, TaskKeyed
+        from parsl_repro.monitoring.identity import app_identity
+
+        identity = app_identity(inspect.unwrap(task.func))
+        if identity.digest not in self._seen_apps:
+            self._seen_apps.add(identity.digest)
+            self.sink.emit(AppSeen(identity.digest, identity.qualname, identity.module, task.app_kind,
+                                   identity.source, dict(identity.components)))
+        self.sink.emit(TaskKeyed(self.run_id, task.id, time.time(), key, identity.digest, components, note))
+
+    def _outputs_changed(self, outputs: Sequence[tuple[str, str]]) -> str | None:
+        for path, recorded in outputs:
+            try:
+                current = self.file_digests.sha256(path)
+            except OSError:
+                return f"recorded result not reused: output {path} has vanished"
+            if current != recorded:
+                return f"recorded result not reused: output {path} has changed since it was recorded"
+        return None
+
+    def _value(self, stored: Any) -> Any:
+        data = stored.value if stored.value is not None else self.store.read_result(stored.memo_key)
+        return _loads(stored.serializer, data)
+
+    # --- recording ----------------------------------------------------------------------------------
     def update_memo_result(self, task: TaskRecord, r: Any) -> None:
-        self._update_memo(task)
-
-    def update_memo_exception(self, task: TaskRecord, e: BaseException) -> None:
-        self._update_memo(task)
-
-    def _update_memo(self, task: TaskRecord) -> None:
         if not self.memoize or not task.memoize or not isinstance(task.hashsum, str):
             return
         with self._lock:
             self.memo_lookup_table[task.hashsum] = task.app_fu
+        if task.from_memo:
+            return
+        serialized = _dumps(r)
+        if serialized is None:
+            logger.warning("Task %s (%s): its result (%s) cannot be serialized, so later runs cannot reuse it",
+                           task.id, task.func_name, type(r).__name__)
+            return
+        serializer, data = serialized
+        outputs = self._output_digests(task)
+        if self.sink is not None:
+            from parsl_repro.events import TaskResult
+            self.sink.emit(TaskResult(self.run_id, task.id, time.time(), task.hashsum,
+                                      hashlib.sha256(data).hexdigest(), serializer, data, outputs))
+        if self.checkpoint_mode is not None:
+            with self._checkpoint_lock:
+                self._pending_checkpoint.append((task.hashsum, r))
+            if self.checkpoint_mode == "task_exit":
+                self.checkpoint()
 
+    def update_memo_exception(self, task: TaskRecord, e: BaseException) -> None:
+        if not self.memoize or not task.memoize or not isinstance(task.hashsum, str):
+            return
+        with self._lock:  # within the run only, as Parsl: failures are never stored for later runs
+            self.memo_lookup_table[task.hashsum] = task.app_fu
+
+    def _output_digests(self, task: TaskRecord) -> tuple[tuple[str, str], ...]:
+        digests = []
+        for f in task.kwargs.get("outputs") or ():
+            path = f.filepath if isinstance(f, File) and f.scheme == "file" else f if isinstance(f, str) else None
+            if path is None:
+                continue
+            try:
+                digests.append((os.path.abspath(path), self.file_digests.sha256(path)))
+            except OSError:
+                continue
+        return tuple(digests)
+
+    # --- checkpoints --------------------------------------------------------------------------------------
     def checkpoint(self) -> None:
-        """Checkpoints are the provenance store's records; nothing to write from memory."""
+        """Append the results finished since the last checkpoint to ``checkpoint/tasks.pkl``."""
+        with self._checkpoint_lock:
+            entries, self._pending_checkpoint = self._pending_checkpoint, []
+            if not entries:
+                logger.info("No tasks checkpointed in this pass.")
+                return
+            directory = os.path.join(self.run_dir, "checkpoint")
+            os.makedirs(directory, exist_ok=True)
+            written = 0
+            with open(os.path.join(directory, "tasks.pkl"), "ab") as f:
+                for key, result in entries:
+                    try:
+                        pickle.dump({"hash": key, "exception": None, "result": result}, f)
+                        written += 1
+                    except Exception:
+                        logger.warning("Result for memo key %s cannot be pickled into the checkpoint file", key)
+            self.checkpointed_tasks += written
+            logger.info("Done checkpointing %s tasks", written)
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.close()
+        if self.checkpoint_mode is not None:
+            self.checkpoint()
+
+
+def _dumps(value: Any) -> tuple[str, bytes] | None:
+    try:
+        return "pickle", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
         pass
+    try:
+        import dill
+        return "dill", dill.dumps(value)
+    except Exception:
+        return None
+
+
+def _loads(serializer: str, data: bytes) -> Any:
+    # results come from this project's own store or checkpoint files, never from a network peer
+    if serializer == "dill":
+        import dill
+        return dill.loads(data)
+    return pickle.loads(data)
+
+
+def _read_checkpoint_file(path: str) -> dict[str, Any]:
+    """Entries of a ``tasks.pkl`` checkpoint (Parsl's format), as stored results."""
+    from parsl_repro.dataflow.errors import BadCheckpoint
+    from parsl_repro.monitoring.store import StoredResult
+
+    checkpoint_file = os.path.join(path, "tasks.pkl")
+    if not os.path.exists(checkpoint_file):
+        raise BadCheckpoint(f"Checkpoint {path} was not found: it is neither a run recorded in the provenance store "
+                            f"nor a directory holding tasks.pkl")
+    table: dict[str, Any] = {}
+    with open(checkpoint_file, "rb") as f:
+        while True:
+            try:
+                entry = pickle.load(f)
+            except EOFError:
+                break
+            except Exception as e:
+                raise BadCheckpoint(f"Failed to load checkpoint {checkpoint_file}: {e}") from e
+            if entry.get("exception") is None:
+                data = pickle.dumps(entry["result"])
+                table[entry["hash"]] = StoredResult(entry["hash"], "", -1, hashlib.sha256(data).hexdigest(),
+                                                    "pickle", data, ())
+    return table

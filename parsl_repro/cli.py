@@ -1,0 +1,198 @@
+"""``parsl-repro``: ask the provenance store what happened.
+
+    parsl-repro runs                      recent runs, newest first
+    parsl-repro show [RUN]                one run: script, code version, environment, task states
+    parsl-repro tasks [RUN] [--state S]   the tasks of a run
+    parsl-repro files [RUN]               the files a run read and wrote, by content digest
+    parsl-repro why [RUN] [--app A] [--task N]   why tasks were (not) memo hits
+    parsl-repro gc --keep-runs N | --older-than DAYS   drop stored results of old runs
+
+RUN is a run id, a unique prefix of one, or ``last`` (the default). The store is
+``runinfo/provenance.db`` unless ``--runinfo DIR`` or ``--db URL`` says otherwise. Every listing
+takes ``--json``; tables are drawn for a terminal and plain when piped.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from parsl_repro.errors import ParslError
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    import os
+
+    from parsl_repro.monitoring.engine import default_url, make_engine
+
+    url = args.db or default_url(args.runinfo)
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if not os.path.exists(path):
+            raise ParslError(f"No provenance store at {path}: run a workflow first, or give --runinfo DIR / --db URL")
+    return make_engine(url, writer=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return value
+
+
+def _emit_table(args: argparse.Namespace, rows: list[dict[str, Any]], columns: Sequence[str], title: str) -> None:
+    if args.json:
+        json.dump([{k: _plain(v) for k, v in row.items()} for row in rows], sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*["" if row.get(c) is None else str(_plain(row.get(c))) for c in columns])
+        Console().print(table)
+        return
+    sys.stdout.write("\t".join(columns) + "\n")
+    for row in rows:
+        sys.stdout.write("\t".join("" if row.get(c) is None else str(_plain(row.get(c))) for c in columns) + "\n")
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from parsl_repro.monitoring import queries
+
+    rows = queries.list_runs(_engine(args), limit=args.limit)
+    for row in rows:
+        row["run"] = row["run_id"][:12]
+    _emit_table(args, rows, ["run", "workflow_name", "time_began", "time_completed", "outcome",
+                             "tasks_completed_count", "tasks_failed_count", "host"], "runs")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from parsl_repro.monitoring import queries
+
+    engine = _engine(args)
+    detail = queries.run_detail(engine, queries.resolve_run(engine, args.run))
+    if args.json:
+        json.dump({k: _plain(v) for k, v in detail.items()}, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0
+    skip = {"packages", "config_summary"}
+    for key, value in detail.items():
+        if key not in skip and value not in (None, "", [], {}):
+            sys.stdout.write(f"{key:22} {_plain(value)}\n")
+    sys.stdout.write(f"{'packages':22} {len(detail['packages'])} installed (digest {detail.get('packages_digest')})\n")
+    if detail.get("config_summary"):
+        sys.stdout.write("config\n    " + detail["config_summary"].replace("\n", "\n    ") + "\n")
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from parsl_repro.monitoring import queries
+
+    engine = _engine(args)
+    run_id = queries.resolve_run(engine, args.run)
+    rows = queries.list_tasks(engine, run_id, state=args.state, app=args.app)
+    _emit_table(args, rows, ["task_id", "task_func_name", "task_status_name", "task_fail_count", "executor",
+                             "args_repr", "error"], f"tasks of run {run_id[:12]}")
+    return 0
+
+
+def cmd_files(args: argparse.Namespace) -> int:
+    from parsl_repro.monitoring import queries
+
+    engine = _engine(args)
+    run_id = queries.resolve_run(engine, args.run)
+    rows = queries.list_files(engine, run_id)
+    for row in rows:
+        row["sha256"] = (row["sha256"] or "")[:16]
+    _emit_table(args, rows, ["task_id", "role", "url", "sha256", "size"], f"files of run {run_id[:12]}")
+    return 0
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    from parsl_repro.monitoring import queries
+
+    engine = _engine(args)
+    run_id = queries.resolve_run(engine, args.run)
+    explanations = queries.why(engine, run_id, app=args.app, task_id=args.task)
+    if args.json:
+        json.dump([e.as_dict() for e in explanations], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if not explanations:
+        sys.stdout.write(f"Every cached task of run {run_id[:12]} was a memo hit.\n")
+    for e in explanations:
+        sys.stdout.write(f"task {e.task_id} ({e.app}): {e.summary}\n")
+        for change in e.changed:
+            sys.stdout.write(f"    - {change}\n")
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    from parsl_repro.monitoring import queries
+
+    if args.keep_runs is None and args.older_than is None:
+        raise ParslError("gc needs a policy: --keep-runs N and/or --older-than DAYS")
+    summary = queries.gc_results(_engine(args), keep_runs=args.keep_runs, older_than_days=args.older_than,
+                                 dry_run=args.dry_run)
+    if args.json:
+        json.dump(summary, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        verb = "would drop" if args.dry_run else "dropped"
+        sys.stdout.write(f"{verb} {summary['results']} stored results ({summary['bytes']} bytes) "
+                         f"of {summary['runs']} old runs\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parsl-repro", description="Ask the provenance store what happened.")
+    parser.add_argument("--runinfo", default="runinfo", help="the run directory root holding provenance.db")
+    parser.add_argument("--db", help="a database URL (overrides --runinfo)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Any, help_text: str, run: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(handler=handler)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        if run:
+            p.add_argument("run", nargs="?", default="last", help="run id, unique prefix, or 'last'")
+        return p
+
+    command("runs", cmd_runs, "list runs", run=False).add_argument("--limit", type=int, default=50)
+    command("show", cmd_show, "show one run")
+    tasks = command("tasks", cmd_tasks, "list a run's tasks")
+    tasks.add_argument("--state", help="only tasks in this state (e.g. failed)")
+    tasks.add_argument("--app", help="only tasks of this app")
+    command("files", cmd_files, "list a run's files")
+    why = command("why", cmd_why, "explain memo hits and misses")
+    why.add_argument("--app", help="only tasks of this app")
+    why.add_argument("--task", type=int, help="only this task id")
+    gc = command("gc", cmd_gc, "drop stored results of old runs", run=False)
+    gc.add_argument("--keep-runs", type=int, help="keep results of the newest N runs")
+    gc.add_argument("--older-than", type=float, help="drop results of runs begun more than DAYS ago")
+    gc.add_argument("--dry-run", action="store_true", help="report what would be dropped")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ParslError as e:
+        sys.stderr.write(f"parsl-repro: {e}\n")
+        return 2
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""The store records every run, task, try, state change, dependency and file use, durably."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from parsl_repro.monitoring import models as m
+from parsl_repro.monitoring import queries
+from parsl_repro.monitoring.engine import default_url, make_engine
+from parsl_repro.monitoring.schema import SchemaTooNew
+from parsl_repro.monitoring.store import StoreUnavailable
+from sqlalchemy import select, text
+
+import parsl_repro
+from parsl_repro import File, bash_app, python_app
+from parsl_repro.config import Config
+from parsl_repro.executors import ThreadPoolExecutor
+
+
+def _engine(tmp_path):
+    return make_engine(default_url(str(tmp_path / "runinfo")), writer=False)
+
+
+def test_every_task_try_state_dependency_and_file_use_is_recorded(tmp_path, monkeypatch, no_leaks):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.txt").write_text("input data")
+    config = Config(executors=[ThreadPoolExecutor(max_threads=2)], retries=1, run_dir=str(tmp_path / "runinfo"))
+    attempts = []
+
+    @python_app
+    def read(inputs=()):
+        return open(inputs[0]).read()
+
+    @bash_app
+    def write(text_, outputs=(), stderr=None):
+        return f"echo '{text_}' > {outputs[0]}"
+
+    @python_app
+    def flaky():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("first try fails")
+        return "ok"
+
+    @python_app
+    def fail():
+        raise ValueError("always")
+
+    @python_app
+    def after(x):
+        return x
+
+    with parsl_repro.load(config) as dfk:
+        content = read(inputs=[File(str(tmp_path / "in.txt"))])
+        produced = write(content, outputs=[File(str(tmp_path / "out.txt"))], stderr=str(tmp_path / "w.err"))
+        produced.result()
+        assert flaky().result() == "ok"
+        child = after(fail())
+        child.exception()
+        run_id = dfk.run_id
+    engine = _engine(tmp_path)
+    with engine.connect() as conn:
+        run = conn.execute(select(m.Workflow.__table__).where(m.Workflow.run_id == run_id)).one()
+        assert run.outcome == "failed" and run.tasks_completed_count == 3 and run.tasks_failed_count == 2
+        assert run.time_completed >= run.time_began
+        tasks = {r.task_id: r for r in conn.execute(select(m.Task.__table__).where(m.Task.run_id == run_id))}
+        assert [tasks[i].task_status_name for i in range(5)] == ["exec_done", "exec_done", "exec_done", "failed",
+                                                                 "dep_fail"]
+        assert tasks[2].task_fail_count == 1 and "ValueError: always" in tasks[3].error
+        assert tasks[4].task_depends == "3" and "Dependency failure" in tasks[4].error
+        for t in tasks.values():
+            assert t.task_time_invoked <= t.task_time_returned
+        tries = conn.execute(select(m.Try.__table__).where(m.Try.run_id == run_id, m.Try.task_id == 2)).all()
+        assert [(t.try_id, t.error is None) for t in sorted(tries)] == [(0, False), (1, True)]
+        assert all(t.task_try_time_launched <= t.task_try_time_returned for t in tries)
+        story = [(s.previous_status_name, s.task_status_name) for s in queries.task_story(engine, run_id, 2)
+                 and conn.execute(select(m.Status.__table__).where(m.Status.run_id == run_id, m.Status.task_id == 2)
+                                  .order_by(m.Status.id))]
+        assert story == [(None, "pending"), ("pending", "launched"), ("launched", "fail_retryable"),
+                         ("fail_retryable", "pending"), ("pending", "launched"), ("launched", "exec_done")]
+        deps = conn.execute(select(m.Dependency.task_id, m.Dependency.depends_on).where(m.Dependency.run_id == run_id))
+        assert sorted(deps) == [(1, 0), (4, 3)]
+    uses = {(u["role"], os.path.basename(u["url"])): u for u in queries.list_files(engine, run_id)}
+    import hashlib
+    assert uses[("input", "in.txt")]["sha256"] == hashlib.sha256(b"input data").hexdigest()
+    assert ("output", "out.txt") in uses and uses[("output", "out.txt")]["sha256"]
+
+
+def test_run_record_names_script_code_version_and_environment(ws):
+    subprocess.run(["git", "init", "-q"], cwd=ws.root, check=True)
+    ws.write("wf.py", """
+        import parsl_repro as parsl
+        from parsl_repro import python_app
+
+        @python_app
+        def one():
+            return 1
+
+        with parsl.load():
+            one().result()
+    """)
+    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
+    subprocess.run(git + ["add", "wf.py"], cwd=ws.root, check=True)
+    subprocess.run(git + ["commit", "-qm", "first"], cwd=ws.root, check=True)
+    ws.run("wf.py", "--token", "hunter2", "--size", "3")
+    detail = json.loads(ws.cli("show", "--json"))
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ws.root, capture_output=True, text=True).stdout.strip()
+    import hashlib
+    assert detail["script_path"] == str(ws.root / "wf.py")
+    assert detail["script_sha256"] == hashlib.sha256((ws.root / "wf.py").read_bytes()).hexdigest()
+    assert detail["git_commit"] == head and detail["git_dirty"] is False
+    assert detail["argv"] == ["wf.py", "--token", "***", "--size", "3"]
+    assert detail["python_version"] == ".".join(map(str, sys.version_info[:3]))
+    assert detail["cwd"] == str(ws.root) and detail["user"] and detail["host"]
+    assert any(name == "sqlalchemy" for name, _ in detail["packages"])
+    assert detail["outcome"] == "completed" and "ThreadPoolExecutor" in detail["config_summary"]
+
+
+def test_unreachable_database_fails_at_load_before_any_task(tmp_path, no_leaks):
+    config = Config(provenance="postgresql+psycopg://nobody:secret@127.0.0.1:1/none", run_dir=str(tmp_path / "r"))
+    start = time.monotonic()
+    with pytest.raises(StoreUnavailable) as info:
+        parsl_repro.load(config)
+    assert "127.0.0.1:1" in str(info.value) and "secret" not in str(info.value)
+    assert time.monotonic() - start < 15
+    assert parsl_repro.dataflow.dflow.DataFlowKernelLoader._dfk is None
+
+
+def test_store_written_by_a_newer_schema_is_refused(tmp_path, no_leaks):
+    kernel = parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo")))
+    kernel.cleanup()
+    engine = make_engine(default_url(str(tmp_path / "runinfo")), writer=True)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE schema_info SET value = '999' WHERE key = 'schema_version'"))
+    engine.dispose()
+    with pytest.raises(SchemaTooNew, match="999.*Upgrade parsl_repro"):
+        parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo")))
+
+
+def test_provenance_false_records_nothing(tmp_path, no_leaks):
+    kernel = parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo"), provenance=False))
+    kernel.cleanup()
+    assert not (tmp_path / "runinfo" / "provenance.db").exists()
+
+
+def test_two_runs_writing_one_sqlite_file_at_once_lose_nothing(ws):
+    ws.write("wf.py", """
+        import sys
+        import parsl_repro as parsl
+        from parsl_repro import python_app
+
+        @python_app
+        def inc(x):
+            return x + 1
+
+        with parsl.load():
+            futures = [inc(i) for i in range(1500)]
+            assert [f.result() for f in futures] == list(range(1, 1501))
+    """)
+    procs = [subprocess.Popen([sys.executable, "wf.py"], cwd=ws.root, stderr=subprocess.PIPE) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read().decode()
+    runs = queries.list_runs(ws.engine)
+    assert len(runs) == 2 and all(r["outcome"] == "completed" for r in runs)
+    with ws.engine.connect() as conn:
+        for r in runs:
+            n = conn.execute(select(m.Task.task_id).where(m.Task.run_id == r["run_id"],
+                                                          m.Task.task_status_name == "exec_done")).all()
+            assert len(n) == 1500
+
+
+SLOW_WORKFLOW = """
+    import os, sys, time
+    import parsl_repro as parsl
+    from parsl_repro import python_app
+    from parsl_repro.config import Config
+    from parsl_repro.executors import ThreadPoolExecutor
+
+    @python_app(cache=True)
+    def step(i):
+        import time
+        time.sleep(0.05)
+        with open(f"done/{i}", "w") as f:
+            f.write(str(time.time()))
+        with open("calls.log", "a") as f:
+            f.write(f"{i}\\n")
+        return i * i
+
+    os.makedirs("done", exist_ok=True)
+    with parsl.load(Config(executors=[ThreadPoolExecutor(max_threads=2)])):
+        print(sum(f.result() for f in [step(i) for i in range(120)]))
+"""
+
+
+def test_sigkill_leaves_every_completed_task_in_the_store_and_resume_skips_them(ws):
+    ws.write("wf.py", SLOW_WORKFLOW)
+    proc = subprocess.Popen([sys.executable, "wf.py"], cwd=ws.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(ws.calls()) < 50 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = time.time()
+    finished_before = {int(p.name) for p in (ws.root / "done").iterdir()
+                       if float(p.read_text()) < killed_at - 0.3}
+    assert len(finished_before) >= 10
+    with ws.engine.connect() as conn:
+        run = conn.execute(select(m.Workflow.outcome, m.Workflow.run_id)).one()
+        assert run.outcome == "running"  # never ended: killed
+        recorded = {t.task_id: t for t in conn.execute(select(m.Task.__table__).where(m.Task.run_id == run.run_id))}
+        stored = {r.task_id for r in conn.execute(select(m.Result.task_id).where(m.Result.run_id == run.run_id))}
+    for task_id in finished_before:
+        assert recorded[task_id].task_status_name == "exec_done", task_id
+        assert task_id in stored
+    executed_first = set(map(int, ws.calls()))
+    os.unlink(ws.root / "calls.log")
+    assert ws.run().strip() == str(sum(i * i for i in range(120)))
+    rerun = set(map(int, ws.calls()))
+    assert not (rerun & finished_before), "a task finished before the kill ran again"
+    assert rerun | executed_first == set(range(120))
+
+
+def test_writer_keeps_up_and_the_sink_is_cheap(tmp_path, no_leaks):
+    """10,000 tasks are all in the store once cleanup returns."""
+    kernel = parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo")))
+
+    @python_app
+    def noop(i):
+        return i
+
+    [f.result() for f in [noop(i) for i in range(10_000)]]
+    kernel.cleanup()
+    with _engine(tmp_path).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM task WHERE task_status_name = 'exec_done'")).scalar() == 10_000
+        assert conn.execute(text("SELECT count(*) FROM status")).scalar() == 30_000
+    assert not [t for t in threading.enumerate() if t.name.startswith("provenance-writer")]
