@@ -84,6 +84,15 @@ class DataFlowKernel:
         self._emit = self.event_sink.emit
         self._emit(started)
 
+        self.executors: dict[str, ParslExecutor] = {}
+        try:
+            self._start_components(config)
+        except BaseException as e:
+            self._abandon_start(e)
+            raise
+        _at_interpreter_exit(self)
+
+    def _start_components(self, config: Config) -> None:
         self.monitoring = config.monitoring
         self.memoizer: Memoizer = config.memoizer or BasicMemoizer(
             checkpoint_files=config.checkpoint_files, checkpoint_period=config.checkpoint_period,
@@ -97,7 +106,6 @@ class DataFlowKernel:
         self.tasks: dict[int, TaskRecord] = {}
         self.task_count = 0
         self._task_id_lock = threading.Lock()
-        self.executors: dict[str, ParslExecutor] = {}
         self._tracker = DependencyTracker(config.dependency_resolver, self, on_ready=self._ready)
         self._runner = TaskRunner(run_id=self.run_id, executors=self.executors, memoizer=self.memoizer,
                                   states=self._states, retries=RetryPolicy(config.retries, config.retry_handler),
@@ -106,7 +114,27 @@ class DataFlowKernel:
         self._user_labels: list[str] = []
         self.add_executors(config.executors)
         self.add_executors([ThreadPoolExecutor(max_threads=config.internal_tasks_max_threads, label=INTERNAL_EXECUTOR)])
-        _at_interpreter_exit(self)
+
+    def _abandon_start(self, error: BaseException) -> None:
+        """Undo a start that failed part-way, so nothing is left running or open."""
+        logger.error("DataFlowKernel failed to start: %s: %s", type(error).__name__, error)
+        self.cleanup_called = True
+        for executor in self.executors.values():
+            try:
+                executor.shutdown()
+            except Exception:
+                logger.exception("Executor %s failed to shut down", executor.label)
+        memoizer = getattr(self, "memoizer", None)
+        timer = getattr(memoizer, "_timer", None)
+        if timer is not None:
+            timer.close()
+        self._emit(RunEnded(self.run_id, time.time(), "failed to start", {}))
+        self.event_sink.close()
+        if self.store is not None:
+            self.store.close()
+        if self._logging_unregister is not None:
+            self._logging_unregister()
+            self._logging_unregister = None
 
     @property
     def config(self) -> Config:

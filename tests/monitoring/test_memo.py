@@ -1,0 +1,225 @@
+"""Memoization across runs, driven by the store: hits, misses and why; checkpoints, Parsl's way."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import pytest
+
+import parsl_repro
+from parsl_repro import python_app
+from parsl_repro.config import Config
+from parsl_repro.dataflow.errors import BadCheckpoint
+from parsl_repro.dataflow.memoization import BasicMemoizer
+from parsl_repro.executors import ThreadPoolExecutor
+from parsl_repro.utils import get_all_checkpoints, get_last_checkpoint
+
+WORKFLOW = """
+    import sys
+    import parsl_repro as parsl
+    from parsl_repro import File, python_app
+    from parsl_repro.config import Config
+
+    SCALE = 10
+
+    @python_app(cache=True)
+    def scale(x, note=""):
+        # counting calls through a file
+        with open("calls.log", "a") as f:
+            f.write(f"{x}\\n")
+        return x * SCALE
+
+    @python_app(cache=True)
+    def count_words(inputs=()):
+        with open("calls.log", "a") as f:
+            f.write("words\\n")
+        return len(open(inputs[0]).read().split())
+
+    if __name__ == "__main__":
+        with parsl.load(Config()):
+            print([scale(i).result() for i in range(3)], count_words(inputs=[File("text.txt")]).result())
+"""
+
+
+@pytest.fixture
+def workflow(ws):
+    ws.write("wf.py", WORKFLOW)
+    ws.write("text.txt", "one two three")
+    return ws
+
+
+def test_unchanged_code_and_inputs_hit_across_runs(workflow):
+    assert workflow.run().strip() == "[0, 10, 20] 3"
+    assert len(workflow.calls()) == 4
+    assert workflow.run().strip() == "[0, 10, 20] 3"
+    assert len(workflow.calls()) == 4, "second run executed cached tasks again"
+    tasks = json.loads(workflow.cli("tasks", "--json"))
+    assert {t["task_status_name"] for t in tasks} == {"memo_done"}
+    first = json.loads(workflow.cli("runs", "--json"))[-1]["run_id"]
+    assert {t["memo_source_run"] for t in tasks} == {first}
+    assert "was a memo hit" in workflow.cli("why")
+
+
+def test_a_changed_comment_is_a_hit_and_a_changed_body_is_a_miss_named_by_why(workflow):
+    workflow.run()
+    source = (workflow.root / "wf.py").read_text()
+    (workflow.root / "wf.py").write_text(source.replace("# counting calls through a file", "# a different comment\n"))
+    workflow.run()
+    assert len(workflow.calls()) == 4
+    (workflow.root / "wf.py").write_text(source.replace("return x * SCALE", "return x * SCALE + 0"))
+    workflow.run()
+    assert len(workflow.calls()) == 7
+    why = json.loads(workflow.cli("why", "--json", "--app", "scale"))
+    assert len(why) == 3 and all(e["outcome"] == "miss" for e in why)
+    assert all(any(c.startswith("code") for c in e["changed"]) for e in why)
+    assert all(not any(c.startswith("argument") for c in e["changed"]) for e in why)
+
+
+def test_a_changed_module_constant_the_app_uses_is_a_miss(workflow):
+    workflow.run()
+    source = (workflow.root / "wf.py").read_text()
+    (workflow.root / "wf.py").write_text(source.replace("SCALE = 10", "SCALE = 11"))
+    assert workflow.run().strip() == "[0, 11, 22] 3"
+    assert len(workflow.calls()) == 7
+
+
+def test_changed_input_file_content_is_a_miss_named_by_path(workflow):
+    workflow.run()
+    (workflow.root / "text.txt").write_text("one two three four")
+    assert workflow.run().strip() == "[0, 10, 20] 4"
+    assert workflow.calls().count("words") == 2
+    why = workflow.cli("why", "--app", "count_words")
+    assert "text.txt: content changed" in why
+
+
+def test_same_content_under_another_name_is_a_hit(workflow):
+    workflow.run()
+    os.rename(workflow.root / "text.txt", workflow.root / "renamed.txt")
+    source = (workflow.root / "wf.py").read_text()
+    workflow.write("wf2.py", source.replace('File("text.txt")', 'File("renamed.txt")'))
+    (workflow.root / "wf.py").unlink()
+    os.rename(workflow.root / "wf2.py", workflow.root / "wf.py")
+    assert workflow.run().strip() == "[0, 10, 20] 3"
+    assert workflow.calls().count("words") == 1
+
+
+def _load(tmp_path, **memo):
+    return parsl_repro.load(Config(executors=[ThreadPoolExecutor(label="t")], run_dir=str(tmp_path / "runinfo"),
+                                   memoizer=BasicMemoizer(**memo)))
+
+
+@python_app(cache=True)
+def token(x):
+    import uuid
+    return str(uuid.uuid4())
+
+
+@python_app(cache=True)
+def failing_token(x):
+    import uuid
+    raise RuntimeError(str(uuid.uuid4()))
+
+
+def test_task_exit_checkpoint_writes_parsl_format_and_last_checkpoint_restores_it(tmp_path, no_leaks):
+    with _load(tmp_path, checkpoint_mode="task_exit", checkpoint_files=[]) as dfk:
+        first = token(1).result()
+        path = os.path.join(dfk.run_dir, "checkpoint", "tasks.pkl")
+    with open(path, "rb") as f:
+        entry = pickle.load(f)
+    assert entry["result"] == first and entry["exception"] is None and len(entry["hash"]) == 64
+    assert get_last_checkpoint(str(tmp_path / "runinfo")) == [os.path.dirname(path)]
+    with _load(tmp_path, checkpoint_mode="task_exit", checkpoint_files=get_last_checkpoint(str(tmp_path / "runinfo"))):
+        assert token(1).result() == first
+        assert token(2).result() != first
+    # two runs ago is not lost: the second run reused it, so its checkpoint covers it
+    with _load(tmp_path, checkpoint_files=get_last_checkpoint(str(tmp_path / "runinfo"))):
+        assert token(1).result() == first
+    assert len(get_all_checkpoints(str(tmp_path / "runinfo"))) == 2
+
+
+def test_checkpoint_files_empty_loads_nothing_and_failures_are_never_reused(tmp_path, no_leaks):
+    with _load(tmp_path, checkpoint_files=[]):
+        first = token(5).result()
+        failure = str(failing_token(5).exception())
+    with _load(tmp_path, checkpoint_files=[]):
+        assert token(5).result() != first
+    with _load(tmp_path):
+        assert str(failing_token(5).exception()) != failure
+
+
+def test_checkpoint_file_loads_without_the_store(tmp_path, no_leaks):
+    with _load(tmp_path, checkpoint_mode="dfk_exit") as dfk:
+        first = token(7).result()
+        checkpoint = os.path.join(dfk.run_dir, "checkpoint")
+    os.unlink(tmp_path / "runinfo" / "provenance.db")
+    with _load(tmp_path, checkpoint_files=[checkpoint]):
+        assert token(7).result() == first
+
+
+def test_missing_checkpoint_is_a_clear_error_at_load(tmp_path, no_leaks):
+    with pytest.raises(BadCheckpoint, match="nowhere/checkpoint"):
+        _load(tmp_path, checkpoint_files=[str(tmp_path / "nowhere" / "checkpoint")])
+    assert parsl_repro.dataflow.dflow.DataFlowKernelLoader._dfk is None
+
+
+def test_manual_checkpoint_writes_only_when_asked(tmp_path, no_leaks):
+    memoizer = BasicMemoizer(checkpoint_mode="manual")
+    with parsl_repro.load(Config(memoizer=memoizer, run_dir=str(tmp_path / "runinfo"))) as dfk:
+        token(1).result()
+        path = os.path.join(dfk.run_dir, "checkpoint", "tasks.pkl")
+        assert not os.path.exists(path)
+        dfk.checkpoint()
+        assert os.path.exists(path)
+
+
+def test_long_standing_config_fields_work_like_the_memoizer_form(tmp_path, no_leaks):
+    with parsl_repro.load(Config(checkpoint_mode="task_exit", checkpoint_files=[],
+                                 run_dir=str(tmp_path / "runinfo"))) as dfk:
+        first = token(3).result()
+        assert os.path.exists(os.path.join(dfk.run_dir, "checkpoint", "tasks.pkl"))
+    with parsl_repro.load(Config(checkpoint_files=get_last_checkpoint(str(tmp_path / "runinfo")),
+                                 run_dir=str(tmp_path / "runinfo"))):
+        assert token(3).result() == first
+
+
+def test_result_is_not_reused_when_its_output_file_changed(tmp_path, no_leaks, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out.txt"
+
+    @python_app(cache=True)
+    def produce(outputs=()):
+        import uuid
+        value = str(uuid.uuid4())
+        with open(outputs[0], "w") as f:
+            f.write(value)
+        return value
+
+    from parsl_repro import File
+    with _load(tmp_path):
+        first = produce(outputs=[File(str(out))]).result()
+    with _load(tmp_path):
+        assert produce(outputs=[File(str(out))]).result() == first  # untouched output: a hit
+    out.write_text("edited by hand")
+    with _load(tmp_path) as dfk:
+        fut = produce(outputs=[File(str(out))])
+        assert fut.result() != first
+        run_id = dfk.run_id
+    from parsl_repro.monitoring import queries
+    from parsl_repro.monitoring.engine import default_url, make_engine
+    [explanation] = queries.why(make_engine(default_url(str(tmp_path / "runinfo")), writer=False), run_id)
+    assert any("out.txt has changed" in c for c in explanation.changed)
+
+
+def test_memo_hits_within_a_run_still_work_without_recording(tmp_path, no_leaks):
+    calls = []
+
+    @python_app(cache=True)
+    def f(x):
+        calls.append(x)
+        return x
+
+    with parsl_repro.load(Config(run_dir=str(tmp_path / "r"), provenance=False)):
+        f(1).result()
+        assert f(1).result() == 1
+    assert calls == [1]
