@@ -89,7 +89,7 @@ class AppIdentity:
 
     qualname: str
     module: str
-    source: str | None  # the source as read (not normalised); None when unavailable
+    source: str | None  # the source as read (not normalised); None if unavailable or not the running code
     digest: str  # sha256 hex over everything listed in the module docstring
     components: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     approximations: tuple[str, ...] = ()  # components that contributed only a type's name
@@ -320,7 +320,7 @@ def _code_part(fn: types.FunctionType) -> _CodePart:
             label, payload = "source", dump
         else:
             logger.debug("identity of %s.%s from its compiled code (%s)", fn.__module__, fn.__qualname__, why)
-            label, payload = "code (no source)", _code_fingerprint(code)
+            label, payload, source = "code (no source)", _code_fingerprint(code), None
     part = _CodePart(label, source, payload, hashlib.sha256(payload).digest())
     _code_part_cache[fn] = (code, part)
     return part

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 
 from parsl_repro.monitoring.models import SCHEMA_VERSION, Base, SchemaInfo
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select, text
 
 from parsl_repro.errors import ParslError
 from parsl_repro.version import VERSION
@@ -50,6 +50,10 @@ def ensure_schema(engine: Engine, url_for_messages: str) -> int:
     Returns the version the database had before (0 for a new database).
     """
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # runs starting together must not race to create the tables (SQLite's BEGIN IMMEDIATE
+            # already serializes them)
+            conn.execute(text("SELECT pg_advisory_xact_lock(7305731)"))
         found = stored_version(conn)
         if found is not None and found > SCHEMA_VERSION:
             raise SchemaTooNew(url_for_messages, found)

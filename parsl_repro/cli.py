@@ -28,7 +28,7 @@ def _engine(args: argparse.Namespace) -> Any:
 
     from parsl_repro.monitoring.engine import default_url, make_engine
 
-    url = args.db or default_url(args.runinfo)
+    url = args.db or os.environ.get("PARSL_REPRO_PROVENANCE_URL") or default_url(args.runinfo)
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         if not os.path.exists(path):
@@ -155,7 +155,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parsl-repro", description="Ask the provenance store what happened.")
     parser.add_argument("--runinfo", default="runinfo", help="the run directory root holding provenance.db")
-    parser.add_argument("--db", help="a database URL (overrides --runinfo)")
+    parser.add_argument("--db", help="a database URL (overrides --runinfo and $PARSL_REPRO_PROVENANCE_URL)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, handler: Any, help_text: str, run: bool = True) -> argparse.ArgumentParser:

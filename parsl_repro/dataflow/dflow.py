@@ -44,6 +44,8 @@ from parsl_repro.utils import get_version
 logger = logging.getLogger(__name__)
 
 INTERNAL_EXECUTOR = "_parsl_internal"
+PROVENANCE_URL_VARIABLE = "PARSL_REPRO_PROVENANCE_URL"
+"""Environment variable naming the store for runs whose Config leaves ``provenance`` at True."""
 
 
 class DataFlowKernel:
@@ -351,6 +353,8 @@ def store_url(config: Config) -> str | None:
         return None
     if isinstance(config.provenance, str):
         return config.provenance
+    if os.environ.get(PROVENANCE_URL_VARIABLE):
+        return os.environ[PROVENANCE_URL_VARIABLE]
     endpoint = getattr(config.monitoring, "logging_endpoint", None)
     if isinstance(endpoint, str) and "://" in endpoint and not endpoint.startswith(("udp://", "tcp://")):
         return endpoint

@@ -1,6 +1,14 @@
-"""Helpers for provenance tests: run workflow scripts as a user would, and read the store."""
+"""Helpers for provenance tests: run workflow scripts as a user would, and read the store.
+
+Every test of the store, memo and CLI modules runs twice: against SQLite (the default store
+under runinfo/) and against a real PostgreSQL server on loopback (scripts/postgres.sh), each
+PostgreSQL test in a fresh database. The store is chosen through PARSL_REPRO_PROVENANCE_URL, which subprocesses inherit.
+Tests about SQLite files themselves are marked ``sqlite_only``.
+"""
 from __future__ import annotations
 
+import itertools
+import os
 import subprocess
 import sys
 import textwrap
@@ -8,6 +16,44 @@ from pathlib import Path
 
 import pytest
 from parsl_repro.monitoring.engine import default_url, make_engine
+
+_databases = itertools.count()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: the test is about the SQLite store file itself")
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        backends = ["sqlite"] if metafunc.definition.get_closest_marker("sqlite_only") else ["sqlite", "postgresql"]
+        metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    from tests.pg_server import PostgresServer
+
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def backend(request, monkeypatch):
+    """'sqlite' or 'postgresql'; for PostgreSQL, runs record into a fresh database."""
+    monkeypatch.delenv("PARSL_REPRO_PROVENANCE_URL", raising=False)
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres")
+        monkeypatch.setenv("PARSL_REPRO_PROVENANCE_URL", server.fresh_database(f"t{next(_databases)}"))
+    return request.param
+
+
+def store_engine(runinfo: Path):
+    """The store that runs under ``runinfo`` record into, as the current backend chooses."""
+    url = os.environ.get("PARSL_REPRO_PROVENANCE_URL") or default_url(str(runinfo))
+    return make_engine(url, writer=False)
 
 
 class Workspace:
@@ -40,7 +86,7 @@ class Workspace:
 
     @property
     def engine(self):
-        return make_engine(default_url(str(self.root / "runinfo")), writer=False)
+        return store_engine(self.root / "runinfo")
 
 
 @pytest.fixture

@@ -29,6 +29,8 @@ WORKFLOW = """
         copy(inputs=[File("a.txt")], outputs=[File("b.txt")]).result()
 """
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 @pytest.fixture
 def recorded(ws):
@@ -90,6 +92,7 @@ def test_gc_drops_results_of_old_runs_unless_a_kept_run_reused_them(recorded):
     assert json.loads(recorded.cli("gc", "--keep-runs", "1", "--json"))["results"] == 0
 
 
+@pytest.mark.sqlite_only
 def test_missing_store_is_a_clear_error(ws):
     done = subprocess.run([sys.executable, "-m", "parsl_repro.cli", "runs"], cwd=ws.root, capture_output=True,
                           text=True)

@@ -252,6 +252,7 @@ def test_a_file_edited_after_import_is_not_trusted(load_module):
         f.write(text.replace("total = a + b + c", "total = a * b * c"))
     ident = app_identity(mod.app)
     assert "code (no source)" in ident.components and "source" not in ident.components
+    assert ident.source is None  # the edited text is not what ran
 
 
 def test_methods_and_nested_functions_use_their_source(load_module):

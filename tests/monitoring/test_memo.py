@@ -41,6 +41,8 @@ WORKFLOW = """
             print([scale(i).result() for i in range(3)], count_words(inputs=[File("text.txt")]).result())
 """
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 @pytest.fixture
 def workflow(ws):
@@ -148,6 +150,7 @@ def test_checkpoint_files_empty_loads_nothing_and_failures_are_never_reused(tmp_
         assert str(failing_token(5).exception()) != failure
 
 
+@pytest.mark.sqlite_only
 def test_checkpoint_file_loads_without_the_store(tmp_path, no_leaks):
     with _load(tmp_path, checkpoint_mode="dfk_exit") as dfk:
         first = token(7).result()
@@ -206,11 +209,13 @@ def test_result_is_not_reused_when_its_output_file_changed(tmp_path, no_leaks, m
         assert fut.result() != first
         run_id = dfk.run_id
     from parsl_repro.monitoring import queries
-    from parsl_repro.monitoring.engine import default_url, make_engine
-    [explanation] = queries.why(make_engine(default_url(str(tmp_path / "runinfo")), writer=False), run_id)
+
+    from tests.monitoring.conftest import store_engine
+    [explanation] = queries.why(store_engine(tmp_path / "runinfo"), run_id)
     assert any("out.txt has changed" in c for c in explanation.changed)
 
 
+@pytest.mark.sqlite_only
 def test_memo_hits_within_a_run_still_work_without_recording(tmp_path, no_leaks):
     calls = []
 

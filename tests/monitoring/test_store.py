@@ -12,7 +12,6 @@ import time
 import pytest
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring import queries
-from parsl_repro.monitoring.engine import default_url, make_engine
 from parsl_repro.monitoring.schema import SchemaTooNew
 from parsl_repro.monitoring.store import StoreUnavailable
 from sqlalchemy import select, text
@@ -21,10 +20,13 @@ import parsl_repro
 from parsl_repro import File, bash_app, python_app
 from parsl_repro.config import Config
 from parsl_repro.executors import ThreadPoolExecutor
+from tests.monitoring.conftest import store_engine
+
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 def _engine(tmp_path):
-    return make_engine(default_url(str(tmp_path / "runinfo")), writer=False)
+    return store_engine(tmp_path / "runinfo")
 
 
 def test_every_task_try_state_dependency_and_file_use_is_recorded(tmp_path, monkeypatch, no_leaks):
@@ -135,7 +137,7 @@ def test_unreachable_database_fails_at_load_before_any_task(tmp_path, no_leaks):
 def test_store_written_by_a_newer_schema_is_refused(tmp_path, no_leaks):
     kernel = parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo")))
     kernel.cleanup()
-    engine = make_engine(default_url(str(tmp_path / "runinfo")), writer=True)
+    engine = store_engine(tmp_path / "runinfo")
     with engine.begin() as conn:
         conn.execute(text("UPDATE schema_info SET value = '999' WHERE key = 'schema_version'"))
     engine.dispose()
@@ -143,13 +145,14 @@ def test_store_written_by_a_newer_schema_is_refused(tmp_path, no_leaks):
         parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo")))
 
 
+@pytest.mark.sqlite_only
 def test_provenance_false_records_nothing(tmp_path, no_leaks):
     kernel = parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo"), provenance=False))
     kernel.cleanup()
     assert not (tmp_path / "runinfo" / "provenance.db").exists()
 
 
-def test_two_runs_writing_one_sqlite_file_at_once_lose_nothing(ws):
+def test_two_runs_writing_one_store_at_once_lose_nothing(ws):
     ws.write("wf.py", """
         import sys
         import parsl_repro as parsl
