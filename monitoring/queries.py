@@ -10,10 +10,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from parsl_repro.monitoring import models as m
 from sqlalchemy import Engine, and_, delete, func, or_, select
 
 from parsl_repro.errors import ParslError
+from parsl_repro.monitoring import models as m
 
 
 class RunNotFound(ParslError):

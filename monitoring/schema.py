@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from parsl_repro.monitoring.models import SCHEMA_VERSION, Base, SchemaInfo
 from sqlalchemy import Connection, Engine, inspect, select, text
 
 from parsl_repro.errors import ParslError
+from parsl_repro.monitoring.models import SCHEMA_VERSION, Base, SchemaInfo
 from parsl_repro.version import VERSION
 
 logger = logging.getLogger(__name__)

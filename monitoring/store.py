@@ -30,9 +30,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from parsl_repro.monitoring import models as m
-from parsl_repro.monitoring.engine import make_engine
-from parsl_repro.monitoring.schema import ensure_schema
 from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -51,6 +48,9 @@ from parsl_repro.events import (
     TryEnded,
     TryStarted,
 )
+from parsl_repro.monitoring import models as m
+from parsl_repro.monitoring.engine import make_engine
+from parsl_repro.monitoring.schema import ensure_schema
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +91,27 @@ _SECOND = datetime.timedelta(seconds=1)
 
 
 def utc(t: float | None) -> datetime.datetime | None:
-    """A ``time.time()`` value as a naive UTC datetime (what the DateTime columns hold)."""
-    if t is None:
-        return None
+    """A ``time.time()`` value as a naive UTC datetime (what the DateTime columns hold).
+    Anything else (None, or a value already converted by an earlier attempt) passes through."""
+    if type(t) is not float and type(t) is not int:
+        return t  # type: ignore[return-value]
     return _EPOCH + t * _SECOND
+
+
+_stamp_cache: tuple[int, str] = (-1, "")  # (second, its text): replaced whole, so threads never mix halves
+
+
+def _sqlite_stamp(t: float | None) -> str | None:
+    """A ``time.time()`` value as the text SQLAlchemy stores for DateTime on SQLite
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC), for rows written straight to the driver."""
+    global _stamp_cache
+    if type(t) is not float and type(t) is not int:
+        return t  # type: ignore[return-value]  # None, or converted by an earlier attempt
+    second, fraction = divmod(round(t * 1_000_000), 1_000_000)
+    cached = _stamp_cache
+    if cached[0] != second:
+        cached = _stamp_cache = (second, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{fraction:06d}"
 
 
 @dataclass(frozen=True)
@@ -402,6 +419,7 @@ TRY_COLUMNS = (
 STATUS_COLUMNS = (
     "run_id", "task_id", "try_id", "task_status_name", "timestamp", "previous_status_name", "cause", "detail")
 _TASK_INDEX = {name: i for i, name in enumerate(TASK_COLUMNS)}
+_TIME_COLUMNS = {"task_time_returned", "task_try_time_returned"}  # held as time.time() floats until written
 _TRY_INDEX = {name: i for i, name in enumerate(TRY_COLUMNS)}
 
 
@@ -449,15 +467,25 @@ class _BatchRows:
             row[_TRY_INDEX[name]] = value
 
     def write(self, conn: Any) -> None:
+        stamp = _sqlite_stamp if conn.dialect.name == "sqlite" else utc
         _insert_ignore(conn, m.App.__table__, self.apps)
         if self.tasks:
-            conn.exec_driver_sql(_insert_sql(conn, "task", TASK_COLUMNS), [tuple(r) for r in self.tasks.values()])
+            rows = []
+            for r in self.tasks.values():
+                r[5], r[17] = stamp(r[5]), stamp(r[17])
+                rows.append(tuple(r))
+            conn.exec_driver_sql(_insert_sql(conn, "task", TASK_COLUMNS), rows)
         _update_many(conn, m.Task.__table__, ("run_id", "task_id"), self.task_updates)
         if self.tries:
-            conn.exec_driver_sql(_insert_sql(conn, "try", TRY_COLUMNS), [tuple(r) for r in self.tries.values()])
+            rows = []
+            for r in self.tries.values():
+                r[4], r[5] = stamp(r[4]), stamp(r[5])
+                rows.append(tuple(r))
+            conn.exec_driver_sql(_insert_sql(conn, "try", TRY_COLUMNS), rows)
         _update_many(conn, m.Try.__table__, ("run_id", "task_id", "try_id"), self.try_updates)
         if self.status:
-            conn.exec_driver_sql(_insert_sql(conn, "status", STATUS_COLUMNS), self.status)
+            conn.exec_driver_sql(_insert_sql(conn, "status", STATUS_COLUMNS),
+                                 [(r[0], r[1], r[2], r[3], stamp(r[4]), r[5], r[6], r[7]) for r in self.status])
         _insert_ignore(conn, m.Dependency.__table__, self.dependencies)
         _insert_ignore(conn, m.Result.__table__, self.results)
         if self.files:
@@ -470,6 +498,8 @@ class _BatchRows:
 def _update_many(conn: Any, table: Any, key_names: tuple[str, ...], updates: dict[tuple, dict]) -> None:
     groups: dict[tuple[str, ...], list[dict]] = {}
     for key, values in updates.items():
+        for name in _TIME_COLUMNS.intersection(values):
+            values[name] = utc(values[name])
         columns = tuple(sorted(values))
         row = {f"k_{name}": part for name, part in zip(key_names, key, strict=True)}
         row.update({f"v_{c}": values[c] for c in columns})
@@ -502,7 +532,7 @@ def _on_task_created(sink: StoreSink, rows: _BatchRows, e: TaskCreated) -> None:
     row = [None] * len(TASK_COLUMNS)
     row[0], row[1], row[2], row[3] = e.run_id, e.task_id, e.func_name, "True" if e.memoize else "False"
     row[4] = ",".join(map(str, e.depends_on)) if e.depends_on else None
-    row[5] = utc(e.time)
+    row[5] = e.time
     if kwargs:
         row[6], row[7] = _bounded(kwargs.get("inputs")), _bounded(kwargs.get("outputs"))
         row[8], row[9], row[10] = _bounded(kwargs.get("stdin")), _stream(kwargs, "stdout"), _stream(kwargs, "stderr")
@@ -542,7 +572,7 @@ def _stream(kwargs: dict, name: str) -> str | None:
 
 
 def _on_task_state(sink: StoreSink, rows: _BatchRows, e: TaskState) -> None:
-    when = utc(e.time)
+    when = e.time  # converted for the database in _BatchRows.write
     rows.status.append((e.run_id, e.task_id, e.try_id, e.new, when, e.old, e.cause, e.detail))
     if e.new in FINAL:
         failures = e.try_id + (1 if e.new == "failed" else 0)
@@ -556,12 +586,12 @@ def _on_task_state(sink: StoreSink, rows: _BatchRows, e: TaskState) -> None:
 
 
 def _on_try_started(sink: StoreSink, rows: _BatchRows, e: TryStarted) -> None:
-    rows.tries[(e.run_id, e.task_id, e.try_id)] = [e.run_id, e.task_id, e.try_id, e.executor, utc(e.time), None, None,
+    rows.tries[(e.run_id, e.task_id, e.try_id)] = [e.run_id, e.task_id, e.try_id, e.executor, e.time, None, None,
                                                    None]
 
 
 def _on_try_ended(sink: StoreSink, rows: _BatchRows, e: TryEnded) -> None:
-    rows.update_try(e.run_id, e.task_id, e.try_id, task_try_time_returned=utc(e.time), error=e.error,
+    rows.update_try(e.run_id, e.task_id, e.try_id, task_try_time_returned=e.time, error=e.error,
                     task_fail_history=e.error)
 
 

@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from parsl_repro.monitoring.engine import default_url, make_engine
 
 _databases = itertools.count()

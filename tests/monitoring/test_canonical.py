@@ -18,10 +18,10 @@ import uuid
 import zoneinfo
 
 import pytest
-from parsl_repro.monitoring.canonical import FileDigestCache, Uncacheable, canonical_bytes, digest
 
 from parsl_repro.data_provider.files import File
 from parsl_repro.dataflow.memoization import id_for_memo
+from parsl_repro.monitoring.canonical import FileDigestCache, Uncacheable, canonical_bytes, digest
 
 
 class Colour(enum.Enum):

@@ -12,6 +12,7 @@ import types
 from pathlib import Path
 
 import pytest
+
 from parsl_repro.monitoring import environment
 from parsl_repro.monitoring.environment import (
     RunEnvironment,

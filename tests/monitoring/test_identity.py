@@ -10,6 +10,7 @@ import textwrap
 import uuid
 
 import pytest
+
 from parsl_repro.monitoring.canonical import Uncacheable, canonical_bytes
 from parsl_repro.monitoring.identity import AppIdentity, app_identity
 

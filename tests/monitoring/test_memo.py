@@ -209,7 +209,6 @@ def test_result_is_not_reused_when_its_output_file_changed(tmp_path, no_leaks, m
         assert fut.result() != first
         run_id = dfk.run_id
     from parsl_repro.monitoring import queries
-
     from tests.monitoring.conftest import store_engine
     [explanation] = queries.why(store_engine(tmp_path / "runinfo"), run_id)
     assert any("out.txt has changed" in c for c in explanation.changed)

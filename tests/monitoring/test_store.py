@@ -10,16 +10,16 @@ import threading
 import time
 
 import pytest
-from parsl_repro.monitoring import models as m
-from parsl_repro.monitoring import queries
-from parsl_repro.monitoring.schema import SchemaTooNew
-from parsl_repro.monitoring.store import StoreUnavailable
 from sqlalchemy import select, text
 
 import parsl_repro
 from parsl_repro import File, bash_app, python_app
 from parsl_repro.config import Config
 from parsl_repro.executors import ThreadPoolExecutor
+from parsl_repro.monitoring import models as m
+from parsl_repro.monitoring import queries
+from parsl_repro.monitoring.schema import SchemaTooNew
+from parsl_repro.monitoring.store import StoreUnavailable
 from tests.monitoring.conftest import store_engine
 
 pytestmark = pytest.mark.usefixtures("backend")

@@ -1,0 +1,55 @@
+"""A PostgreSQL store that goes away mid-run: events wait in the spool and are written on its return."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+from sqlalchemy import text
+
+from parsl_repro.monitoring.engine import make_engine
+
+WORKFLOW = """
+    import sys, time
+    import parsl_repro as parsl
+    from parsl_repro import python_app
+    from parsl_repro.config import Config
+    from parsl_repro.executors import ThreadPoolExecutor
+
+    @python_app
+    def step(i):
+        import time
+        time.sleep(0.02)
+        return i
+
+    with parsl.load(Config(executors=[ThreadPoolExecutor(max_threads=2)], provenance=sys.argv[1])):
+        futures = []
+        for i in range(300):
+            futures.append(step(i))
+            time.sleep(0.01)
+        print(sum(f.result() for f in futures))
+"""
+
+
+def test_events_survive_a_database_restart(postgres, tmp_path):
+    url = postgres.fresh_database("outage")
+    (tmp_path / "wf.py").write_text(textwrap.dedent(WORKFLOW))
+    proc = subprocess.Popen([sys.executable, "wf.py", url], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    postgres.stop()
+    time.sleep(1.5)
+    postgres.start()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.strip() == str(sum(range(300)))
+    assert "stopped answering" in err and "is back" in err  # the user was told, both ways
+    engine = make_engine(url, writer=False)
+    with engine.connect() as conn:
+        done = conn.execute(text("SELECT count(*) FROM task WHERE task_status_name = 'exec_done'")).scalar()
+        states = conn.execute(text("SELECT count(*) FROM status")).scalar()
+        outcome = conn.execute(text("SELECT outcome FROM workflow")).scalar()
+    engine.dispose()
+    assert (done, states, outcome) == (300, 900, "completed")
+    assert not list(tmp_path.glob("runinfo/*/provenance-spool-*"))
