@@ -13,6 +13,21 @@ def default_url(runinfo_dir: str) -> str:
     return f"sqlite:///{os.path.join(os.path.abspath(runinfo_dir), 'provenance.db')}"
 
 
+def link_parsl_name(runinfo_dir: str) -> None:
+    """Make ``<runinfo>/monitoring.db`` (where Parsl's tools look) a symbolic link to the store.
+
+    SQLite resolves symbolic links before naming its WAL and lock files, so both names reach one
+    database safely. An existing ``monitoring.db`` (say, from a run of real Parsl) is left alone.
+    """
+    link = os.path.join(os.path.abspath(runinfo_dir), "monitoring.db")
+    if os.path.lexists(link):
+        return
+    try:
+        os.symlink("provenance.db", link)
+    except OSError:
+        pass  # another run made it meanwhile, or the filesystem has no symbolic links
+
+
 def make_engine(url: str, *, writer: bool) -> Engine:
     """An engine for ``url``.
 

@@ -186,7 +186,7 @@ class Result(Base):
     """A stored result, by memo key: what a later run reuses instead of running the task again."""
     __tablename__ = "result"
     memo_key: Mapped[str] = mapped_column(Text, primary_key=True)
-    run_id: Mapped[str] = mapped_column(Text, index=True)
+    run_id: Mapped[str] = mapped_column(Text, primary_key=True)  # a key recomputed in a later run is stored again
     task_id: Mapped[int] = mapped_column(Integer)
     result_digest: Mapped[str] = mapped_column(Text)
     serializer: Mapped[str] = mapped_column(Text)  # pickle | dill

@@ -201,7 +201,8 @@ class ProvenanceStore:
 
     def load_results(self, run_ids: list[str] | None, *, eager_limit: int = 64 * 1024) -> dict[str, StoredResult]:
         """The memo table: memo key -> stored result, for results produced or reused by ``run_ids``
-        (every run when None). Values up to ``eager_limit`` bytes are loaded now; larger ones later."""
+        (every run when None). Where several runs stored a key, a run in ``run_ids`` wins over
+        others, then the newest. Values up to ``eager_limit`` bytes are loaded now; larger ones later."""
         assert self.engine is not None
         r, t = m.Result, m.Task
         columns = [r.memo_key, r.run_id, r.task_id, r.result_digest, r.serializer, r.size, r.outputs, r.value]
@@ -211,7 +212,9 @@ class ProvenanceStore:
                 return {}
             succeeded = t.task_status_name.in_(("exec_done", "memo_done"))
             used = select(t.task_hashsum).where(t.run_id.in_(run_ids), succeeded)
-            query = query.where(r.memo_key.in_(used))
+            query = query.where(r.memo_key.in_(used)).order_by(r.run_id.in_(run_ids), r.created)
+        else:
+            query = query.order_by(r.created)
         table: dict[str, StoredResult] = {}
         with self.engine.connect() as conn:
             for row in conn.execute(query):
@@ -221,10 +224,11 @@ class ProvenanceStore:
                                                    row.serializer, value, outputs)  # type: ignore[arg-type]
         return table
 
-    def read_result(self, memo_key: str) -> bytes:
+    def read_result(self, memo_key: str, run_id: str) -> bytes:
         assert self.engine is not None
         with self.engine.connect() as conn:
-            value = conn.execute(select(m.Result.value).where(m.Result.memo_key == memo_key)).scalar_one()
+            value = conn.execute(select(m.Result.value).where(m.Result.memo_key == memo_key,
+                                                              m.Result.run_id == run_id)).scalar_one()
         return bytes(value)
 
     def close(self) -> None:

@@ -366,10 +366,13 @@ def _open_store(config: Config, run_dir: str, started: RunStarted) -> tuple[Any,
     url = store_url(config)
     if url is None:
         return None, None
+    from parsl_repro.monitoring.engine import default_url, link_parsl_name
     from parsl_repro.monitoring.environment import capture_environment
     from parsl_repro.monitoring.store import ProvenanceStore
 
     store = ProvenanceStore(url, spool_dir=run_dir).open()
+    if url == default_url(config.run_dir):
+        link_parsl_name(config.run_dir)
     try:
         store.begin_run(started, capture_environment())
     except BaseException:

@@ -319,7 +319,7 @@ class BasicMemoizer(Memoizer):
         return None
 
     def _value(self, stored: Any) -> Any:
-        data = stored.value if stored.value is not None else self.store.read_result(stored.memo_key)
+        data = stored.value if stored.value is not None else self.store.read_result(stored.memo_key, stored.run_id)
         return _loads(stored.serializer, data)
 
     # --- recording ----------------------------------------------------------------------------------

@@ -227,3 +227,48 @@ def test_memo_hits_within_a_run_still_work_without_recording(tmp_path, no_leaks)
         f(1).result()
         assert f(1).result() == 1
     assert calls == [1]
+
+
+class _Opaque:
+    pass
+
+
+class _Exploding:
+    pass
+
+
+def test_failing_id_for_memo_fails_the_task_with_its_own_error(tmp_path, no_leaks):
+    from parsl_repro.dataflow.memoization import id_for_memo
+
+    @id_for_memo.register(_Exploding)
+    def _explode(value, output_ref=False):
+        raise KeyError("user hash function broke")
+
+    @python_app(cache=True)
+    def takes(x):
+        return 1
+
+    with _load(tmp_path):
+        with pytest.raises(KeyError, match="user hash function broke"):
+            takes(_Exploding()).result()
+        assert takes(_Opaque()).result() == 1  # unknown type: runs uncached instead
+
+
+def test_restore_takes_the_named_runs_result_when_several_runs_stored_the_key(tmp_path, no_leaks):
+    with _load(tmp_path, checkpoint_files=[]):
+        token(9).result()
+    with _load(tmp_path, checkpoint_mode="task_exit", checkpoint_files=[]):
+        second = token(9).result()
+    with _load(tmp_path, checkpoint_files=get_last_checkpoint(str(tmp_path / "runinfo"))):
+        assert token(9).result() == second
+
+
+@pytest.mark.sqlite_only
+def test_monitoring_db_is_an_alias_of_the_store_for_parsl_tools(tmp_path, no_leaks):
+    import sqlite3
+    with _load(tmp_path):
+        token(1).result()
+    alias = tmp_path / "runinfo" / "monitoring.db"
+    assert alias.is_symlink()
+    assert sqlite3.connect(alias).execute("SELECT count(*) FROM task").fetchone() == (1,)
+    assert not (tmp_path / "runinfo" / "monitoring.db-wal").exists()
