@@ -463,9 +463,16 @@ class Encoder:
         if id_for_memo is not None:
             impl = id_for_memo.dispatch(t)
             if impl is not id_for_memo.dispatch(object):
-                # an exception from the user's own id_for_memo function is theirs to see: it fails
-                # the task, as in Parsl, rather than silently turning caching off
-                out = impl(x, output_ref=self.output_ref)
+                if getattr(impl, "__module__", None) == "parsl_repro.dataflow.memoization":
+                    # our own registrations refuse subclasses of list/tuple/dict: not hashable here
+                    try:
+                        out = impl(x, output_ref=self.output_ref)
+                    except ValueError as e:
+                        raise Uncacheable(type_name(t), str(e)) from e
+                else:
+                    # an exception from the user's own id_for_memo function is theirs to see: it
+                    # fails the task, as in Parsl, rather than silently turning caching off
+                    out = impl(x, output_ref=self.output_ref)
                 if not isinstance(out, bytes | bytearray):
                     raise Uncacheable(type_name(t), f"its id_for_memo function returned {type(out).__name__}, "
                                                     "not bytes")

@@ -606,6 +606,8 @@ def app_identity(func: Any) -> AppIdentity:
     Raises ``TypeError`` for an object that is not a function, and ``Uncacheable`` for a partial
     or bound method whose bound values cannot be hashed deterministically.
     """
+    if type(func) is types.FunctionType and "__wrapped__" not in func.__dict__:
+        return _function_identity(func)  # the common case, without unwrap's bookkeeping
     if isinstance(func, functools.partial):
         return _bound_identity("partial", app_identity(func.func), {"args": func.args, "keywords": func.keywords})
     if isinstance(func, types.MethodType):

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
-.venv/bin/ruff check parsl_repro monitoring viz tests examples bench
+.venv/bin/ruff check parsl_repro monitoring viz tests examples bench provenance-schemas
 .venv/bin/python -m pytest -q "$@"

@@ -20,6 +20,7 @@ import pickle
 import threading
 import time
 import types
+import weakref
 from abc import ABCMeta, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -101,7 +102,24 @@ def make_hash(task: TaskRecord) -> str:
     return key
 
 
-def memo_key(task: TaskRecord, file_digest: Any = None) -> tuple[str, dict[str, str]]:
+def identity_of(func: Any) -> Any:
+    """The ``AppIdentity`` of the function an app wraps (through walltime and bash wrappers)."""
+    from parsl_repro.monitoring.identity import app_identity
+
+    target = _unwrapped.get(func)
+    if target is None:
+        target = inspect.unwrap(func)
+        try:
+            _unwrapped[func] = target
+        except TypeError:  # not weak-referenceable
+            pass
+    return app_identity(target)
+
+
+_unwrapped: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def memo_key(task: TaskRecord, file_digest: Any = None, identity: Any = None) -> tuple[str, dict[str, str]]:
     """The memo key of a resolved task, and the digest of each part it is made of.
 
     The parts, each a sha256 digest: ``code`` (the app's identity: normalised source, defaults,
@@ -114,9 +132,8 @@ def memo_key(task: TaskRecord, file_digest: Any = None) -> tuple[str, dict[str, 
     Raises ``Uncacheable`` for a value that cannot be hashed deterministically.
     """
     from parsl_repro.monitoring.canonical import digest
-    from parsl_repro.monitoring.identity import app_identity
 
-    identity = app_identity(inspect.unwrap(task.func))
+    identity = identity or identity_of(task.func)
     components = {"code": identity.digest}
     for position, value in enumerate(task.args):
         components[f"arg {position}"] = digest(value, file_digest=file_digest)
@@ -264,17 +281,18 @@ class BasicMemoizer(Memoizer):
             return None
         from parsl_repro.monitoring.canonical import Uncacheable
 
+        identity = identity_of(task.func)
         try:
-            key, components = memo_key(task, self.file_digests.sha256)
+            key, components = memo_key(task, self.file_digests.sha256, identity)
         except Uncacheable as e:
             task.hashsum = None
             reason = f"not cached: {e.reason}"
             logger.warning("Task %s (%s) %s", task.id, task.func_name, reason)
-            self._emit_keyed(task, None, {}, reason)
+            self._emit_keyed(task, identity, None, {}, reason)
             return None
         except FileNotFoundError as e:
             task.hashsum = None
-            self._emit_keyed(task, None, {}, f"not cached: input file missing: {e.filename}")
+            self._emit_keyed(task, identity, None, {}, f"not cached: input file missing: {e.filename}")
             return None
         task.hashsum = key
         note = None
@@ -285,23 +303,21 @@ class BasicMemoizer(Memoizer):
             if stored is not None:
                 note = self._outputs_changed(stored.outputs)
                 if note is None:
-                    hit = Future()
-                    hit.set_result(self._value(stored))
+                    hit = _CompletedFuture(self._value(stored))
                     source = (stored.run_id, stored.task_id)
-        self._emit_keyed(task, key, components, note)
+        self._emit_keyed(task, identity, key, components, note)
         if hit is not None and self.sink is not None:
             from parsl_repro.events import MemoHit
             self.sink.emit(MemoHit(self.run_id, task.id, time.time(), key, source and source[0],
                                    source and source[1]))
         return hit
 
-    def _emit_keyed(self, task: TaskRecord, key: str | None, components: dict[str, str], note: str | None) -> None:
+    def _emit_keyed(self, task: TaskRecord, identity: Any, key: str | None, components: dict[str, str],
+                    note: str | None) -> None:
         if self.sink is None:
             return
         from parsl_repro.events import AppSeen, TaskKeyed
-        from parsl_repro.monitoring.identity import app_identity
 
-        identity = app_identity(inspect.unwrap(task.func))
         if identity.digest not in self._seen_apps:
             self._seen_apps.add(identity.digest)
             self.sink.emit(AppSeen(identity.digest, identity.qualname, identity.module, task.app_kind,
@@ -391,6 +407,22 @@ class BasicMemoizer(Memoizer):
             self._timer.close()
         if self.checkpoint_mode is not None:
             self.checkpoint()
+
+
+_SHARED_CONDITION = threading.Condition()
+
+
+class _CompletedFuture(Future):
+    """A Future born finished, for memo hits: it skips building a Condition (and its lock) per
+    future, the largest cost of a hit. Callbacks run at once, as on any finished Future."""
+
+    def __init__(self, result: Any) -> None:  # deliberately not calling Future.__init__
+        self._condition = _SHARED_CONDITION
+        self._state = "FINISHED"
+        self._result = result
+        self._exception = None
+        self._waiters: list = []
+        self._done_callbacks: list = []
 
 
 def _dumps(value: Any) -> tuple[str, bytes] | None:
