@@ -54,7 +54,8 @@ class Workflow(Base):
     tasks_completed_count: Mapped[int] = mapped_column(Integer, default=0)
     # beyond Parsl
     runinfo_dir: Mapped[str | None] = mapped_column(Text)  # the config's run_dir: where checkpoints are looked up
-    outcome: Mapped[str | None] = mapped_column(Text)  # running | completed | failed | killed
+    outcome: Mapped[str | None] = mapped_column(Text)  # running | completed | failed | killed | failed to start
+    pid: Mapped[int | None] = mapped_column(Integer)  # of the submitting process, to tell killed runs from live ones
     script_path: Mapped[str | None] = mapped_column(Text)
     script_sha256: Mapped[str | None] = mapped_column(Text)
     argv: Mapped[str | None] = mapped_column(Text)  # JSON list, secrets redacted

@@ -140,7 +140,14 @@ class ProvenanceStore:
         """Connect and make sure the schema is current; raise ``StoreUnavailable`` or ``SchemaTooNew``."""
         from parsl_repro.monitoring.schema import SchemaTooNew
 
-        engine = make_engine(self.url, writer=True)
+        try:
+            engine = make_engine(self.url, writer=True)
+        except ModuleNotFoundError as e:
+            missing = RuntimeError(f"the database driver {e.name!r} is not installed "
+                                   f"(for PostgreSQL: pip install -e '.[monitoring]')")
+            raise StoreUnavailable(self.url, missing) from e
+        except Exception as e:
+            raise StoreUnavailable(self.url, e) from e
         try:
             ensure_schema(engine, redact(self.url))
         except SchemaTooNew:
@@ -165,7 +172,8 @@ class ProvenanceStore:
                     "packages": json.dumps([list(p) for p in env.packages])}])
             conn.execute(m.Workflow.__table__.insert(), [{
                 "run_id": started.run_id, "workflow_name": started.workflow_name,
-                "workflow_version": str(utc(started.time).replace(microsecond=0)),
+                "workflow_version": started.workflow_version or str(utc(started.time).replace(microsecond=0)),
+                "pid": started.pid,
                 "time_began": utc(started.time), "host": env.host if env else "", "user": env.user if env else "",
                 "rundir": started.run_dir, "runinfo_dir": started.runinfo_dir, "tasks_failed_count": 0,
                 "tasks_completed_count": 0, "outcome": "running", "config_summary": started.config_summary,
@@ -176,6 +184,18 @@ class ProvenanceStore:
                 "git_commit": env and env.git_commit, "git_dirty": env and env.git_dirty,
                 "git_diff_sha256": env and env.git_diff_sha256, "parent_run_id": parent_run_id,
                 "parsl_repro_version": VERSION}])
+
+    def mark_killed_runs(self, host: str) -> int:
+        """Runs on ``host`` still marked running whose process is gone ended abruptly: mark them
+        ``killed`` (their recorded tasks stay as they are). Returns how many were marked."""
+        assert self.engine is not None
+        w = m.Workflow
+        with self.engine.begin() as conn:
+            stale = [row.run_id for row in conn.execute(select(w.run_id, w.pid).where(
+                w.host == host, w.outcome == "running", w.pid.is_not(None))) if not _alive(row.pid)]
+            if stale:
+                conn.execute(update(w).where(w.run_id.in_(stale)).values(outcome="killed"))
+        return len(stale)
 
     def sink(self, run_id: str) -> StoreSink:
         """The event sink for this run; starts the writer thread."""
@@ -237,6 +257,16 @@ class ProvenanceStore:
             self._sink.close()
         if self.engine is not None:
             self.engine.dispose()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _unreachable(error: DBAPIError) -> bool:
@@ -546,10 +576,6 @@ def _on_task_created(sink: StoreSink, rows: _BatchRows, e: TaskCreated) -> None:
     if e.depends_on:
         for dep in dict.fromkeys(e.depends_on):
             rows.dependencies.append({"run_id": e.run_id, "task_id": e.task_id, "depends_on": dep, "kind": "data"})
-    for f in kwargs.get("inputs") or ():
-        file = _file_of(f)
-        if file is not None:
-            _observe(sink, rows, e.run_id, e.task_id, 0, e.time, file.url, "input", file.scheme)
 
 
 def _file_of(value: Any) -> Any:
@@ -629,9 +655,12 @@ def _on_file_observed(sink: StoreSink, rows: _BatchRows, e: FileObserved) -> Non
 
 def _observe(sink: StoreSink, rows: _BatchRows, run_id: str, task_id: int, try_id: int, t: float, url: str, role: str,
              scheme: str, sha256: str | None = None, size: int | None = None, mtime: float | None = None) -> None:
-    if sha256 is None and scheme == "file":
+    if scheme == "file":
         path = url[len("file://"):] if url.startswith("file://") else url
-        sha256, size, mtime = sink.file_digest(path)
+        url = os.path.abspath(path)
+        if sha256 is None or size is None:
+            digest, size, mtime = sink.file_digest(url)
+            sha256 = sha256 or digest
     entity = {"url": url, "sha256": sha256, "size": size, "mtime": mtime}
     use = {"run_id": run_id, "task_id": task_id, "try_id": try_id, "role": role, "timestamp": utc(t)}
     rows.files.append((entity, use))

@@ -28,7 +28,8 @@ def _engine(args: argparse.Namespace) -> Any:
 
     from parsl_repro.monitoring.engine import default_url, make_engine
 
-    url = args.db or os.environ.get("PARSL_REPRO_PROVENANCE_URL") or default_url(args.runinfo)
+    url = args.db or (default_url(args.runinfo) if args.runinfo else None) \
+        or os.environ.get("PARSL_REPRO_PROVENANCE_URL") or default_url("runinfo")
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         if not os.path.exists(path):
@@ -154,7 +155,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parsl-repro", description="Ask the provenance store what happened.")
-    parser.add_argument("--runinfo", default="runinfo", help="the run directory root holding provenance.db")
+    parser.add_argument("--runinfo", help="the run directory root holding provenance.db (default: runinfo, "
+                                          "or $PARSL_REPRO_PROVENANCE_URL when set)")
     parser.add_argument("--db", help="a database URL (overrides --runinfo and $PARSL_REPRO_PROVENANCE_URL)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -192,6 +194,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head and the like
         sys.stderr.close()
         return 0
+    except Exception as e:  # a database that cannot be reached or read: one line, not a traceback
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from parsl_repro.monitoring.store import redact
+        if not isinstance(e, SQLAlchemyError):
+            raise
+        where = args.db or "the store"
+        sys.stderr.write(f"parsl-repro: cannot read {redact(where) if args.db else where}: "
+                         f"{type(e).__name__}: {str(e).splitlines()[0]}\n")
+        return 2
 
 
 if __name__ == "__main__":

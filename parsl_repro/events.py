@@ -23,6 +23,8 @@ class RunStarted:
     workflow_name: str
     config_summary: str
     runinfo_dir: str = ""
+    workflow_version: str | None = None
+    pid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

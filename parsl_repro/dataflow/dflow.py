@@ -14,6 +14,7 @@ import inspect
 import logging
 import os
 import random
+import re
 import threading
 import time
 import uuid
@@ -69,12 +70,13 @@ class DataFlowKernel:
             self._logging_unregister = set_background_file_logger(os.path.join(self.run_dir, "parsl.log"),
                                                                   level=logging.INFO)
         logger.info("Starting DataFlowKernel %s (parsl_repro %s) in %s", self.run_id, get_version(), self.run_dir)
-        logger.info("Config: %r", config)
+        logger.info("Config: %s", redact_secrets(repr(config)))
 
         self.workflow_name = getattr(config.monitoring, "workflow_name", None) or _guess_workflow_name()
         self.time_began = time.time()
-        started = RunStarted(self.run_id, self.run_dir, self.time_began, self.workflow_name, repr(config),
-                             os.path.abspath(config.run_dir))
+        started = RunStarted(self.run_id, self.run_dir, self.time_began, self.workflow_name,
+                             redact_secrets(repr(config)), os.path.abspath(config.run_dir),
+                             getattr(config.monitoring, "workflow_version", None), os.getpid())
         try:
             self.store, store_sink = _open_store(config, self.run_dir, started)
         except BaseException:
@@ -353,12 +355,20 @@ def store_url(config: Config) -> str | None:
         return None
     if isinstance(config.provenance, str):
         return config.provenance
-    if os.environ.get(PROVENANCE_URL_VARIABLE):
-        return os.environ[PROVENANCE_URL_VARIABLE]
     endpoint = getattr(config.monitoring, "logging_endpoint", None)
     if isinstance(endpoint, str) and "://" in endpoint and not endpoint.startswith(("udp://", "tcp://")):
         return endpoint
+    if os.environ.get(PROVENANCE_URL_VARIABLE):
+        return os.environ[PROVENANCE_URL_VARIABLE]
     return default_url(config.run_dir)
+
+
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)([^@\s'\"]+)(@)", re.IGNORECASE)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the password of any URL in it (``scheme://user:password@host``) replaced by ***."""
+    return _URL_PASSWORD.sub(r"\1***\3", text)
 
 
 def _open_store(config: Config, run_dir: str, started: RunStarted) -> tuple[Any, EventSink | None]:
@@ -374,7 +384,9 @@ def _open_store(config: Config, run_dir: str, started: RunStarted) -> tuple[Any,
     if url == default_url(config.run_dir):
         link_parsl_name(config.run_dir)
     try:
-        store.begin_run(started, capture_environment())
+        environment = capture_environment()
+        store.mark_killed_runs(environment.host)
+        store.begin_run(started, environment)
     except BaseException:
         store.close()
         raise

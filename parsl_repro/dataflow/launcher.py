@@ -99,6 +99,8 @@ class TaskRunner:
 
     def _submit(self, task: TaskRecord) -> Future:
         task.try_time_launched = time.time()
+        if task.kwargs and task.kwargs.get("inputs"):
+            self._observe_inputs(task)
         memo_fu = self.memoizer.check_memo(task)
         if memo_fu is not None:
             task.from_memo = True
@@ -236,6 +238,13 @@ class TaskRunner:
             self._observe_files(task, outputs=False)
         self.forget(task)
         task.app_fu.set_exception(error)
+
+    def _observe_inputs(self, task: TaskRecord) -> None:
+        """Record the input files a try reads, now that any producing task has finished."""
+        for f in task.kwargs["inputs"]:
+            if isinstance(f, File):
+                url = f.filepath if f.scheme == "file" else f.url
+                self.sink.emit(FileObserved(self.run_id, task.id, task.try_id, task.try_time_launched, url, "input"))
 
     def _observe_files(self, task: TaskRecord, outputs: bool) -> None:
         """Record the task's stream files, and its output files when it succeeded. The store

@@ -1,14 +1,14 @@
 """Memoization: a task whose app and arguments match an earlier task reuses that task's result.
 
-The key (``make_hash``) is a digest of exactly these parts, each turned into bytes by the
-``id_for_memo`` singledispatch function: the app (by module and name, not its source: edits to
-the body do not change the key), the positional arguments, the keyword arguments minus those
-named in ``ignore_for_cache``, and the ``outputs`` list (as references: output file names, not
-content). A type ``id_for_memo`` does not know raises ``ValueError`` and fails that task rather
-than risk a wrong hit; register a function for your own types with ``@id_for_memo.register``.
+The key (``memo_key``) covers the app's identity (its normalised source and what it references,
+so a changed body or helper is a miss and a changed comment is not), the arguments serialized
+canonically, ``File`` inputs by content, and ``outputs`` by name; ``ignore_for_cache`` names
+arguments it leaves out. ``id_for_memo`` is Parsl's extension point for user types. A value that
+cannot be hashed deterministically turns caching off for that task (with the reason recorded),
+never a wrong hit; an exception from a user's own ``id_for_memo`` function fails the task.
 
-The lookup table lives in memory for the run. Checkpoints across runs come from the provenance
-store (``parsl_repro.monitoring``).
+Results are kept in memory for the run and, when the run has a provenance store, stored there
+for later runs (see ``BasicMemoizer``).
 """
 from __future__ import annotations
 
@@ -232,8 +232,6 @@ class BasicMemoizer(Memoizer):
 
         self.run_dir, self.config_run_dir = run_dir, config_run_dir
         self.file_digests = FileDigestCache()
-        if self.checkpoint_mode is not None:
-            os.makedirs(os.path.join(run_dir, "checkpoint"), exist_ok=True)
         if self.memoize:
             self.stored = self._load()
             logger.info("App caching enabled; %d recorded results available", len(self.stored))
@@ -345,6 +343,7 @@ class BasicMemoizer(Memoizer):
         with self._lock:
             self.memo_lookup_table[task.hashsum] = task.app_fu
         if task.from_memo:
+            self._queue_checkpoint(task.hashsum, r)  # this run's checkpoint covers what it reused
             return
         serialized = _dumps(r)
         if serialized is None:
@@ -357,11 +356,15 @@ class BasicMemoizer(Memoizer):
             from parsl_repro.events import TaskResult
             self.sink.emit(TaskResult(self.run_id, task.id, time.time(), task.hashsum,
                                       hashlib.sha256(data).hexdigest(), serializer, data, outputs))
-        if self.checkpoint_mode is not None:
-            with self._checkpoint_lock:
-                self._pending_checkpoint.append((task.hashsum, r))
-            if self.checkpoint_mode == "task_exit":
-                self.checkpoint()
+        self._queue_checkpoint(task.hashsum, r)
+
+    def _queue_checkpoint(self, key: str, result: Any) -> None:
+        if self.checkpoint_mode is None:
+            return
+        with self._checkpoint_lock:
+            self._pending_checkpoint.append((key, result))
+        if self.checkpoint_mode == "task_exit":
+            self.checkpoint()
 
     def update_memo_exception(self, task: TaskRecord, e: BaseException) -> None:
         if not self.memoize or not task.memoize or not isinstance(task.hashsum, str):
@@ -451,6 +454,8 @@ def _read_checkpoint_file(path: str) -> dict[str, Any]:
     from parsl_repro.monitoring.store import StoredResult
 
     checkpoint_file = os.path.join(path, "tasks.pkl")
+    if os.path.isdir(path) and not os.path.exists(checkpoint_file):
+        return {}  # a checkpoint with nothing in it yet
     if not os.path.exists(checkpoint_file):
         raise BadCheckpoint(f"Checkpoint {path} was not found: it is neither a run recorded in the provenance store "
                             f"nor a directory holding tasks.pkl")

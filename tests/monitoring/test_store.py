@@ -18,6 +18,7 @@ from parsl_repro.config import Config
 from parsl_repro.executors import ThreadPoolExecutor
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring import queries
+from parsl_repro.monitoring.engine import make_engine
 from parsl_repro.monitoring.schema import SchemaTooNew
 from parsl_repro.monitoring.store import StoreUnavailable
 from tests.monitoring.conftest import store_engine
@@ -243,3 +244,62 @@ def test_writer_keeps_up_and_the_sink_is_cheap(tmp_path, no_leaks):
         assert conn.execute(text("SELECT count(*) FROM task WHERE task_status_name = 'exec_done'")).scalar() == 10_000
         assert conn.execute(text("SELECT count(*) FROM status")).scalar() == 30_000
     assert not [t for t in threading.enumerate() if t.name.startswith("provenance-writer")]
+
+
+def test_passwords_in_database_urls_stay_out_of_logs_and_the_run_record(tmp_path, no_leaks, postgres):
+    url = postgres.fresh_database("secrets")
+    password = url.split(":")[2].split("@")[0]
+    kernel = parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo"), provenance=url))
+    kernel.cleanup()
+    log = (tmp_path / "runinfo" / "000" / "parsl.log").read_text()
+    assert password not in log and "***" in log
+    engine = make_engine(url, writer=False)
+    with engine.connect() as conn:
+        summary = conn.execute(select(m.Workflow.config_summary)).scalar()
+    engine.dispose()
+    assert password not in summary and "***" in summary
+
+
+def test_a_run_whose_process_died_is_marked_killed_by_the_next_run(ws):
+    ws.write("wf.py", """
+        import os
+        import parsl_repro as parsl
+        parsl.load()
+        os._exit(0)  # gone without cleanup, like a SIGKILL
+    """)
+    ws.run()
+    ws.write("again.py", """
+        import parsl_repro as parsl
+        with parsl.load():
+            pass
+    """)
+    ws.run("again.py")
+    outcomes = [r["outcome"] for r in queries.list_runs(ws.engine)]
+    assert outcomes == ["completed", "killed"]
+
+
+def test_input_files_produced_by_other_tasks_are_hashed_when_read(ws):
+    import hashlib
+    ws.write("wf.py", """
+        import sys
+        import parsl_repro as parsl
+        from parsl_repro import File, bash_app, python_app
+
+        @bash_app
+        def produce(text, outputs=()):
+            return f"echo {text} > {outputs[0]}"
+
+        @python_app
+        def consume(inputs=()):
+            return open(inputs[0]).read()
+
+        with parsl.load():
+            made = produce(sys.argv[1], outputs=[File("mid.txt")])
+            consume(inputs=[made.outputs[0]]).result()
+    """)
+    ws.run("wf.py", "first")
+    ws.run("wf.py", "second")
+    files = json.loads(ws.cli("files", "--json"))
+    [read] = [f for f in files if f["role"] == "input"]
+    assert read["url"] == str(ws.root / "mid.txt")
+    assert read["sha256"] == hashlib.sha256(b"second\n").hexdigest()[:16]
