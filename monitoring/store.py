@@ -57,7 +57,20 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 20_000
 SPOOL_LIMIT_BYTES = 512 * 1024 * 1024
 FINAL = {"exec_done", "memo_done", "failed", "dep_fail"}
-_repr = reprlib.Repr()
+class _ArgumentRepr(reprlib.Repr):
+    """Bounded reprs for the task table: files by path and futures by task, never by address."""
+
+    def repr_File(self, x: Any, level: int) -> str:  # noqa: N802 (reprlib dispatches on the type name)
+        return f"File({x.url!r})"
+
+    def repr_DataFuture(self, x: Any, level: int) -> str:  # noqa: N802
+        return f"<output {x.file_obj.url!r} of task {x.tid}>"
+
+    def repr_AppFuture(self, x: Any, level: int) -> str:  # noqa: N802
+        return f"<result of task {x.tid}>"
+
+
+_repr = _ArgumentRepr()
 _repr.maxstring = 200
 _repr.maxother = 200
 _repr.maxlist = _repr.maxtuple = _repr.maxdict = 20
