@@ -715,6 +715,27 @@ def _call_repr(args: tuple, kwargs: dict) -> str:
     return text if len(text) <= 2000 else text[:1997] + "..."
 
 
+def replay_spool(url: str, path: str) -> int:
+    """Write a spool file left behind by a run whose database was unreachable to the end, then
+    delete it. Returns the number of events written. The file is this project's own (made
+    owner-only by the run that wrote it)."""
+    store = ProvenanceStore(url).open()
+    try:
+        spool = _Spool(os.path.dirname(path) or ".", "")
+        spool.path = path
+        written = 0
+        engine = store.engine
+        assert engine is not None
+        for rows in spool.batches():
+            with engine.begin() as conn:
+                rows.write(conn)
+            written += rows.size
+        os.unlink(path)
+        return written
+    finally:
+        store.close()
+
+
 class _Spool:
     """Batches kept on disk while the database is unreachable, in order, owner-only."""
 

@@ -6,6 +6,7 @@
     parsl-repro files [RUN]               the files a run read and wrote, by content digest
     parsl-repro why [RUN] [--app A] [--task N]   why tasks were (not) memo hits
     parsl-repro gc --keep-runs N | --older-than DAYS   drop stored results of old runs
+    parsl-repro spool PATH                write a spool file left by an unreachable database
 
 RUN is a run id, a unique prefix of one, or ``last`` (the default). The store is
 ``runinfo/provenance.db`` unless ``--runinfo DIR`` or ``--db URL`` says otherwise. Every listing
@@ -23,13 +24,25 @@ from typing import Any
 from parsl_repro.errors import ParslError
 
 
+def _url(args: argparse.Namespace) -> str:
+    """--db, else --runinfo, else $PARSL_REPRO_PROVENANCE_URL, else ./runinfo/provenance.db."""
+    import os
+
+    from parsl_repro.monitoring.engine import default_url
+
+    if args.db:
+        return args.db
+    if args.runinfo:
+        return default_url(args.runinfo)
+    return os.environ.get("PARSL_REPRO_PROVENANCE_URL") or default_url("runinfo")
+
+
 def _engine(args: argparse.Namespace) -> Any:
     import os
 
-    from parsl_repro.monitoring.engine import default_url, make_engine
+    from parsl_repro.monitoring.engine import make_engine
 
-    url = args.db or (default_url(args.runinfo) if args.runinfo else None) \
-        or os.environ.get("PARSL_REPRO_PROVENANCE_URL") or default_url("runinfo")
+    url = _url(args)
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         if not os.path.exists(path):
@@ -153,6 +166,14 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spool(args: argparse.Namespace) -> int:
+    from parsl_repro.monitoring.store import replay_spool
+
+    written = replay_spool(_url(args), args.path)
+    sys.stdout.write(json.dumps({"events": written}) + "\n" if args.json else f"wrote {written} spooled events\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parsl-repro", description="Ask the provenance store what happened.")
     parser.add_argument("--runinfo", help="the run directory root holding provenance.db (default: runinfo, "
@@ -177,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     why = command("why", cmd_why, "explain memo hits and misses")
     why.add_argument("--app", help="only tasks of this app")
     why.add_argument("--task", type=int, help="only this task id")
+    spool = command("spool", cmd_spool, "write a spool file left by an unreachable database", run=False)
+    spool.add_argument("path", help="the provenance-spool-RUN.pickle file in a run directory")
     gc = command("gc", cmd_gc, "drop stored results of old runs", run=False)
     gc.add_argument("--keep-runs", type=int, help="keep results of the newest N runs")
     gc.add_argument("--older-than", type=float, help="drop results of runs begun more than DAYS ago")
