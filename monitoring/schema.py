@@ -32,7 +32,20 @@ class SchemaTooNew(ParslError):
                 f"another store (Config(provenance=URL)).")
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+def _v1_to_v2(conn: Connection) -> None:
+    """Version 2: results are kept per run (primary key memo_key, run_id), and runs record the pid
+    of their process (to tell killed runs from live ones)."""
+    from parsl_repro.monitoring.models import Result
+
+    rows = [dict(r._mapping) for r in conn.execute(select(Result.__table__))]  # typed: times come back as datetimes
+    conn.execute(text("DROP TABLE result"))
+    Result.__table__.create(conn)
+    if rows:
+        conn.execute(Result.__table__.insert(), rows)
+    conn.execute(text("ALTER TABLE workflow ADD COLUMN pid INTEGER"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
 """``MIGRATIONS[n]`` upgrades a database from version n to n + 1."""
 
 

@@ -146,7 +146,7 @@ class ProvenanceStore:
         self.url = url
         self.spool_dir = spool_dir
         self.engine: Engine | None = None
-        self._sink: StoreSink | None = None
+        self._sink: EventSink | None = None
 
     # --- opening ----------------------------------------------------------------------------------
     def open(self) -> ProvenanceStore:
@@ -210,10 +210,14 @@ class ProvenanceStore:
                 conn.execute(update(w).where(w.run_id.in_(stale)).values(outcome="killed"))
         return len(stale)
 
-    def sink(self, run_id: str) -> StoreSink:
-        """The event sink for this run; starts the writer thread."""
+    def sink(self, run_id: str, *, in_process: bool = False) -> EventSink:
+        """The event sink for this run: a writer process (default), or a writer thread here."""
         assert self.engine is not None
-        self._sink = StoreSink(self, run_id)
+        if in_process:
+            self._sink = StoreSink(self, run_id)
+        else:
+            from parsl_repro.monitoring.shipping import ProcessSink
+            self._sink = ProcessSink(self.url, run_id, self.spool_dir)
         return self._sink
 
     # --- memo table -------------------------------------------------------------------------------------
@@ -574,17 +578,48 @@ def _write_files(conn: Any, files: list[tuple[dict, dict]]) -> None:
 
 
 # --- one handler per event type ----------------------------------------------------------------------
-def _on_task_created(sink: StoreSink, rows: _BatchRows, e: TaskCreated) -> None:
+@dataclass(frozen=True, slots=True)
+class RenderedTask:
+    """A ``TaskCreated`` with its call turned into text: what the task row needs, and nothing that
+    refers to live objects, so it can cross a process boundary."""
+    run_id: str
+    task_id: int
+    time: float
+    func_name: str
+    app_kind: str
+    executor: str
+    depends_on: tuple[int, ...]
+    memoize: bool
+    args_repr: str
+    inputs: str | None
+    outputs: str | None
+    stdin: str | None
+    stdout: str | None
+    stderr: str | None
+
+
+def render(e: TaskCreated) -> RenderedTask:
     kwargs = e.kwargs or {}
+    if not kwargs:
+        return RenderedTask(e.run_id, e.task_id, e.time, e.func_name, e.app_kind, e.executor, e.depends_on, e.memoize,
+                            _call_repr(e.args, kwargs), None, None, None, None, None)
+    return RenderedTask(e.run_id, e.task_id, e.time, e.func_name, e.app_kind, e.executor, e.depends_on, e.memoize,
+                        _call_repr(e.args, kwargs), _bounded(kwargs.get("inputs")), _bounded(kwargs.get("outputs")),
+                        _bounded(kwargs.get("stdin")), _stream(kwargs, "stdout"), _stream(kwargs, "stderr"))
+
+
+def _on_task_created(sink: StoreSink, rows: _BatchRows, e: TaskCreated) -> None:
+    _on_rendered_task(sink, rows, render(e))
+
+
+def _on_rendered_task(sink: StoreSink, rows: _BatchRows, e: RenderedTask) -> None:
     row = [None] * len(TASK_COLUMNS)
     row[0], row[1], row[2], row[3] = e.run_id, e.task_id, e.func_name, "True" if e.memoize else "False"
     row[4] = ",".join(map(str, e.depends_on)) if e.depends_on else None
     row[5] = e.time
-    if kwargs:
-        row[6], row[7] = _bounded(kwargs.get("inputs")), _bounded(kwargs.get("outputs"))
-        row[8], row[9], row[10] = _bounded(kwargs.get("stdin")), _stream(kwargs, "stdout"), _stream(kwargs, "stderr")
+    row[6], row[7], row[8], row[9], row[10] = e.inputs, e.outputs, e.stdin, e.stdout, e.stderr
     row[11], row[12], row[13], row[14] = 0, 0.0, e.app_kind, e.executor
-    row[15] = _call_repr(e.args, kwargs)
+    row[15] = e.args_repr
     rows.tasks[(e.run_id, e.task_id)] = row
     if e.depends_on:
         for dep in dict.fromkeys(e.depends_on):
@@ -688,9 +723,9 @@ def _on_run_ended(sink: StoreSink, rows: _BatchRows, e: RunEnded) -> None:
 
 
 _HANDLERS: dict[type, Any] = {
-    TaskCreated: _on_task_created, TaskState: _on_task_state, TryStarted: _on_try_started,
-    TryEnded: _on_try_ended, TaskKeyed: _on_task_keyed, AppSeen: _on_app_seen, MemoHit: _on_memo_hit,
-    TaskResult: _on_task_result, FileObserved: _on_file_observed, RunEnded: _on_run_ended,
+    TaskCreated: _on_task_created, RenderedTask: _on_rendered_task, TaskState: _on_task_state,
+    TryStarted: _on_try_started, TryEnded: _on_try_ended, TaskKeyed: _on_task_keyed, AppSeen: _on_app_seen,
+    MemoHit: _on_memo_hit, TaskResult: _on_task_result, FileObserved: _on_file_observed, RunEnded: _on_run_ended,
 }
 
 

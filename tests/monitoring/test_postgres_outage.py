@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 
 from sqlalchemy import text
 
@@ -51,7 +52,7 @@ def _wait_for_tasks(url: str, count: int) -> None:
 
 
 def test_events_survive_a_database_restart(postgres, tmp_path):
-    url = postgres.fresh_database("outage")
+    url = postgres.fresh_database(f"outage_{uuid.uuid4().hex[:8]}")
     (tmp_path / "wf.py").write_text(textwrap.dedent(WORKFLOW))
     proc = subprocess.Popen([sys.executable, "wf.py", url], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -74,7 +75,7 @@ def test_events_survive_a_database_restart(postgres, tmp_path):
 
 
 def test_a_spool_left_by_an_outage_is_written_later_by_the_cli(postgres, tmp_path):
-    url = postgres.fresh_database("leftover")
+    url = postgres.fresh_database(f"leftover_{uuid.uuid4().hex[:8]}")
     (tmp_path / "wf.py").write_text(textwrap.dedent(WORKFLOW).replace("range(300)", "range(100)"))
     proc = subprocess.Popen([sys.executable, "wf.py", url], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

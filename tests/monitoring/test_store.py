@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 from sqlalchemy import select, text
@@ -18,7 +19,7 @@ from parsl_repro.config import Config
 from parsl_repro.executors import ThreadPoolExecutor
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring import queries
-from parsl_repro.monitoring.engine import make_engine
+from parsl_repro.monitoring.engine import default_url, make_engine
 from parsl_repro.monitoring.schema import SchemaTooNew
 from parsl_repro.monitoring.store import StoreUnavailable
 from tests.monitoring.conftest import store_engine
@@ -247,7 +248,7 @@ def test_writer_keeps_up_and_the_sink_is_cheap(tmp_path, no_leaks):
 
 
 def test_passwords_in_database_urls_stay_out_of_logs_and_the_run_record(tmp_path, no_leaks, postgres):
-    url = postgres.fresh_database("secrets")
+    url = postgres.fresh_database(f"secrets_{uuid.uuid4().hex[:8]}")
     password = url.split(":")[2].split("@")[0]
     kernel = parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo"), provenance=url))
     kernel.cleanup()
@@ -303,3 +304,28 @@ def test_input_files_produced_by_other_tasks_are_hashed_when_read(ws):
     [read] = [f for f in files if f["role"] == "input"]
     assert read["url"] == str(ws.root / "mid.txt")
     assert read["sha256"] == hashlib.sha256(b"second\n").hexdigest()[:16]
+
+
+@pytest.mark.sqlite_only
+def test_a_version_1_store_is_migrated_in_place(tmp_path, no_leaks):
+    kernel = parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo")))
+    kernel.cleanup()
+    engine = make_engine(default_url(str(tmp_path / "runinfo")), writer=True)
+    with engine.begin() as conn:  # turn the database back into what version 1 wrote
+        conn.execute(text("ALTER TABLE workflow DROP COLUMN pid"))
+        conn.execute(text("DROP TABLE result"))
+        conn.execute(text("CREATE TABLE result (memo_key TEXT PRIMARY KEY, run_id TEXT, task_id INTEGER, "
+                          "result_digest TEXT, serializer TEXT, size BIGINT, value BLOB, outputs TEXT, "
+                          "created DATETIME)"))
+        conn.execute(text("INSERT INTO result VALUES ('k', 'r', 1, 'd', 'pickle', 1, x'80', NULL, "
+                          "'2026-01-01 00:00:00.000000')"))
+        conn.execute(text("UPDATE schema_info SET value = '1' WHERE key = 'schema_version'"))
+    engine.dispose()
+    kernel = parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo")))
+    kernel.cleanup()
+    engine = make_engine(default_url(str(tmp_path / "runinfo")), writer=False)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT value FROM schema_info WHERE key = 'schema_version'")).scalar() == "2"
+        assert conn.execute(text("SELECT memo_key, run_id FROM result")).all() == [("k", "r")]
+        assert conn.execute(text("SELECT count(pid) FROM workflow")).scalar() == 1
+    engine.dispose()
