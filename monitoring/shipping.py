@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from parsl_repro import events as ev
 from parsl_repro.events import EventSink
-from parsl_repro.monitoring.store import RenderedTask, render
+from parsl_repro.monitoring.store import RenderedTask, render, take_batch
 
 logger = logging.getLogger(__name__)
 
@@ -89,19 +89,7 @@ class ProcessSink(EventSink):
         self._queue.put(event)
 
     def _ship(self) -> None:
-        while True:
-            try:
-                first = self._queue.get(timeout=0.05)
-            except queue.Empty:
-                if self._stop.is_set():
-                    return
-                continue
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+        while (batch := take_batch(self._queue, self._stop, MAX_BATCH)) is not None:
             try:
                 _send(self._pipe, _encode(batch))
             except Exception as e:  # the writer process died: say so once, keep draining

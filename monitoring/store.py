@@ -310,6 +310,28 @@ def _insert_ignore(conn: Any, table: Any, rows: list[dict]) -> None:
     conn.execute(insert(table).on_conflict_do_nothing(), rows)
 
 
+def take_batch(events: queue.SimpleQueue, stop: threading.Event, limit: int,
+               idle: Any = None) -> list | None:
+    """Wait for the next events and take everything queued, up to ``limit``; None once ``stop`` is
+    set and the queue is empty. ``idle()`` runs whenever a wait finds nothing."""
+    while True:
+        try:
+            first = events.get(timeout=0.05)
+            break
+        except queue.Empty:
+            if stop.is_set():
+                return None
+            if idle is not None:
+                idle()
+    batch = [first]
+    while len(batch) < limit:
+        try:
+            batch.append(events.get_nowait())
+        except queue.Empty:
+            break
+    return batch
+
+
 class StoreSink(EventSink):
     """The kernel's sink for one run: ``emit`` queues, a writer thread writes batches."""
 
@@ -334,20 +356,7 @@ class StoreSink(EventSink):
 
     # --- writer thread ------------------------------------------------------------------------------
     def _run(self) -> None:
-        while True:
-            try:
-                first = self._queue.get(timeout=0.05)
-            except queue.Empty:
-                if self._stop.is_set():
-                    break
-                self._retry_spool()
-                continue
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+        while (batch := take_batch(self._queue, self._stop, MAX_BATCH, idle=self._retry_spool)) is not None:
             self._write_or_spool(batch)
         self._retry_spool(final=True)
 
