@@ -16,7 +16,6 @@ that cannot be kept is counted and reported, never dropped silently.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import logging
 import os
@@ -440,20 +439,10 @@ class StoreSink(EventSink):
         except OSError:
             return None, None, None
         if self._file_digests is None:
-            try:
-                from parsl_repro.monitoring.canonical import FileDigestCache
-                self._file_digests = FileDigestCache()
-            except ImportError:
-                self._file_digests = False
+            from parsl_repro.monitoring.canonical import FileDigestCache
+            self._file_digests = FileDigestCache()
         try:
-            if self._file_digests:
-                sha = self._file_digests.sha256(path)
-            else:
-                h = hashlib.sha256()
-                with open(path, "rb") as f:
-                    for chunk in iter(lambda: f.read(1 << 20), b""):
-                        h.update(chunk)
-                sha = h.hexdigest()
+            sha = self._file_digests.sha256(path)
         except OSError:
             return None, None, None
         return sha, st.st_size, st.st_mtime

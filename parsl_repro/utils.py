@@ -221,3 +221,11 @@ def execute_wait(cmd: str, walltime: float | None = None) -> tuple[int, str, str
         logger.warning("Command %s timed out after %s s", shlex.quote(cmd), walltime)
         return -1, out, err
     return proc.returncode, proc.stdout, proc.stderr
+
+
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)([^@\s'\"]+)(@)", re.IGNORECASE)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the password of any URL in it (``scheme://user:password@host``) replaced by ***."""
+    return _URL_PASSWORD.sub(r"\1***\3", text)

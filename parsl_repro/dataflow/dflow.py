@@ -14,7 +14,6 @@ import inspect
 import logging
 import os
 import random
-import re
 import threading
 import time
 import uuid
@@ -40,7 +39,7 @@ from parsl_repro.events import EventSink, FanOutSink, NullSink, RunEnded, RunSta
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.threads import ThreadPoolExecutor
 from parsl_repro.log_utils import set_background_file_logger
-from parsl_repro.utils import get_version
+from parsl_repro.utils import get_version, redact_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -361,14 +360,6 @@ def store_url(config: Config) -> str | None:
     if os.environ.get(PROVENANCE_URL_VARIABLE):
         return os.environ[PROVENANCE_URL_VARIABLE]
     return default_url(config.run_dir)
-
-
-_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)([^@\s'\"]+)(@)", re.IGNORECASE)
-
-
-def redact_secrets(text: str) -> str:
-    """``text`` with the password of any URL in it (``scheme://user:password@host``) replaced by ***."""
-    return _URL_PASSWORD.sub(r"\1***\3", text)
 
 
 def _open_store(config: Config, run_dir: str, started: RunStarted) -> tuple[Any, EventSink | None]:
