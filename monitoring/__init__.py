@@ -2,7 +2,15 @@
 memo keys, and Parsl's monitoring configuration objects.
 
 Installed as the ``parsl_repro.monitoring`` subpackage from the top-level ``monitoring/`` folder.
+``MonitoringHub`` is imported on first use, so the writer process does not load typeguard.
 """
-from parsl_repro.monitoring.hub import MonitoringHub
+from typing import Any
 
 __all__ = ["MonitoringHub"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MonitoringHub":
+        from parsl_repro.monitoring.hub import MonitoringHub
+        return MonitoringHub
+    raise AttributeError(f"module 'parsl_repro.monitoring' has no attribute {name!r}")

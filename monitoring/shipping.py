@@ -20,7 +20,6 @@ on it is trusted to unpickle.
 from __future__ import annotations
 
 import logging
-import operator
 import pickle
 import queue
 import struct
@@ -36,21 +35,22 @@ from parsl_repro.monitoring.store import RenderedTask, render, take_batch
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 5000
-_EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
-    RenderedTask, ev.TaskState, ev.TryStarted, ev.TryEnded, ev.TaskKeyed, ev.AppSeen, ev.MemoHit, ev.TaskResult,
-    ev.FileObserved, ev.RunEnded)}
-_FIELDS = {cls: operator.attrgetter(*cls.__slots__) for cls in _EVENT_TYPES.values()}
+_EVENT_TYPES: tuple[type, ...] = (
+    RenderedTask, ev.TaskState, ev.TaskKeyed, ev.AppSeen, ev.TaskResult, ev.FileObserved, ev.RunEnded)
+"""What crosses the pipe, each as (its index here, its fields as a plain tuple)."""
+_CODES = {cls: code for code, cls in enumerate(_EVENT_TYPES)}
 _HEADER = struct.Struct(">Q")
 
 
 def _encode(events: list) -> bytes:
     encoded = []
+    codes = _CODES
     for event in events:
         if type(event) is ev.TaskCreated:
             event = render(event)
-        fields = _FIELDS.get(type(event))
-        if fields is not None:
-            encoded.append((type(event).__name__, fields(event)))
+        code = codes.get(type(event))
+        if code is not None:
+            encoded.append((code, tuple(event)))
     return pickle.dumps(encoded, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -127,8 +127,8 @@ def writer_main(stream: IO[bytes]) -> int:
     sink = StoreSink(store, settings["run_id"])
     try:
         while (payload := _receive(stream)) is not None:
-            for name, fields in pickle.loads(payload):
-                sink.emit(_EVENT_TYPES[name](*fields))
+            for code, fields in pickle.loads(payload):
+                sink.emit(_EVENT_TYPES[code]._make(fields))
     finally:
         sink.close()
         store.close()

@@ -25,11 +25,11 @@ import reprlib
 import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from parsl_repro.errors import ParslError
@@ -37,15 +37,12 @@ from parsl_repro.events import (
     AppSeen,
     EventSink,
     FileObserved,
-    MemoHit,
     RunEnded,
     RunStarted,
     TaskCreated,
     TaskKeyed,
     TaskResult,
     TaskState,
-    TryEnded,
-    TryStarted,
 )
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.engine import make_engine
@@ -56,6 +53,12 @@ logger = logging.getLogger(__name__)
 MAX_BATCH = 20_000
 SPOOL_LIMIT_BYTES = 512 * 1024 * 1024
 FINAL = {"exec_done", "memo_done", "failed", "dep_fail"}
+TRYING = {"launched", "running", "running_ended"}
+"""States in which a try is open: the move out of one closes it."""
+SUCCESS = {"exec_done", "joining", "running_ended"}
+SUBMITTED = "submitted"
+"""The cause of a task's first move, into pending (``TRANSITIONS[(None, pending)]`` in the kernel,
+which this layer may not import); ``TaskCreated`` stands for that move."""
 class _ArgumentRepr(reprlib.Repr):
     """Bounded reprs for the task table: files by path and futures by task, never by address."""
 
@@ -347,6 +350,7 @@ class StoreSink(EventSink):
         self._spool = _Spool(store.spool_dir, run_id) if store.spool_dir else None
         self._warned = False
         self._file_digests: Any = None
+        self._held = _HeldRows()
         self._thread = threading.Thread(target=self._run, name=f"provenance-writer-{run_id[:8]}", daemon=True)
         self._thread.start()
 
@@ -355,17 +359,26 @@ class StoreSink(EventSink):
 
     # --- writer thread ------------------------------------------------------------------------------
     def _run(self) -> None:
-        while (batch := take_batch(self._queue, self._stop, MAX_BATCH, idle=self._retry_spool)) is not None:
+        while (batch := take_batch(self._queue, self._stop, MAX_BATCH, idle=self._idle)) is not None:
             self._write_or_spool(batch)
+        self._write_or_spool([], hold=False)
         self._retry_spool(final=True)
 
-    def _write_or_spool(self, batch: list) -> None:
+    def _idle(self) -> None:
+        if self._held.due():
+            self._write_or_spool([])
+        self._retry_spool()
+
+    def _write_or_spool(self, batch: list, hold: bool = True) -> None:
         try:
             rows = self._rows(batch)
+            self._held.take_unfinished(rows, hold)
         except Exception as e:  # a bug: keep going, but surface it to the owner at close
             logger.exception("Provenance writer could not read a batch of %d events", len(batch))
             self.error = self.error or e
             self._lost(len(batch), e)
+            return
+        if rows.empty():
             return
         if self._spool is not None and self._spool.pending:
             self._spool.append(rows, self)
@@ -419,6 +432,7 @@ class StoreSink(EventSink):
     # --- events -> rows -------------------------------------------------------------------------------
     def _rows(self, batch: list) -> _BatchRows:
         rows = _BatchRows()
+        self._held.give_back(rows)
         for event in batch:
             handler = _HANDLERS.get(type(event))
             if handler is not None:
@@ -479,6 +493,44 @@ def _insert_sql(conn: Any, table: str, columns: tuple[str, ...]) -> str:
     return f'INSERT INTO "{table}" ({names}) VALUES ({marks})'
 
 
+class _HeldRows:
+    """Rows of tasks and tries still in progress, kept back from the batch that made them for up
+    to ``HOLD_SECONDS`` so that a short task is one INSERT with its final values instead of an
+    INSERT and an UPDATE. Finished tasks are never held: what is done is written at once."""
+
+    HOLD_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self.tasks: dict[tuple[str, int], list] = {}
+        self.tries: dict[tuple[str, int, int], list] = {}
+        self.oldest = float("inf")
+
+    def give_back(self, rows: _BatchRows) -> None:
+        rows.tasks, self.tasks = self.tasks, {}
+        rows.tries, self.tries = self.tries, {}
+        self.oldest = float("inf")
+
+    def take_unfinished(self, rows: _BatchRows, hold: bool) -> None:
+        if not hold:
+            return
+        horizon = time.time() - self.HOLD_SECONDS
+        state, invoked_at = _TASK_INDEX["task_status_name"], _TASK_INDEX["task_time_invoked"]
+        launched_at, returned_at = _TRY_INDEX["task_try_time_launched"], _TRY_INDEX["task_try_time_returned"]
+        for key, row in list(rows.tasks.items()):
+            invoked = row[invoked_at]
+            if row[state] not in FINAL and type(invoked) is float and invoked > horizon:
+                self.tasks[key] = rows.tasks.pop(key)
+                self.oldest = min(self.oldest, invoked)
+        for key, row in list(rows.tries.items()):
+            launched = row[launched_at]
+            if row[returned_at] is None and type(launched) is float and launched > horizon:
+                self.tries[key] = rows.tries.pop(key)
+                self.oldest = min(self.oldest, launched)
+
+    def due(self) -> bool:
+        return time.time() - self.oldest >= self.HOLD_SECONDS
+
+
 class _BatchRows:
     """The rows one batch will write. Rows of tasks and tries created in this batch are plain
     lists that later events of the batch fill in, so a task that starts and ends within one batch
@@ -496,6 +548,10 @@ class _BatchRows:
         self.results: list[dict] = []
         self.files: list[tuple[dict, dict]] = []
         self.workflow_updates: list[dict] = []
+
+    def empty(self) -> bool:
+        return not (self.tasks or self.task_updates or self.tries or self.try_updates or self.status
+                    or self.dependencies or self.apps or self.results or self.files or self.workflow_updates)
 
     def update_task(self, run_id: str, task_id: int, **values: Any) -> None:
         key = (run_id, task_id)
@@ -524,14 +580,14 @@ class _BatchRows:
                 r[5], r[17] = stamp(r[5]), stamp(r[17])
                 rows.append(tuple(r))
             conn.exec_driver_sql(_insert_sql(conn, "task", TASK_COLUMNS), rows)
-        _update_many(conn, m.Task.__table__, ("run_id", "task_id"), self.task_updates)
+        _update_many(conn, "task", ("run_id", "task_id"), self.task_updates, stamp)
         if self.tries:
             rows = []
             for r in self.tries.values():
                 r[4], r[5] = stamp(r[4]), stamp(r[5])
                 rows.append(tuple(r))
             conn.exec_driver_sql(_insert_sql(conn, "try", TRY_COLUMNS), rows)
-        _update_many(conn, m.Try.__table__, ("run_id", "task_id", "try_id"), self.try_updates)
+        _update_many(conn, "try", ("run_id", "task_id", "try_id"), self.try_updates, stamp)
         if self.status:
             conn.exec_driver_sql(_insert_sql(conn, "status", STATUS_COLUMNS),
                                  [(r[0], r[1], r[2], r[3], stamp(r[4]), r[5], r[6], r[7]) for r in self.status])
@@ -544,19 +600,20 @@ class _BatchRows:
             conn.execute(update(m.Workflow).where(m.Workflow.run_id == run_id).values(**values))
 
 
-def _update_many(conn: Any, table: Any, key_names: tuple[str, ...], updates: dict[tuple, dict]) -> None:
-    groups: dict[tuple[str, ...], list[dict]] = {}
+def _update_many(conn: Any, table: str, key_names: tuple[str, ...], updates: dict[tuple, dict],
+                 stamp: Callable[[Any], Any]) -> None:
+    """UPDATE rows written by earlier batches, one executemany per set of changed columns."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    groups: dict[tuple[str, ...], list[tuple]] = {}
     for key, values in updates.items():
         for name in _TIME_COLUMNS.intersection(values):
-            values[name] = utc(values[name])
+            values[name] = stamp(values[name])
         columns = tuple(sorted(values))
-        row = {f"k_{name}": part for name, part in zip(key_names, key, strict=True)}
-        row.update({f"v_{c}": values[c] for c in columns})
-        groups.setdefault(columns, []).append(row)
+        groups.setdefault(columns, []).append((*(values[c] for c in columns), *key))
     for columns, rows in groups.items():
-        statement = table.update().where(*[table.c[name] == bindparam(f"k_{name}") for name in key_names])
-        statement = statement.values({c: bindparam(f"v_{c}") for c in columns})
-        conn.execute(statement, rows)
+        assignments = ", ".join(f'"{c}" = {mark}' for c in columns)
+        where = " AND ".join(f'"{k}" = {mark}' for k in key_names)
+        conn.exec_driver_sql(f'UPDATE "{table}" SET {assignments} WHERE {where}', rows)
 
 
 def _write_files(conn: Any, files: list[tuple[dict, dict]]) -> None:
@@ -576,8 +633,7 @@ def _write_files(conn: Any, files: list[tuple[dict, dict]]) -> None:
 
 
 # --- one handler per event type ----------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class RenderedTask:
+class RenderedTask(NamedTuple):
     """A ``TaskCreated`` with its call turned into text: what the task row needs, and nothing that
     refers to live objects, so it can cross a process boundary."""
     run_id: str
@@ -618,7 +674,9 @@ def _on_rendered_task(sink: StoreSink, rows: _BatchRows, e: RenderedTask) -> Non
     row[6], row[7], row[8], row[9], row[10] = e.inputs, e.outputs, e.stdin, e.stdout, e.stderr
     row[11], row[12], row[13], row[14] = 0, 0.0, e.app_kind, e.executor
     row[15] = e.args_repr
+    row[18] = "pending"
     rows.tasks[(e.run_id, e.task_id)] = row
+    rows.status.append((e.run_id, e.task_id, 0, "pending", e.time, None, SUBMITTED, None))
     if e.depends_on:
         for dep in dict.fromkeys(e.depends_on):
             rows.dependencies.append({"run_id": e.run_id, "task_id": e.task_id, "depends_on": dep, "kind": "data"})
@@ -659,30 +717,24 @@ def _on_task_state(sink: StoreSink, rows: _BatchRows, e: TaskState) -> None:
         rows.update_task(e.run_id, e.task_id, **values)
     else:
         rows.update_task(e.run_id, e.task_id, task_status_name=e.new)
-
-
-def _on_try_started(sink: StoreSink, rows: _BatchRows, e: TryStarted) -> None:
-    rows.tries[(e.run_id, e.task_id, e.try_id)] = [e.run_id, e.task_id, e.try_id, e.executor, e.time, None, None,
-                                                   None]
-
-
-def _on_try_ended(sink: StoreSink, rows: _BatchRows, e: TryEnded) -> None:
-    rows.update_try(e.run_id, e.task_id, e.try_id, task_try_time_returned=e.time, error=e.error,
-                    task_fail_history=e.error)
+    if e.new == "launched":
+        rows.tries[(e.run_id, e.task_id, e.try_id)] = [e.run_id, e.task_id, e.try_id, e.detail, when, None, None, None]
+    elif e.old in TRYING and e.new not in TRYING:
+        error = None if e.new in SUCCESS else e.detail
+        rows.update_try(e.run_id, e.task_id, e.try_id, task_try_time_returned=when, error=error,
+                        task_fail_history=error)
 
 
 def _on_task_keyed(sink: StoreSink, rows: _BatchRows, e: TaskKeyed) -> None:
     rows.update_task(e.run_id, e.task_id, task_hashsum=e.memo_key, app_digest=e.app_digest,
                      memo_components=json.dumps(e.components, sort_keys=True), cache_note=e.note)
+    if e.source_run is not None:
+        rows.update_task(e.run_id, e.task_id, memo_source_run=e.source_run, memo_source_task=e.source_task)
 
 
 def _on_app_seen(sink: StoreSink, rows: _BatchRows, e: AppSeen) -> None:
     rows.apps.append({"app_digest": e.app_digest, "qualname": e.qualname, "module": e.module, "kind": e.kind,
                       "source": e.source, "components": json.dumps(e.components, sort_keys=True)})
-
-
-def _on_memo_hit(sink: StoreSink, rows: _BatchRows, e: MemoHit) -> None:
-    rows.update_task(e.run_id, e.task_id, memo_source_run=e.source_run, memo_source_task=e.source_task)
 
 
 def _on_task_result(sink: StoreSink, rows: _BatchRows, e: TaskResult) -> None:
@@ -722,8 +774,8 @@ def _on_run_ended(sink: StoreSink, rows: _BatchRows, e: RunEnded) -> None:
 
 _HANDLERS: dict[type, Any] = {
     TaskCreated: _on_task_created, RenderedTask: _on_rendered_task, TaskState: _on_task_state,
-    TryStarted: _on_try_started, TryEnded: _on_try_ended, TaskKeyed: _on_task_keyed, AppSeen: _on_app_seen,
-    MemoHit: _on_memo_hit, TaskResult: _on_task_result, FileObserved: _on_file_observed, RunEnded: _on_run_ended,
+    TaskKeyed: _on_task_keyed, AppSeen: _on_app_seen, TaskResult: _on_task_result,
+    FileObserved: _on_file_observed, RunEnded: _on_run_ended,
 }
 
 

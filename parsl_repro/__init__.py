@@ -11,21 +11,27 @@
 
     print(hello().result())
 """
+import importlib
 import logging
+from typing import Any
 
-from parsl_repro.app.app import App, bash_app, join_app, python_app
-from parsl_repro.config import Config
-from parsl_repro.data_provider.files import File
-from parsl_repro.dataflow.dflow import DataFlowKernel, DataFlowKernelLoader
-from parsl_repro.executors import ThreadPoolExecutor
-from parsl_repro.log_utils import set_file_logger, set_stream_logger
-from parsl_repro.monitoring import MonitoringHub
 from parsl_repro.version import VERSION
 
 __version__ = VERSION
 
 AUTO_LOGNAME = -1
 """Give as ``stdout=`` or ``stderr=`` to have the kernel choose a file under the run directory."""
+
+# Imported on first use (PEP 562), so that processes needing one corner of the package (the
+# provenance writer, a worker) do not pay for loading the kernel, the apps and typeguard.
+_LAZY = {
+    "App": "parsl_repro.app.app", "python_app": "parsl_repro.app.app", "bash_app": "parsl_repro.app.app",
+    "join_app": "parsl_repro.app.app", "Config": "parsl_repro.config", "File": "parsl_repro.data_provider.files",
+    "DataFlowKernel": "parsl_repro.dataflow.dflow", "DataFlowKernelLoader": "parsl_repro.dataflow.dflow",
+    "ThreadPoolExecutor": "parsl_repro.executors", "set_stream_logger": "parsl_repro.log_utils",
+    "set_file_logger": "parsl_repro.log_utils", "MonitoringHub": "parsl_repro.monitoring",
+}
+_LOADER_METHODS = ("load", "clear", "dfk", "wait_for_current_tasks")
 
 __all__ = [
     "App", "python_app", "bash_app", "join_app",
@@ -34,9 +40,20 @@ __all__ = [
     "load", "clear", "dfk", "wait_for_current_tasks",
 ]
 
-load = DataFlowKernelLoader.load
-clear = DataFlowKernelLoader.clear
-dfk = DataFlowKernelLoader.dfk
-wait_for_current_tasks = DataFlowKernelLoader.wait_for_current_tasks
+
+def __getattr__(name: str) -> Any:
+    if name in _LOADER_METHODS:
+        value = getattr(__getattr__("DataFlowKernelLoader"), name)
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'parsl_repro' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | set(_LOADER_METHODS))
+
 
 logging.getLogger("parsl_repro").addHandler(logging.NullHandler())

@@ -1,4 +1,4 @@
-"""The one event stream: what happens in a run, as small frozen records, and the sink contract.
+"""The one event stream: what happens in a run, as small immutable records, and the sink contract.
 
 The kernel, executors, providers and staging describe everything they do as events and hand them
 to one ``EventSink``. They never write anywhere themselves; the provenance store is simply a sink
@@ -6,17 +6,22 @@ that queues events for its writer thread. ``emit`` runs on the task hot path, so
 return in microseconds: append to a queue, never touch a disk or a socket.
 
 Times are ``time.time()`` floats (seconds since the epoch) taken when the event was made.
+
+The records are named tuples: building one costs a third of a frozen dataclass, and a tuple
+crosses to the writer process without any per-field work. A successful task is three events:
+``TaskCreated`` (which stands for its move into ``pending``), ``TaskState`` to ``launched`` (which
+opens a try, on the executor named in ``detail``) and ``TaskState`` to its final state (which
+closes the try).
 """
 from __future__ import annotations
 
 import threading
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class RunStarted:
+class RunStarted(NamedTuple):
     run_id: str
     run_dir: str
     time: float
@@ -27,17 +32,16 @@ class RunStarted:
     pid: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RunEnded:
+class RunEnded(NamedTuple):
     run_id: str
     time: float
     outcome: str
     state_counts: dict[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class TaskCreated:
-    """A task entered the graph: its app, where it may run, and which tasks it waits on.
+class TaskCreated(NamedTuple):
+    """A task entered the graph, in state ``pending``: its app, where it may run, and which tasks
+    it waits on.
 
     ``args`` and ``kwargs`` are the call's own objects (futures unresolved), for a bounded
     readable record; sinks must not keep or mutate them.
@@ -54,8 +58,7 @@ class TaskCreated:
     kwargs: dict | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AppSeen:
+class AppSeen(NamedTuple):
     """The identity of an app's function, the first time a run computes it."""
     app_digest: str
     qualname: str
@@ -65,12 +68,12 @@ class AppSeen:
     components: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class TaskKeyed:
+class TaskKeyed(NamedTuple):
     """A cached task's memo key and its parts, computed when its arguments were resolved.
 
     ``note`` says why the task will not be cached (an argument that cannot be hashed
-    deterministically) or why a recorded result was not reused (its outputs changed).
+    deterministically) or why a recorded result was not reused (its outputs changed). On a memo
+    hit, ``source_run`` and ``source_task`` name the task whose result is reused.
     """
     run_id: str
     task_id: int
@@ -79,21 +82,11 @@ class TaskKeyed:
     app_digest: str | None
     components: dict[str, str]
     note: str | None = None
+    source_run: str | None = None
+    source_task: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MemoHit:
-    """A task completed from a recorded result instead of running."""
-    run_id: str
-    task_id: int
-    time: float
-    memo_key: str
-    source_run: str | None
-    source_task: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class TaskResult:
+class TaskResult(NamedTuple):
     """A cached task's successful result, serialized for reuse by later tasks and runs."""
     run_id: str
     task_id: int
@@ -105,9 +98,12 @@ class TaskResult:
     outputs: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class TaskState:
-    """One move of the task state machine; ``cause`` says why (a transition table entry)."""
+class TaskState(NamedTuple):
+    """One move of the task state machine; ``cause`` says why (a transition table entry).
+
+    ``detail`` adds what the move needs: the error's text for a failure, the executor's label
+    for a launch (which opens try ``try_id``; the next move of the task closes it).
+    """
     run_id: str
     task_id: int
     try_id: int
@@ -118,26 +114,7 @@ class TaskState:
     detail: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TryStarted:
-    run_id: str
-    task_id: int
-    try_id: int
-    time: float
-    executor: str
-
-
-@dataclass(frozen=True, slots=True)
-class TryEnded:
-    run_id: str
-    task_id: int
-    try_id: int
-    time: float
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class FileObserved:
+class FileObserved(NamedTuple):
     """A file used by a task try: ``role`` is input, output, stdout or stderr. Without a digest,
     the store hashes a local file itself (off the task's path)."""
     run_id: str

@@ -87,4 +87,4 @@ def test_join_app_moves_through_joining_state(load):
     fut = sum_of_squares(2)
     assert fut.result(timeout=30) == 1
     moves = [(e.old, e.new) for e in sink.of_type(TaskState) if e.task_id == fut.tid]
-    assert moves == [(None, "pending"), ("pending", "launched"), ("launched", "joining"), ("joining", "exec_done")]
+    assert moves == [("pending", "launched"), ("launched", "joining"), ("joining", "exec_done")]

@@ -18,7 +18,7 @@ from parsl_repro.dataflow.states import TRANSITIONS, States
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import InternalConsistencyError
-from parsl_repro.events import RecordingSink, RunEnded, RunStarted, TaskCreated, TaskState, TryEnded, TryStarted
+from parsl_repro.events import RecordingSink, RunEnded, RunStarted, TaskCreated, TaskState
 from parsl_repro.executors import ThreadPoolExecutor
 
 
@@ -42,18 +42,18 @@ def test_state_machine_allows_only_table_moves_and_counts_them():
     sink = RecordingSink()
     machine = TaskStateMachine("run", sink)
     task = _record()
-    machine.move(task, States.pending)
-    machine.move(task, States.launched)
+    machine.enter(task)
+    assert machine.counts[States.pending] == 1 and not sink.events  # TaskCreated stands for this move
+    machine.move(task, States.launched, detail="t")
     with pytest.raises(InternalConsistencyError, match="launched to pending"):
         machine.move(task, States.pending)
     machine.move(task, States.exec_done)
     with pytest.raises(InternalConsistencyError, match="exec_done to failed"):
         machine.move(task, States.failed)
     assert machine.counts[States.exec_done] == 1 and machine.counts[States.launched] == 0
-    assert [(e.old, e.new, e.cause) for e in sink.events] == [
-        (None, "pending", TRANSITIONS[(None, States.pending)]),
-        ("pending", "launched", TRANSITIONS[(States.pending, States.launched)]),
-        ("launched", "exec_done", TRANSITIONS[(States.launched, States.exec_done)]),
+    assert [(e.old, e.new, e.cause, e.detail) for e in sink.events] == [
+        ("pending", "launched", TRANSITIONS[(States.pending, States.launched)], "t"),
+        ("launched", "exec_done", TRANSITIONS[(States.launched, States.exec_done)], None),
     ]
 
 
@@ -78,12 +78,13 @@ def test_every_task_emits_its_life_as_events(load):
     states = {}
     for e in sink.of_type(TaskState):
         states.setdefault(e.task_id, []).append(e.new)
-    assert states[good.tid] == ["pending", "launched", "exec_done"]
-    assert states[bad.tid] == ["pending", "launched", "failed"]
-    assert states[child.tid] == ["pending", "dep_fail"]
-    tries = [(e.task_id, e.error) for e in sink.of_type(TryEnded)]
-    assert (bad.tid, "OSError: disk on fire") in tries
-    assert len(sink.of_type(TryStarted)) == 3
+    assert states[good.tid] == ["launched", "exec_done"]  # TaskCreated stands for the move into pending
+    assert states[bad.tid] == ["launched", "failed"]
+    assert states[child.tid] == ["dep_fail"]
+    launches = [e for e in sink.of_type(TaskState) if e.new == "launched"]
+    assert len(launches) == 3 and {e.detail for e in launches} == {kernel.executors["threads"].label}
+    failure = [e for e in sink.of_type(TaskState) if e.task_id == bad.tid and e.new == "failed"][0]
+    assert failure.old == "launched" and failure.detail == "OSError: disk on fire"
     ended = sink.of_type(RunEnded)[0]
     assert ended.outcome == "failed" and ended.state_counts == {"exec_done": 2, "failed": 1, "dep_fail": 1}
     per_task: dict[int, list[float]] = {}
@@ -331,5 +332,27 @@ def test_fan_out_sink_delivers_every_event_to_each_sink_and_closes_them(tmp_path
         one().result()
     finally:
         kernel.cleanup()
-    assert first.events == second.events and len(first.events) >= 6
+    kinds = [type(e).__name__ for e in first.events]
+    assert first.events == second.events
+    assert kinds == ["RunStarted", "TaskCreated", "TaskState", "TaskState", "RunEnded"]
     assert first.closed and second.closed
+
+
+def test_collection_thresholds_are_raised_while_a_kernel_runs_and_restored_after(load):
+    import gc
+
+    from parsl_repro.dataflow import gc_tuning
+    saved = gc.get_threshold()
+    gc.set_threshold(*gc_tuning.PYTHON_DEFAULTS)
+    try:
+        kernel = load()
+        assert gc.get_threshold() == gc_tuning.KERNEL_THRESHOLDS
+        kernel.cleanup()
+        assert gc.get_threshold() == gc_tuning.PYTHON_DEFAULTS
+        gc.set_threshold(1234, 5, 6)  # a user's own tuning is left alone
+        kernel = load()
+        assert gc.get_threshold() == (1234, 5, 6)
+        kernel.cleanup()
+        assert gc.get_threshold() == (1234, 5, 6)
+    finally:
+        gc.set_threshold(*saved)

@@ -25,13 +25,14 @@ import parsl_repro
 from parsl_repro.app.futures import DataFuture
 from parsl_repro.config import Config
 from parsl_repro.data_provider.files import File
+from parsl_repro.dataflow import gc_tuning
 from parsl_repro.dataflow.futures import AppFuture
 from parsl_repro.dataflow.graph import DependencyTracker
 from parsl_repro.dataflow.launcher import TaskRunner
 from parsl_repro.dataflow.memoization import BasicMemoizer, Memoizer
 from parsl_repro.dataflow.retries import RetryPolicy
 from parsl_repro.dataflow.rundirs import make_rundir
-from parsl_repro.dataflow.states import FINAL_STATES, States
+from parsl_repro.dataflow.states import FINAL_STATES
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError, NoDataFlowKernelError
@@ -93,6 +94,7 @@ class DataFlowKernel:
         except BaseException as e:
             self._abandon_start(e)
             raise
+        gc_tuning.acquire()
         _at_interpreter_exit(self)
 
     def _start_components(self, config: Config) -> None:
@@ -209,7 +211,7 @@ class DataFlowKernel:
         self._emit(TaskCreated(self.run_id, task_id, task.time_invoked, task.func_name, app_kind, label,
                                tuple(d.tid for d in task.depends if isinstance(d, (AppFuture, DataFuture))), cache,
                                task.args, app_kwargs))
-        self._states.move(task, States.pending)
+        self._states.enter(task)
         self.tasks[task_id] = task
         self._tracker.watch(task)
         return app_fu
@@ -270,8 +272,11 @@ class DataFlowKernel:
         self._runner.ready(task)
 
     def _forget(self, task: TaskRecord) -> None:
+        """A task is final: with ``garbage_collect`` (the default), drop the kernel's references
+        to it and to its last executor future (its AppFuture holds the outcome)."""
         if self._config.garbage_collect:
             self.tasks.pop(task.id, None)
+            task.exec_fu = None
 
     def render_future_description(self, dep: Any) -> str:
         return self._tracker.describe(dep)
@@ -327,6 +332,7 @@ class DataFlowKernel:
                 self.store.close()
             if DataFlowKernelLoader._dfk is self:
                 DataFlowKernelLoader.clear()
+            gc_tuning.release()
             logger.info("DataFlowKernel cleanup complete")
             if self._logging_unregister is not None:
                 self._logging_unregister()

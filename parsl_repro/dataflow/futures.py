@@ -1,6 +1,7 @@
 """``AppFuture``: the future an app call returns, completed by the kernel once the task is final."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -8,6 +9,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from parsl_repro.app.futures import DataFuture
     from parsl_repro.dataflow.taskrecord import TaskRecord
+
+
+FINISHED_CONDITION = threading.Condition()
+"""The condition of every finished kernel-made future. A finished future's methods only take its
+condition briefly to read its state, never to wait, so one shared condition serves them all;
+each finished task then keeps no Condition, RLock and deque of its own (fewer objects alive,
+less work for the garbage collector)."""
 
 
 class AppFuture(Future):
@@ -43,6 +51,14 @@ class AppFuture(Future):
     def outputs(self) -> Sequence[DataFuture]:
         """One DataFuture per file in the call's ``outputs=``."""
         return self._outputs
+
+    def set_result(self, result: Any) -> None:
+        super().set_result(result)
+        self._condition = FINISHED_CONDITION  # waiters woken above hold the old one
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        super().set_exception(exception)
+        self._condition = FINISHED_CONDITION
 
     def cancel(self) -> bool:
         raise NotImplementedError("Cancel not implemented")

@@ -37,7 +37,7 @@ from parsl_repro.dataflow.states import FINAL_STATES, States
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError
-from parsl_repro.events import EventSink, FileObserved, TryEnded, TryStarted
+from parsl_repro.events import EventSink, FileObserved
 from parsl_repro.executors.base import ParslExecutor
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class TaskRunner:
         return exec_fu
 
     def _record_launch(self, task: TaskRecord, executor: ParslExecutor, exec_fu: Future) -> None:
-        self.states.move(task, States.launched)
+        self.states.move(task, States.launched, detail=executor.label)
         if logger.isEnabledFor(logging.DEBUG):
             extra = {"parsl.dfk": self.run_id, "parsl.task": task.id, "parsl.try": task.try_id,
                      "parsl.executor": executor.label}
@@ -128,7 +128,6 @@ class TaskRunner:
             if executor_task_id is not None:
                 extra["parsl.executor_task"] = executor_task_id
             logger.debug("Task %s try %s launched on executor %s", task.id, task.try_id, executor.label, extra=extra)
-        self.sink.emit(TryStarted(self.run_id, task.id, task.try_id, task.try_time_launched, task.executor))
 
     # --- settling a try -------------------------------------------------------------------------
     def settle(self, task: TaskRecord, fut: Future) -> None:
@@ -138,9 +137,6 @@ class TaskRunner:
         result = None if error is not None else fut.result()
         if isinstance(result, RemoteExceptionWrapper):
             error = result.get_exception()
-        if not task.from_memo and task.status is States.launched:
-            self.sink.emit(TryEnded(self.run_id, task.id, task.try_id, task.try_time_returned,
-                                    None if error is None else f"{type(error).__name__}: {error}"))
         if error is not None:
             self._try_failed(task, error)
         elif task.from_memo:

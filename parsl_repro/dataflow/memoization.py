@@ -28,6 +28,7 @@ from functools import lru_cache, singledispatch
 from typing import Any, Literal
 
 from parsl_repro.data_provider.files import File
+from parsl_repro.dataflow.futures import FINISHED_CONDITION
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.errors import ConfigurationError
 
@@ -303,15 +304,11 @@ class BasicMemoizer(Memoizer):
                 if note is None:
                     hit = _CompletedFuture(self._value(stored))
                     source = (stored.run_id, stored.task_id)
-        self._emit_keyed(task, identity, key, components, note)
-        if hit is not None and self.sink is not None:
-            from parsl_repro.events import MemoHit
-            self.sink.emit(MemoHit(self.run_id, task.id, time.time(), key, source and source[0],
-                                   source and source[1]))
+        self._emit_keyed(task, identity, key, components, note, source if hit is not None else None)
         return hit
 
     def _emit_keyed(self, task: TaskRecord, identity: Any, key: str | None, components: dict[str, str],
-                    note: str | None) -> None:
+                    note: str | None, source: tuple[str, int] | None = None) -> None:
         if self.sink is None:
             return
         from parsl_repro.events import AppSeen, TaskKeyed
@@ -320,7 +317,8 @@ class BasicMemoizer(Memoizer):
             self._seen_apps.add(identity.digest)
             self.sink.emit(AppSeen(identity.digest, identity.qualname, identity.module, task.app_kind,
                                    identity.source, dict(identity.components)))
-        self.sink.emit(TaskKeyed(self.run_id, task.id, time.time(), key, identity.digest, components, note))
+        self.sink.emit(TaskKeyed(self.run_id, task.id, time.time(), key, identity.digest, components, note,
+                                 *(source or ())))
 
     def _outputs_changed(self, outputs: Sequence[tuple[str, str]]) -> str | None:
         for path, recorded in outputs:
@@ -412,15 +410,12 @@ class BasicMemoizer(Memoizer):
             self.checkpoint()
 
 
-_SHARED_CONDITION = threading.Condition()
-
-
 class _CompletedFuture(Future):
     """A Future born finished, for memo hits: it skips building a Condition (and its lock) per
     future, the largest cost of a hit. Callbacks run at once, as on any finished Future."""
 
     def __init__(self, result: Any) -> None:  # deliberately not calling Future.__init__
-        self._condition = _SHARED_CONDITION
+        self._condition = FINISHED_CONDITION
         self._state = "FINISHED"
         self._result = result
         self._exception = None

@@ -17,7 +17,8 @@ class TaskStateMachine:
     """Moves tasks between states, only along ``TRANSITIONS``.
 
     Each move updates ``counts`` (what ``dfk.task_state_counts`` shows) and emits a ``TaskState``
-    event carrying the table's cause, or a more specific one given by the caller. An impossible
+    event carrying the table's cause, or a more specific one given by the caller; a new task
+    ``enter``s without one. An impossible
     move raises ``InternalConsistencyError`` with the task's last state.
     """
 
@@ -26,6 +27,15 @@ class TaskStateMachine:
         self.sink = sink
         self.counts: dict[States, int] = {state: 0 for state in States}
         self._lock = threading.Lock()
+
+    def enter(self, task: TaskRecord) -> None:
+        """Count a new task as ``pending``. No event: the task's ``TaskCreated`` stands for this move."""
+        with self._lock:
+            self.counts[States.pending] += 1
+            task.status = States.pending
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Task %s changing state from nothing to pending", task.id,
+                         extra={"parsl.dfk": self.run_id, "parsl.task": task.id, "parsl.task_state": "pending"})
 
     def move(self, task: TaskRecord, new: States, cause: str | None = None, detail: str | None = None) -> None:
         with self._lock:
