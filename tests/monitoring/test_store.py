@@ -247,6 +247,38 @@ def test_writer_keeps_up_and_the_sink_is_cheap(tmp_path, no_leaks):
     assert not [t for t in threading.enumerate() if t.name.startswith("provenance-writer")]
 
 
+def test_a_task_still_running_is_in_the_store_within_seconds(tmp_path, no_leaks):
+    """The writer holds rows of tasks in progress back briefly (to write each short task once);
+    a long task must still be visible, launched, with its try open, while it runs."""
+    from parsl_repro.monitoring.store import _HeldRows
+
+    kernel = parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo")))
+    release = threading.Event()
+
+    @python_app
+    def wait_for_release():
+        release.wait(30)
+        return "released"
+
+    future = wait_for_release()
+    seen = None
+    deadline = time.monotonic() + _HeldRows.HOLD_SECONDS + 10
+    try:
+        while time.monotonic() < deadline and seen is None:
+            time.sleep(0.2)
+            with _engine(tmp_path).connect() as conn:
+                seen = conn.execute(text(
+                    "SELECT t.task_status_name, y.task_try_time_launched, y.task_try_time_returned "
+                    "FROM task t JOIN try y ON y.run_id = t.run_id AND y.task_id = t.task_id "
+                    "WHERE t.run_id = :run"), {"run": kernel.run_id}).first()
+    finally:
+        release.set()
+        assert future.result() == "released"
+        kernel.cleanup()
+    assert seen is not None, "the running task never reached the store"
+    assert seen[0] == "launched" and seen[1] is not None and seen[2] is None
+
+
 def test_passwords_in_database_urls_stay_out_of_logs_and_the_run_record(tmp_path, no_leaks, postgres):
     url = postgres.fresh_database(f"secrets_{uuid.uuid4().hex[:8]}")
     password = url.split(":")[2].split("@")[0]
