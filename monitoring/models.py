@@ -17,7 +17,7 @@ import datetime
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bump on every change of the tables below, with a migration step in ``schema.py``."""
 
 
@@ -132,6 +132,7 @@ class Try(Base):
     # beyond Parsl
     pid: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    manager: Mapped[str | None] = mapped_column(Text)  # the worker pool that ran it (schema 3)
 
 
 class Status(Base):

@@ -45,7 +45,12 @@ def _v1_to_v2(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE workflow ADD COLUMN pid INTEGER"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+def _v2_to_v3(conn: Connection) -> None:
+    """Version 3: a try records the worker pool (manager) that ran it."""
+    conn.execute(text('ALTER TABLE "try" ADD COLUMN manager TEXT'))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """``MIGRATIONS[n]`` upgrades a database from version n to n + 1."""
 
 

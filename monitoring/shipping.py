@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 5000
 _EVENT_TYPES: tuple[type, ...] = (
-    RenderedTask, ev.TaskState, ev.TaskKeyed, ev.AppSeen, ev.TaskResult, ev.FileObserved, ev.RunEnded)
+    RenderedTask, ev.TaskState, ev.TaskKeyed, ev.AppSeen, ev.TaskResult, ev.FileObserved, ev.RunEnded,
+    ev.TryPlaced, ev.BlockState, ev.NodeSeen, ev.ResourceSample)
 """What crosses the pipe, each as (its index here, its fields as a plain tuple)."""
 _CODES = {cls: code for code, cls in enumerate(_EVENT_TYPES)}
 _HEADER = struct.Struct(">Q")

@@ -35,14 +35,18 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from parsl_repro.errors import ParslError
 from parsl_repro.events import (
     AppSeen,
+    BlockState,
     EventSink,
     FileObserved,
+    NodeSeen,
+    ResourceSample,
     RunEnded,
     RunStarted,
     TaskCreated,
     TaskKeyed,
     TaskResult,
     TaskState,
+    TryPlaced,
 )
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.engine import make_engine
@@ -478,11 +482,11 @@ TASK_COLUMNS = (
     "memo_components", "cache_note", "result_digest", "memo_source_run", "memo_source_task", "error")
 TRY_COLUMNS = (
     "run_id", "task_id", "try_id", "task_executor", "task_try_time_launched", "task_try_time_returned", "error",
-    "task_fail_history")
+    "task_fail_history", "task_try_time_running", "hostname", "block_id", "manager", "pid")
 STATUS_COLUMNS = (
     "run_id", "task_id", "try_id", "task_status_name", "timestamp", "previous_status_name", "cause", "detail")
 _TASK_INDEX = {name: i for i, name in enumerate(TASK_COLUMNS)}
-_TIME_COLUMNS = {"task_time_returned", "task_try_time_returned"}  # held as time.time() floats until written
+_TIME_COLUMNS = {"task_time_returned", "task_try_time_returned", "task_try_time_running"}  # floats until written
 _TRY_INDEX = {name: i for i, name in enumerate(TRY_COLUMNS)}
 
 
@@ -548,10 +552,12 @@ class _BatchRows:
         self.results: list[dict] = []
         self.files: list[tuple[dict, dict]] = []
         self.workflow_updates: list[dict] = []
+        self.inserts: dict[Any, list[dict]] = {}  # table -> plain rows (blocks, nodes, resource samples)
 
     def empty(self) -> bool:
         return not (self.tasks or self.task_updates or self.tries or self.try_updates or self.status
-                    or self.dependencies or self.apps or self.results or self.files or self.workflow_updates)
+                    or self.dependencies or self.apps or self.results or self.files or self.workflow_updates
+                    or self.inserts)
 
     def update_task(self, run_id: str, task_id: int, **values: Any) -> None:
         key = (run_id, task_id)
@@ -584,7 +590,7 @@ class _BatchRows:
         if self.tries:
             rows = []
             for r in self.tries.values():
-                r[4], r[5] = stamp(r[4]), stamp(r[5])
+                r[4], r[5], r[8] = stamp(r[4]), stamp(r[5]), stamp(r[8])
                 rows.append(tuple(r))
             conn.exec_driver_sql(_insert_sql(conn, "try", TRY_COLUMNS), rows)
         _update_many(conn, "try", ("run_id", "task_id", "try_id"), self.try_updates, stamp)
@@ -595,6 +601,8 @@ class _BatchRows:
         _insert_ignore(conn, m.Result.__table__, self.results)
         if self.files:
             _write_files(conn, self.files)
+        for table, table_rows in self.inserts.items():
+            conn.execute(table.insert(), table_rows)
         for values in self.workflow_updates:
             run_id = values.pop("run_id")
             conn.execute(update(m.Workflow).where(m.Workflow.run_id == run_id).values(**values))
@@ -718,7 +726,9 @@ def _on_task_state(sink: StoreSink, rows: _BatchRows, e: TaskState) -> None:
     else:
         rows.update_task(e.run_id, e.task_id, task_status_name=e.new)
     if e.new == "launched":
-        rows.tries[(e.run_id, e.task_id, e.try_id)] = [e.run_id, e.task_id, e.try_id, e.detail, when, None, None, None]
+        row = [None] * len(TRY_COLUMNS)
+        row[0], row[1], row[2], row[3], row[4] = e.run_id, e.task_id, e.try_id, e.detail, when
+        rows.tries[(e.run_id, e.task_id, e.try_id)] = row
     elif e.old in TRYING and e.new not in TRYING:
         error = None if e.new in SUCCESS else e.detail
         rows.update_try(e.run_id, e.task_id, e.try_id, task_try_time_returned=when, error=error,
@@ -764,6 +774,36 @@ def _observe(sink: StoreSink, rows: _BatchRows, run_id: str, task_id: int, try_i
     rows.files.append((entity, use))
 
 
+def _on_try_placed(sink: StoreSink, rows: _BatchRows, e: TryPlaced) -> None:
+    rows.update_try(e.run_id, e.task_id, e.try_id, hostname=e.hostname, block_id=e.block_id, manager=e.manager,
+                    pid=e.pid, task_try_time_running=e.time)
+
+
+def _on_block_state(sink: StoreSink, rows: _BatchRows, e: BlockState) -> None:
+    rows.inserts.setdefault(m.Block.__table__, []).append({
+        "run_id": e.run_id, "executor_label": e.executor, "block_id": e.block_id, "timestamp": utc(e.time),
+        "job_id": e.job_id, "status": e.state})
+
+
+def _on_node_seen(sink: StoreSink, rows: _BatchRows, e: NodeSeen) -> None:
+    rows.inserts.setdefault(m.Node.__table__, []).append({
+        "run_id": e.run_id, "hostname": e.hostname, "uid": e.manager, "block_id": e.block_id or "",
+        "cpu_count": e.cpu_count, "total_memory": e.total_memory, "active": e.active,
+        "worker_count": e.worker_count, "python_v": e.python_version, "timestamp": utc(e.time),
+        "last_heartbeat": utc(e.time)})
+
+
+def _on_resource_sample(sink: StoreSink, rows: _BatchRows, e: ResourceSample) -> None:
+    rows.inserts.setdefault(m.Resource.__table__, []).append({
+        "run_id": e.run_id, "task_id": e.task_id, "try_id": e.try_id, "timestamp": utc(e.time),
+        "resource_monitoring_interval": e.interval, "psutil_process_pid": e.pid,
+        "psutil_process_memory_percent": e.memory_percent, "psutil_process_children_count": e.children,
+        "psutil_process_time_user": e.cpu_user, "psutil_process_time_system": e.cpu_system,
+        "psutil_process_memory_virtual": e.memory_virtual, "psutil_process_memory_resident": e.memory_resident,
+        "psutil_process_disk_read": e.disk_read, "psutil_process_disk_write": e.disk_write,
+        "psutil_process_status": e.status})
+
+
 def _on_run_ended(sink: StoreSink, rows: _BatchRows, e: RunEnded) -> None:
     counts = e.state_counts
     rows.workflow_updates.append({
@@ -775,7 +815,8 @@ def _on_run_ended(sink: StoreSink, rows: _BatchRows, e: RunEnded) -> None:
 _HANDLERS: dict[type, Any] = {
     TaskCreated: _on_task_created, RenderedTask: _on_rendered_task, TaskState: _on_task_state,
     TaskKeyed: _on_task_keyed, AppSeen: _on_app_seen, TaskResult: _on_task_result,
-    FileObserved: _on_file_observed, RunEnded: _on_run_ended,
+    FileObserved: _on_file_observed, RunEnded: _on_run_ended, TryPlaced: _on_try_placed,
+    BlockState: _on_block_state, NodeSeen: _on_node_seen, ResourceSample: _on_resource_sample,
 }
 
 

@@ -128,6 +128,67 @@ class FileObserved(NamedTuple):
     mtime: float | None = None
 
 
+class TryPlaced(NamedTuple):
+    """Where an executor ran a try: reported by executors with remote workers when the try
+    starts on (or returns from) a worker. ``block_id``, ``manager`` and ``pid`` are ``None``
+    where the executor has no such notion."""
+    run_id: str
+    task_id: int
+    try_id: int
+    time: float
+    executor: str
+    hostname: str | None
+    block_id: str | None
+    manager: str | None
+    pid: int | None
+
+
+class BlockState(NamedTuple):
+    """A block of resources changed state at its provider: ``state`` is a ``JobState`` name
+    (PENDING, RUNNING, CANCELLED, COMPLETED, FAILED, ...); ``job_id`` is the provider's id."""
+    run_id: str
+    executor: str
+    block_id: str
+    time: float
+    state: str
+    job_id: str | None = None
+    detail: str | None = None
+
+
+class NodeSeen(NamedTuple):
+    """A worker pool (manager) registered with, or was lost by, an executor."""
+    run_id: str
+    executor: str
+    manager: str
+    time: float
+    hostname: str
+    block_id: str | None
+    cpu_count: int
+    total_memory: int
+    worker_count: int
+    python_version: str
+    active: bool
+
+
+class ResourceSample(NamedTuple):
+    """One psutil sample of the process tree running a try."""
+    run_id: str
+    task_id: int
+    try_id: int
+    time: float
+    interval: float
+    pid: int
+    cpu_user: float
+    cpu_system: float
+    memory_resident: int
+    memory_virtual: int
+    memory_percent: float
+    disk_read: int
+    disk_write: int
+    children: int
+    status: str | None = None
+
+
 Event = Any
 """Any of the event records above (and those later layers add)."""
 

@@ -339,12 +339,13 @@ def test_input_files_produced_by_other_tasks_are_hashed_when_read(ws):
 
 
 @pytest.mark.sqlite_only
-def test_a_version_1_store_is_migrated_in_place(tmp_path, no_leaks):
+def test_a_version_1_store_is_migrated_in_place_to_the_current_version(tmp_path, no_leaks):
     kernel = parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo")))
     kernel.cleanup()
     engine = make_engine(default_url(str(tmp_path / "runinfo")), writer=True)
     with engine.begin() as conn:  # turn the database back into what version 1 wrote
         conn.execute(text("ALTER TABLE workflow DROP COLUMN pid"))
+        conn.execute(text('ALTER TABLE "try" DROP COLUMN manager'))
         conn.execute(text("DROP TABLE result"))
         conn.execute(text("CREATE TABLE result (memo_key TEXT PRIMARY KEY, run_id TEXT, task_id INTEGER, "
                           "result_digest TEXT, serializer TEXT, size BIGINT, value BLOB, outputs TEXT, "
@@ -357,7 +358,51 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path, no_leaks):
     kernel.cleanup()
     engine = make_engine(default_url(str(tmp_path / "runinfo")), writer=False)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT value FROM schema_info WHERE key = 'schema_version'")).scalar() == "2"
+        assert conn.execute(text("SELECT value FROM schema_info WHERE key = 'schema_version'")).scalar() == "3"
         assert conn.execute(text("SELECT memo_key, run_id FROM result")).all() == [("k", "r")]
         assert conn.execute(text("SELECT count(pid) FROM workflow")).scalar() == 1
+        assert conn.execute(text('SELECT count(manager) FROM "try"')).scalar() == 0  # the column is back
     engine.dispose()
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["writer-thread", "writer-process"])
+def test_executor_events_fill_try_placement_blocks_nodes_and_resources(tmp_path, no_leaks, in_process):
+    """What remote executors report (where a try ran, block life cycles, worker pools, resource
+    samples) lands in Parsl's try, block, node and resource tables, through either writer."""
+    from parsl_repro.events import BlockState, NodeSeen, ResourceSample, RunStarted, TaskCreated, TaskState, TryPlaced
+    from parsl_repro.monitoring.store import ProvenanceStore
+
+    url = os.environ.get("PARSL_REPRO_PROVENANCE_URL") or default_url(str(tmp_path / "runinfo"))
+    os.makedirs(tmp_path / "runinfo", exist_ok=True)
+    store = ProvenanceStore(url).open()
+    run = str(uuid.uuid4())
+    t = time.time()
+    store.begin_run(RunStarted(run, str(tmp_path), t, "wf", "cfg"), None)
+    sink = store.sink(run, in_process=in_process)
+    for event in (
+        BlockState(run, "htex", "0", t, "PENDING", "4242"),
+        BlockState(run, "htex", "0", t + 1, "RUNNING", "4242"),
+        NodeSeen(run, "htex", "mgr-a", t + 1.5, "node1", "0", 2, 8 << 30, 2, "3.11.7", True),
+        TaskCreated(run, 0, t + 2, "work", "python", "htex", (), False, (), {}),
+        TaskState(run, 0, 0, t + 2.1, "pending", "launched", "dependencies met, sent to executor", "htex"),
+        TryPlaced(run, 0, 0, t + 2.2, "htex", "node1", "0", "mgr-a", 777),
+        ResourceSample(run, 0, 0, t + 2.5, 0.25, 777, 0.2, 0.05, 50 << 20, 200 << 20, 1.5, 4096, 8192, 0, "running"),
+        TaskState(run, 0, 0, t + 3, "launched", "exec_done", "executor returned a result", None),
+    ):
+        sink.emit(event)
+    sink.close()
+    store.close()
+    with make_engine(url, writer=False).connect() as conn:
+        placed = conn.execute(text('SELECT hostname, block_id, manager, pid, task_try_time_running, task_executor '
+                                   'FROM "try" WHERE run_id = :r'), {"r": run}).one()
+        assert placed[:4] == ("node1", "0", "mgr-a", 777) and placed[4] is not None and placed[5] == "htex"
+        blocks = conn.execute(text("SELECT status, job_id FROM block WHERE run_id = :r ORDER BY timestamp"),
+                              {"r": run}).all()
+        assert blocks == [("PENDING", "4242"), ("RUNNING", "4242")]
+        node = conn.execute(text("SELECT hostname, uid, block_id, worker_count FROM node WHERE run_id = :r"),
+                            {"r": run}).one()
+        assert tuple(node) == ("node1", "mgr-a", "0", 2)
+        sample = conn.execute(text("SELECT psutil_process_pid, psutil_process_time_user, "
+                                   "psutil_process_memory_resident, psutil_process_disk_write FROM resource "
+                                   "WHERE run_id = :r AND task_id = 0"), {"r": run}).one()
+        assert tuple(sample) == (777, 0.2, 50 << 20, 8192)
