@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -48,9 +50,9 @@ def make_engine(url: str, *, writer: bool) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=60000")
+        _enter_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=OFF")
         cursor.close()
 
@@ -63,3 +65,20 @@ def make_engine(url: str, *, writer: bool) -> Engine:
 
 def _connect_timeout(backend: str) -> dict[str, Any]:
     return {"connect_timeout": 10} if backend == "postgresql" else {}
+
+
+def _enter_wal(cursor: Any, patience: float = 60.0) -> None:
+    """Switch a database to WAL mode. Switching needs the file to itself and SQLite does not wait
+    for that (the busy timeout does not apply), so when two runs create one store together the
+    second retries until the first has switched it; once in WAL mode, nothing needs switching."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
