@@ -1,0 +1,1 @@
+"""Blocks as jobs: their states, the scaling strategy, the status poller and block error handlers."""
