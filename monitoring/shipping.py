@@ -30,7 +30,7 @@ from typing import IO, Any
 
 from parsl_repro import events as ev
 from parsl_repro.events import EventSink
-from parsl_repro.monitoring.store import RenderedTask, render, take_batch
+from parsl_repro.monitoring.store import RenderedTask, batches, render
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class ProcessSink(EventSink):
         self._queue.put(event)
 
     def _ship(self) -> None:
-        while (batch := take_batch(self._queue, self._stop, MAX_BATCH)) is not None:
+        for batch in batches(self._queue, self._stop, MAX_BATCH):
             try:
                 _send(self._pipe, _encode(batch))
             except Exception as e:  # the writer process died: say so once, keep draining

@@ -117,6 +117,9 @@ class DataFlowKernel:
                                   tracker=self._tracker, sink=self.event_sink, forget=self._forget,
                                   fail_fast=not config.lazy_errors)
         self._user_labels: list[str] = []
+        from parsl_repro.jobs.job_status_poller import JobStatusPoller
+        self.job_status_poller = JobStatusPoller(strategy=config.strategy, max_idletime=config.max_idletime,
+                                                 strategy_period=config.strategy_period)
         self.add_executors(config.executors)
         self.add_executors([ThreadPoolExecutor(max_threads=config.internal_tasks_max_threads, label=INTERNAL_EXECUTOR)])
 
@@ -124,6 +127,9 @@ class DataFlowKernel:
         """Undo a start that failed part-way, so nothing is left running or open."""
         logger.error("DataFlowKernel failed to start: %s: %s", type(error).__name__, error)
         self.cleanup_called = True
+        poller = getattr(self, "job_status_poller", None)
+        if poller is not None:
+            poller.close()
         for executor in self.executors.values():
             try:
                 executor.shutdown()
@@ -167,15 +173,30 @@ class DataFlowKernel:
             executor.run_id = self.run_id
             executor.run_dir = self.run_dir
             executor.event_sink = self.event_sink
+            executor.resource_monitoring = self._resource_monitoring()
             provider = getattr(executor, "provider", None)
             if provider is not None and hasattr(provider, "script_dir"):
                 provider.script_dir = os.path.join(self.run_dir, "submit_scripts")
                 os.makedirs(provider.script_dir, exist_ok=True)
             executor.start()
             self.executors[executor.label] = executor
+            poller = getattr(self, "job_status_poller", None)
+            if poller is not None:
+                poller.add_executors([executor])  # submits its init_blocks now
             if executor.label != INTERNAL_EXECUTOR:
                 self._user_labels.append(executor.label)
             logger.info("Started executor %s (%s)", executor.label, type(executor).__name__)
+
+    def _resource_monitoring(self) -> tuple[bool, float]:
+        """(enabled, interval in s) of per-task resource sampling for executors with worker
+        processes: on at Parsl's 30 s unless ``MonitoringHub`` says otherwise; off when nothing is
+        recorded."""
+        if self.store is None and self._config.monitoring is None:
+            return False, 0.0
+        hub = self._config.monitoring
+        if hub is None:
+            return True, 30.0
+        return bool(hub.resource_monitoring_enabled), float(hub.resource_monitoring_interval)
 
     # --- submitting -------------------------------------------------------------------------------
     def submit(self, func: Callable, app_args: Sequence[Any], executors: str | Sequence[str] = "all",
@@ -316,6 +337,10 @@ class DataFlowKernel:
             self.cleanup_called = True
         logger.info("DataFlowKernel cleanup initiated")
         self.log_task_states()
+        try:
+            self.job_status_poller.close()  # scales every block in
+        except Exception:
+            logger.exception("Stopping the job status poller failed")
         try:
             self.memoizer.close()
         finally:

@@ -38,7 +38,7 @@ from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError
 from parsl_repro.events import EventSink, FileObserved
-from parsl_repro.executors.base import ParslExecutor
+from parsl_repro.executors.base import SUBMITTING, ParslExecutor
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,11 @@ class TaskRunner:
             labels = ", ".join(repr(label) for label in self.executors if label != "_parsl_internal")
             raise ConfigurationError(f"Task {task.id} (app {task.func_name}) is pinned to executor {task.executor!r}, "
                                      f"but the loaded config has only {labels}")
-        exec_fu = executor.submit(task.func, task.resource_specification, *task.args, **task.kwargs)
+        token = SUBMITTING.set((task.id, task.try_id))
+        try:
+            exec_fu = executor.submit(task.func, task.resource_specification, *task.args, **task.kwargs)
+        finally:
+            SUBMITTING.reset(token)
         try:
             self._record_launch(task, executor, exec_fu)
         except Exception:

@@ -11,6 +11,7 @@ Required attribute: ``label``, unique among the executors of one configuration.
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 from abc import ABCMeta, abstractmethod
@@ -21,6 +22,11 @@ from typing import Any
 from parsl_repro.events import EventSink, NullSink
 
 logger = logging.getLogger(__name__)
+
+SUBMITTING: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("parsl_repro_submitting",
+                                                                                    default=None)
+"""``(task id, try id)`` of the try being handed to ``submit`` right now, set by the kernel around
+the call: executors that report where a try ran (``TryPlaced``) read it in ``submit``."""
 
 
 class ParslExecutor(metaclass=ABCMeta):

@@ -27,3 +27,45 @@ class InvalidResourceSpecification(ExecutorError):
 
     def __str__(self) -> str:
         return f"Invalid resource specification keys {sorted(self.invalid_keys)}: {self.message}"
+
+
+class BadStateException(ExecutorError):
+    """The executor cannot run tasks any more (its interchange died, its blocks keep failing):
+    every outstanding and later task fails with this error, which says why."""
+
+    def __init__(self, executor: object, exception: BaseException | str) -> None:
+        super().__init__(executor, str(exception))
+        self.exception = exception
+
+
+class UnsupportedFeatureError(ExecutorError):
+    """A feature was asked of an executor that does not have it."""
+
+    def __init__(self, feature: str, current_executor: str, target_executor: str | None) -> None:
+        super().__init__(current_executor, f"{feature} is unsupported")
+        self.feature = feature
+        self.current_executor = current_executor
+        self.target_executor = target_executor
+
+    def __str__(self) -> str:
+        hint = f"; {self.target_executor} has it" if self.target_executor else ""
+        return f"The {self.feature} feature is unsupported in {self.current_executor}{hint}."
+
+
+class ScalingFailed(ExecutorError):
+    """The provider could not start or stop a block."""
+
+    def __str__(self) -> str:
+        label = getattr(self.executor, "label", self.executor)
+        return f"Executor {label} failed to scale due to: {self.reason}"
+
+
+class BadMessage(ParslError):
+    """A message that does not follow the protocol arrived."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"Received an unsupported message. Reason: {self.reason}"

@@ -1,0 +1,1 @@
+"""The HighThroughputExecutor: an interchange process brokering tasks to worker pools."""

@@ -1,0 +1,242 @@
+"""HighThroughputExecutor end to end: real interchange and worker-pool processes on loopback,
+blocks from a real LocalProvider, results and provenance checked in the store."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import psutil
+import pytest
+from sqlalchemy import text
+
+import parsl_repro
+from parsl_repro import python_app
+from parsl_repro.config import Config
+from parsl_repro.executors import HighThroughputExecutor
+from parsl_repro.monitoring import MonitoringHub
+from parsl_repro.monitoring.engine import default_url, make_engine
+from parsl_repro.providers import LocalProvider
+
+
+def _htex(**fields) -> HighThroughputExecutor:
+    provider = fields.pop("provider", None) or LocalProvider(init_blocks=1, min_blocks=0, max_blocks=1)
+    fields.setdefault("max_workers_per_node", 2)
+    fields.setdefault("heartbeat_period", 1)
+    fields.setdefault("heartbeat_threshold", 4)
+    return HighThroughputExecutor(label="htex", provider=provider, **fields)
+
+
+def _descendants() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+@pytest.fixture
+def htex_load(tmp_path, monkeypatch, no_leaks):
+    """Load a kernel on an HTEX; after the test, cleanup must leave no process behind."""
+    monkeypatch.chdir(tmp_path)
+    before = _descendants()
+    kernels = []
+
+    def load(executor: HighThroughputExecutor | None = None, **fields) -> parsl_repro.DataFlowKernel:
+        fields.setdefault("strategy_period", 0.2)
+        kernel = parsl_repro.load(Config(executors=[executor or _htex()], run_dir=str(tmp_path / "runinfo"),
+                                         **fields))
+        kernels.append(kernel)
+        return kernel
+
+    yield load
+    for kernel in kernels:
+        kernel.cleanup()
+    deadline = time.monotonic() + 10
+    while _descendants() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [psutil.Process(pid).cmdline() for pid in _descendants() - before if psutil.pid_exists(pid)]
+    assert not left, f"processes left after cleanup: {left}"
+
+
+def _store(tmp_path):
+    return make_engine(os.environ.get("PARSL_REPRO_PROVENANCE_URL") or default_url(str(tmp_path / "runinfo")),
+                       writer=False)
+
+
+@python_app
+def square(x):
+    return x * x
+
+
+@python_app
+def where():
+    import os
+    return os.getpid(), os.environ["PARSL_WORKER_RANK"], os.environ["PARSL_WORKER_POOL_ID"]
+
+
+def test_thousands_of_tasks_return_correct_results_from_worker_processes(htex_load):
+    kernel = htex_load()
+    futures = [square(i) for i in range(3000)]
+    assert [f.result(timeout=120) for f in futures] == [i * i for i in range(3000)]
+    pids = {f.result()[0] for f in [where() for _ in range(40)]}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2  # two workers per node
+    assert kernel.task_state_counts[parsl_repro.dataflow.states.States.exec_done] == 3040
+
+
+@python_app
+def kill_my_worker_once(marker):
+    import os
+    import signal
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return "survived"
+
+
+def test_a_worker_killed_mid_task_fails_that_try_with_worker_lost_and_the_retry_succeeds(htex_load, tmp_path):
+    kernel = htex_load(retries=1)
+    assert kill_my_worker_once(str(tmp_path / "killed")).result(timeout=60) == "survived"
+    assert square(7).result(timeout=30) == 49  # the pool replaced the worker
+    kernel.cleanup()
+    with _store(tmp_path).connect() as conn:
+        detail = conn.execute(text("SELECT detail FROM status WHERE task_status_name = 'fail_retryable'")).scalar()
+    assert detail.startswith("WorkerLost") and "killed by signal 9" in detail
+
+
+@python_app
+def kill_my_manager_once(marker):
+    import os
+    import signal
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getppid(), signal.SIGKILL)
+        import time
+        time.sleep(30)
+    return "survived"
+
+
+def test_a_killed_manager_fails_its_tasks_with_manager_lost_and_they_are_retried(htex_load, tmp_path):
+    # one failed block must not condemn the executor here (Parsl's default handler would)
+    provider = LocalProvider(init_blocks=1, min_blocks=1, max_blocks=1)
+    kernel = htex_load(_htex(provider=provider, block_error_handler=False), retries=1)
+    worker = where().result(timeout=30)[0]
+    assert kill_my_manager_once(str(tmp_path / "killed")).result(timeout=60) == "survived"
+    assert not psutil.pid_exists(worker) or psutil.Process(worker).status() == psutil.STATUS_ZOMBIE
+    kernel.cleanup()
+    with _store(tmp_path).connect() as conn:
+        detail = conn.execute(text("SELECT detail FROM status WHERE task_status_name = 'fail_retryable'")).scalar()
+        blocks = conn.execute(text("SELECT count(DISTINCT block_id) FROM block")).scalar()
+    assert detail.startswith("ManagerLost") and "block 0" in detail
+    assert blocks == 2  # the lost block was replaced
+
+
+@python_app
+def sleep_for(seconds):
+    import time
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_dead_interchange_fails_outstanding_tasks_fast_with_a_clear_error(htex_load):
+    kernel = htex_load()
+    executor = kernel.executors["htex"]
+    futures = [sleep_for(30) for _ in range(3)]
+    time.sleep(1)
+    executor.interchange_proc.kill()
+    started = time.monotonic()
+    for future in futures:
+        error = future.exception(timeout=10)
+        assert "interchange" in str(error) and "exited" in str(error)
+    assert time.monotonic() - started < 5
+    with pytest.raises(Exception, match="interchange"):
+        square(2).result(timeout=10)
+
+
+def test_blocks_scale_out_to_max_blocks_under_load_and_back_in_when_idle(htex_load, tmp_path):
+    provider = LocalProvider(init_blocks=0, min_blocks=0, max_blocks=2)
+    kernel = htex_load(_htex(provider=provider, max_workers_per_node=1), max_idletime=1)
+    executor = kernel.executors["htex"]
+    futures = [sleep_for(1.5) for _ in range(4)]
+    peak = 0
+    deadline = time.monotonic() + 30
+    while not all(f.done() for f in futures) and time.monotonic() < deadline:
+        peak = max(peak, len(executor.connected_managers()))
+        time.sleep(0.1)
+    assert [f.result() for f in futures] == [1.5] * 4
+    assert peak == 2
+    deadline = time.monotonic() + 20
+    while executor.connected_managers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert executor.connected_managers() == []
+    kernel.cleanup()
+    with _store(tmp_path).connect() as conn:
+        states = conn.execute(text("SELECT block_id, status FROM block ORDER BY timestamp")).all()
+        nodes = conn.execute(text("SELECT count(*) FROM node WHERE active")).scalar()
+    assert {b for b, _ in states} == {"0", "1"}
+    assert {s for _, s in states} >= {"PENDING", "SCALED_IN"} or {s for _, s in states} >= {"PENDING", "CANCELLED"}
+    assert nodes == 2
+
+
+@python_app
+def burn(seconds):
+    import time
+    end = time.time() + seconds
+    held = bytearray(32 << 20)  # 32 MiB resident while it computes
+    total = 0
+    while time.time() < end:
+        total += sum(range(10_000))
+    return total + len(held)
+
+
+def test_tries_record_host_block_pool_and_pid_and_resource_samples_reach_the_store(htex_load, tmp_path):
+    kernel = htex_load(monitoring=MonitoringHub(resource_monitoring_interval=0.2))
+    assert burn(1.2).result(timeout=60) > 0
+    pid = where().result(timeout=30)[0]
+    kernel.cleanup()
+    with _store(tmp_path).connect() as conn:
+        tries = conn.execute(text('SELECT hostname, block_id, manager, pid, task_try_time_running FROM "try" '
+                                  "ORDER BY task_id")).all()
+        samples = conn.execute(text("SELECT psutil_process_time_user + psutil_process_time_system, "
+                                    "psutil_process_memory_resident FROM resource WHERE task_id = 0 "
+                                    "ORDER BY timestamp")).all()
+    assert all(t[0] and t[1] == "0" and t[2] and t[3] and t[4] for t in tries)
+    assert tries[1][3] == pid
+    assert len(samples) >= 3 and samples[-1][0] > 0.5 and samples[-1][1] > 32 << 20
+
+
+def test_runs_are_encrypted_by_default_with_owner_only_keys(htex_load):
+    kernel = htex_load()
+    executor = kernel.executors["htex"]
+    assert square(3).result(timeout=30) == 9
+    assert executor.encrypted and executor.cert_dir and os.path.isdir(executor.cert_dir)
+    assert os.stat(executor.cert_dir).st_mode & 0o077 == 0
+    for name in os.listdir(executor.cert_dir):
+        assert os.stat(os.path.join(executor.cert_dir, name)).st_mode & 0o077 == 0
+
+
+def test_an_unencrypted_run_works_when_asked_for(htex_load):
+    kernel = htex_load(_htex(encrypted=False))
+    assert square(4).result(timeout=30) == 16
+    assert kernel.executors["htex"].cert_dir is None
+
+
+@python_app
+def identity(x):
+    return x
+
+
+def test_an_unpicklable_argument_fails_only_its_task_naming_the_type(htex_load):
+    htex_load()
+    bad = identity(x for x in range(3))  # neither pickle nor dill can carry a generator
+    good = identity(5)
+    error = bad.exception(timeout=30)
+    assert "generator" in str(error) and "argument 1 of identity" in str(error)
+    assert good.result(timeout=30) == 5
+
+
+def test_cleanup_leaves_no_process_or_thread(htex_load):
+    kernel = htex_load()
+    assert square(2).result(timeout=30) == 4
+    executor = kernel.executors["htex"]
+    interchange = executor.interchange_proc.pid
+    kernel.cleanup()
+    assert not psutil.pid_exists(interchange) or psutil.Process(interchange).status() == psutil.STATUS_ZOMBIE
+    assert not [t for t in threading.enumerate() if t.name.startswith("htex-io")]
+
