@@ -20,6 +20,7 @@ on it is trusted to unpickle.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import queue
 import struct
@@ -35,6 +36,9 @@ from parsl_repro.monitoring.store import RenderedTask, batches, render
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 5000
+WRITER_NICENESS = 10
+"""How much lower the writer process's CPU priority is than the run's (os.nice): on a busy
+machine it yields to the workflow and catches up when CPUs free, at the latest at cleanup."""
 _EVENT_TYPES: tuple[type, ...] = (
     RenderedTask, ev.TaskState, ev.TaskKeyed, ev.AppSeen, ev.TaskResult, ev.FileObserved, ev.RunEnded,
     ev.TryPlaced, ev.BlockState, ev.NodeSeen, ev.ResourceSample)
@@ -122,6 +126,10 @@ def writer_main(stream: IO[bytes]) -> int:
     header = _receive(stream)
     if header is None:
         return 2
+    try:  # recording is background work: when CPUs are scarce, the workflow goes first
+        os.nice(WRITER_NICENESS)
+    except OSError:
+        pass
     settings = pickle.loads(header)
     store = ProvenanceStore(settings["url"], spool_dir=settings["spool_dir"])
     store.open()

@@ -160,6 +160,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         self._awaiting_reply: collections.deque = collections.deque()
         self._wake_r, self._wake_w = -1, -1
         self._io_thread: threading.Thread | None = None
+        self._io_ident = -1
         self._stopping = threading.Event()
         self._task_counter = 0
         self._counter_lock = threading.Lock()
@@ -275,7 +276,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         future.parsl_task = SUBMITTING.get()
         self._tasks[task_id] = future
         self._outbox.append((p.pack_id(task_id), payload))
-        self._wake()
+        if threading.get_ident() != self._io_ident:  # the I/O thread sends its own submissions
+            self._wake()
         return future
 
     def _wake(self) -> None:
@@ -315,6 +317,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
 
         from parsl_repro import curvezmq
 
+        self._io_ident = threading.get_ident()
         context = curvezmq.ClientContext(self.cert_dir)
         sock = context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
@@ -329,9 +332,9 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                 events = dict(poller.poll(200))
                 if self._wake_r in events:
                     os.read(self._wake_r, 65536)
-                self._send_queued(sock)
                 if sock in events:
-                    self._receive(sock, zmq)
+                    self._receive(sock, zmq)  # completing futures here submits their dependents...
+                self._send_queued(sock)  # ...which leave in the same pass
                 now = time.monotonic()
                 if now >= next_check:
                     next_check = now + 0.5
