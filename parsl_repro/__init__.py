@@ -30,12 +30,13 @@ _LAZY = {
     "DataFlowKernel": "parsl_repro.dataflow.dflow", "DataFlowKernelLoader": "parsl_repro.dataflow.dflow",
     "ThreadPoolExecutor": "parsl_repro.executors", "set_stream_logger": "parsl_repro.log_utils",
     "set_file_logger": "parsl_repro.log_utils", "MonitoringHub": "parsl_repro.monitoring",
+    "HighThroughputExecutor": "parsl_repro.executors",
 }
 _LOADER_METHODS = ("load", "clear", "dfk", "wait_for_current_tasks")
 
 __all__ = [
     "App", "python_app", "bash_app", "join_app",
-    "Config", "DataFlowKernel", "File", "ThreadPoolExecutor", "MonitoringHub",
+    "Config", "DataFlowKernel", "File", "ThreadPoolExecutor", "HighThroughputExecutor", "MonitoringHub",
     "set_stream_logger", "set_file_logger", "AUTO_LOGNAME",
     "load", "clear", "dfk", "wait_for_current_tasks",
 ]
