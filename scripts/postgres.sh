@@ -95,13 +95,13 @@ postmaster_pid() { if [ -f "$DATA/postmaster.pid" ]; then head -n 1 "$DATA/postm
 wait_gone() {  # PID 1 reaps late: a stopped postmaster can linger as a zombie for a second or two
   local pid=$1 st
   [ -n "$pid" ] || return 0
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 600); do
     st=$(ps -o stat= -p "$pid" 2>/dev/null || true)
     [ -z "$st" ] && return 0
     sleep 0.1
   done
-  case $st in Z*) note "postmaster $pid has exited but is still an unreaped zombie after 15 s" ;;
-              *) die "postmaster $pid is still running after 15 s" ;; esac
+  case $st in Z*) note "postmaster $pid has exited but is still an unreaped zombie after 60 s" ;;
+              *) die "postmaster $pid is still running after 60 s" ;; esac
 }
 
 psql_admin() {  # superuser over the Unix socket; terse errors never echo the statement text

@@ -200,10 +200,10 @@ def test_dependents_do_not_alter_the_parent_exception(dfk):
 
 
 def test_task_created_event_precedes_its_first_state(load):
-    from parsl_repro.events import RecordingSink, TaskCreated, TaskState
+    from parsl_repro.events import RecordingSink, TaskCreated, TaskState, TryPlaced
     sink = RecordingSink()
     load(sink=sink)
     fut = add(1)
     fut.result()
     mine = [type(e) for e in sink.events if getattr(e, "task_id", None) == fut.tid]
-    assert mine[0] is TaskCreated and mine[1] is TaskState
+    assert mine == [TaskCreated, TaskState, TryPlaced, TaskState]  # the try opens before it is placed

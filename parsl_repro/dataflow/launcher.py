@@ -111,27 +111,24 @@ class TaskRunner:
             labels = ", ".join(repr(label) for label in self.executors if label != "_parsl_internal")
             raise ConfigurationError(f"Task {task.id} (app {task.func_name}) is pinned to executor {task.executor!r}, "
                                      f"but the loaded config has only {labels}")
+        # launched before submit: the try is open before the executor can report it running
+        self.states.move(task, States.launched, detail=executor.label)
         token = SUBMITTING.set((task.id, task.try_id))
         try:
             exec_fu = executor.submit(task.func, task.resource_specification, *task.args, **task.kwargs)
         finally:
             SUBMITTING.reset(token)
-        try:
-            self._record_launch(task, executor, exec_fu)
-        except Exception:
-            # the try is running: its future must still be settled, so only log here
-            logger.exception("Could not record the launch of task %s", task.id)
+        if logger.isEnabledFor(logging.DEBUG):
+            self._log_launch(task, executor, exec_fu)
         return exec_fu
 
-    def _record_launch(self, task: TaskRecord, executor: ParslExecutor, exec_fu: Future) -> None:
-        self.states.move(task, States.launched, detail=executor.label)
-        if logger.isEnabledFor(logging.DEBUG):
-            extra = {"parsl.dfk": self.run_id, "parsl.task": task.id, "parsl.try": task.try_id,
-                     "parsl.executor": executor.label}
-            executor_task_id = getattr(exec_fu, "parsl_executor_task_id", None)
-            if executor_task_id is not None:
-                extra["parsl.executor_task"] = executor_task_id
-            logger.debug("Task %s try %s launched on executor %s", task.id, task.try_id, executor.label, extra=extra)
+    def _log_launch(self, task: TaskRecord, executor: ParslExecutor, exec_fu: Future) -> None:
+        extra = {"parsl.dfk": self.run_id, "parsl.task": task.id, "parsl.try": task.try_id,
+                 "parsl.executor": executor.label}
+        executor_task_id = getattr(exec_fu, "parsl_executor_task_id", None)
+        if executor_task_id is not None:
+            extra["parsl.executor_task"] = executor_task_id
+        logger.debug("Task %s try %s launched on executor %s", task.id, task.try_id, executor.label, extra=extra)
 
     # --- settling a try -------------------------------------------------------------------------
     def settle(self, task: TaskRecord, fut: Future) -> None:

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 
+import psutil
 import pytest
 from sqlalchemy import select, text
 
@@ -209,9 +210,12 @@ def test_sigkill_leaves_every_completed_task_in_the_store_and_resume_skips_them(
     deadline = time.monotonic() + 60
     while len(ws.calls()) < 50 and time.monotonic() < deadline:
         time.sleep(0.02)
+    writers = psutil.Process(proc.pid).children()  # the provenance writer process outlives the script
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = time.time()
+    _, alive = psutil.wait_procs(writers, timeout=60)  # it writes what it received, then exits
+    assert not alive, "the writer process did not finish after the script was killed"
     finished_before = {int(p.name) for p in (ws.root / "done").iterdir()
                        if float(p.read_text()) < killed_at - 0.3}
     assert len(finished_before) >= 10
