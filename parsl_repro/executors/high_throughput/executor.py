@@ -7,11 +7,12 @@ Data flow::
        +---- future set (dependents launch) <--+  RESULTS (batched) <------------------+
 
 ``submit`` serializes the call (a failure to serialize fails that task only, naming the type),
-appends it to the outbox and wakes the I/O thread through a pipe. The I/O thread owns the zmq
-socket: it sends what is queued as one batch, and completes futures from the result batches
-the interchange sends back, which is also where the kernel launches the dependents. It watches
-the interchange process: if it dies, every outstanding task fails at once with a message that
-says so.
+appends it to the outbox of the ``InterchangeLink`` and wakes the I/O thread through a pipe;
+commands (``connected_managers()`` and the like) queue there too and wait for their reply. The
+I/O thread owns the link's zmq socket: it sends what is queued as one batch, and completes
+futures from the result batches the interchange sends back, which is also where the kernel
+launches the dependents. It watches the interchange process: if it dies, every outstanding
+task fails at once with a message that says so.
 
 Blocks of worker pools come from the ``provider``; the kernel's job status poller scales them
 (``parsl_repro.jobs``). Where each try ran (host, block, pool, pid), the pools registering and
@@ -19,9 +20,11 @@ leaving, and per-task resource samples reach the provenance store as events.
 """
 from __future__ import annotations
 
+import base64
 import collections
 import json
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -32,12 +35,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from parsl_repro.errors import ConfigurationError
 from parsl_repro.events import NodeSeen, ResourceSample, TryPlaced
 from parsl_repro.executors.base import SUBMITTING
 from parsl_repro.executors.errors import BadStateException, InvalidResourceSpecification
 from parsl_repro.executors.high_throughput import protocol as p
-from parsl_repro.executors.high_throughput.errors import ManagerLost, WorkerLost
+from parsl_repro.executors.high_throughput.errors import (
+    CommandClientBadError,
+    CommandClientTimeoutError,
+    ManagerLost,
+    WorkerLost,
+)
+from parsl_repro.executors.high_throughput.manager_selector import ManagerSelector, RandomManagerSelector
 from parsl_repro.executors.status_handling import BlockActivity, BlockProviderExecutor
 from parsl_repro.jobs.states import TERMINAL_STATES, JobState, JobStatus
 from parsl_repro.providers.base import ExecutionProvider
@@ -50,7 +58,8 @@ DEFAULT_LAUNCH_CMD = ("{worker_pool} {debug} {max_workers_per_node} -a {addresse
                       "-p {prefetch_capacity} -c {cores_per_worker} -m {mem_per_worker} --poll {poll_period} "
                       "--port={worker_port} {cert_dir_option} --logdir={logdir} --block-id={{block_id}} "
                       "--hb-period={heartbeat_period} {address_probe_timeout_string} "
-                      "--hb-threshold={heartbeat_threshold} --cpu-affinity {cpu_affinity} "
+                      "--hb-threshold={heartbeat_threshold} --drain-period={drain_period} "
+                      "--cpu-affinity {cpu_affinity} "
                       "--resource-monitoring-interval={resource_monitoring_interval} "
                       "--available-accelerators={accelerators}")
 """The command each block runs on each node (``launch_cmd``); ``{block_id}`` is filled per block.
@@ -67,8 +76,94 @@ def worker_pool_command() -> str:
         return beside
     return f"{sys.executable} -m parsl_repro.executors.high_throughput.worker_pool"
 
+DEFAULT_INTERCHANGE_LAUNCH_CMD = [sys.executable, "-m", "parsl_repro.executors.high_throughput.interchange"]
+"""How the interchange process is started (``interchange_launch_cmd``); it reads its settings as
+one JSON line on standard input."""
+
 SUPPORTED_RESOURCE_KEYS = frozenset({"priority"})
 _META_SIZE = p.META.size
+
+_PARSL_COMMANDS = {"MANAGERS": "connected_managers", "MANAGERS_PACKAGES": "managers_packages",
+                   "CONNECTED_BLOCKS": "registered_blocks", "WORKERS": "worker_count",
+                   "OUTSTANDING_C": "outstanding", "WORKER_BINDS": "worker_port"}
+"""Parsl's command-channel spellings and the interchange commands they mean here."""
+
+
+class InterchangeLink:
+    """The executor's one connection to its interchange.
+
+    Parsl opens three (``outgoing_q`` for tasks, ``incoming_q`` for results, ``command_client``
+    for commands). Here one CurveZMQ DEALER socket carries all three; the executor's I/O thread
+    alone owns that socket, so the executor exposes this object under all three names. ``put``
+    and ``run`` may be called from any thread: they queue, and wake the I/O thread through a pipe.
+    """
+
+    def __init__(self, cert_dir: str | None) -> None:
+        from parsl_repro import curvezmq
+
+        self.zmq_context = curvezmq.ClientContext(cert_dir)
+        self.outbox: collections.deque[tuple[bytes, bytes]] = collections.deque()
+        self.commands: collections.deque[tuple[dict[str, Any], Future]] = collections.deque()
+        self.awaiting_reply: collections.deque[Future] = collections.deque()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        self.io_ident = -1
+        self._closed: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def put(self, task: tuple[bytes, bytes]) -> None:
+        """Queue one task (its packed id and payload) for the next batch to the interchange."""
+        self.outbox.append(task)
+        if threading.get_ident() != self.io_ident:  # the I/O thread sends its own submissions
+            self.wake()
+
+    def wake(self) -> None:
+        try:
+            os.write(self.wake_w, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full: the I/O thread is already awake
+        except OSError:
+            pass  # closed: the link is shut down and nothing more will be sent
+
+    def run(self, command: str | dict[str, Any], timeout_s: float | None = None) -> Any:
+        """Ask the interchange ``command`` and return its reply.
+
+        ``command`` is a dict ``{"name": ..., **fields}`` or one of Parsl's names (``"MANAGERS"``,
+        ``"MANAGERS_PACKAGES"``, ``"CONNECTED_BLOCKS"``, ``"WORKERS"``, ``"OUTSTANDING_C"``,
+        ``"WORKER_BINDS"``). Raises ``CommandClientTimeoutError`` after ``timeout_s`` seconds and
+        ``CommandClientBadError`` once the link is closed."""
+        if isinstance(command, str):
+            command = {"name": _PARSL_COMMANDS.get(command, command)}
+        reply: Future = Future()
+        with self._lock:
+            if self._closed is not None:
+                raise CommandClientBadError(f"the connection to the interchange is closed: {self._closed}")
+            self.commands.append((command, reply))
+        self.wake()
+        try:
+            return reply.result(timeout_s)
+        except TimeoutError:
+            raise CommandClientTimeoutError(
+                f"the interchange did not answer {command['name']!r} within {timeout_s} s") from None
+
+    def close(self, reason: BaseException | None = None) -> None:
+        """Fail every command still waiting for a reply and refuse new ones (the I/O thread
+        calls this as it exits). Idempotent."""
+        with self._lock:
+            if self._closed is None:
+                self._closed = reason or RuntimeError("closed")
+            waiting = [reply for _, reply in self.commands] + list(self.awaiting_reply)
+            self.commands.clear()
+            self.awaiting_reply.clear()
+        for reply in waiting:
+            if not reply.done():
+                reply.set_exception(CommandClientBadError(f"the connection to the interchange closed: {self._closed}"))
+
+    def close_pipe(self) -> None:
+        for fd in (self.wake_r, self.wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self.wake_r = self.wake_w = -1
 
 
 class HTEXFuture(Future):
@@ -107,7 +202,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                  prefetch_capacity: int = 0, heartbeat_threshold: int | float = 120,
                  heartbeat_period: int | float = 30, drain_period: int | None = None, poll_period: int = 10,
                  address_probe_timeout: int | None = None, worker_logdir_root: str | None = None,
-                 manager_selector: Any = None,
+                 manager_selector: ManagerSelector | None = None,
                  block_error_handler: bool | Callable[[BlockProviderExecutor, dict[str, JobStatus]], None] = True,
                  encrypted: bool = True, remote_monitoring_radio: Any = None) -> None:
         if provider is None:
@@ -117,7 +212,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         self.label = label
         self.launch_cmd = launch_cmd or DEFAULT_LAUNCH_CMD
         self.interchange_launch_cmd = list(interchange_launch_cmd) if interchange_launch_cmd else \
-            [sys.executable, "-m", "parsl_repro.executors.high_throughput.interchange"]
+            list(DEFAULT_INTERCHANGE_LAUNCH_CMD)
         self.address = address
         self.loopback_address = loopback_address
         self.all_addresses = {address} if address else {loopback_address}
@@ -140,8 +235,6 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         if isinstance(available_accelerators, int):
             available_accelerators = [str(i) for i in range(available_accelerators)]
         self.available_accelerators = list(available_accelerators)
-        if self.available_accelerators:
-            self.max_workers_per_node = min(self.max_workers_per_node, len(self.available_accelerators))
         self.prefetch_capacity = prefetch_capacity
         self.heartbeat_threshold = heartbeat_threshold
         self.heartbeat_period = heartbeat_period
@@ -149,19 +242,15 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         self.poll_period = poll_period
         self.address_probe_timeout = address_probe_timeout
         self.worker_logdir_root = worker_logdir_root
-        self.manager_selector = manager_selector
+        self.manager_selector = manager_selector or RandomManagerSelector()
         self.encrypted = encrypted
         self.remote_monitoring_radio = remote_monitoring_radio
         self.cert_dir: str | None = None
         self.resource_monitoring_interval = 0.0
         self.interchange_proc: subprocess.Popen | None = None
-        self._outbox: collections.deque = collections.deque()
-        self._commands: collections.deque = collections.deque()
-        self._awaiting_reply: collections.deque = collections.deque()
-        self._wake_r, self._wake_w = -1, -1
-        self._io_thread: threading.Thread | None = None
-        self._io_ident = -1
-        self._stopping = threading.Event()
+        self._link: InterchangeLink | None = None
+        self._result_queue_thread: threading.Thread | None = None
+        self._result_queue_thread_exit = threading.Event()
         self._task_counter = 0
         self._counter_lock = threading.Lock()
         self._managers: dict[str, dict[str, Any]] = {}
@@ -180,24 +269,47 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
 
     @property
     def workers_per_node(self) -> int | float:
-        cores = os.cpu_count() or 1
-        by_cores = max(1, int(cores / self.cores_per_worker)) if self.cores_per_worker > 0 else cores
-        return min(by_cores, self.max_workers_per_node)
+        """Workers each node of a block runs, as the scaling strategy counts them: the smallest
+        of ``max_workers_per_node``, the provider's ``cores_per_node / cores_per_worker`` and
+        ``mem_per_node / mem_per_worker`` (when the provider says), and the number of
+        ``available_accelerators``; 1 when nothing bounds it (as Parsl, which cannot know the
+        node before the pool starts there)."""
+        slots: list[int | float] = [self.max_workers_per_node]
+        cores = getattr(self.provider, "cores_per_node", None)
+        if cores is not None and self.cores_per_worker > 0:
+            slots.append(math.floor(cores / self.cores_per_worker))
+        memory = getattr(self.provider, "mem_per_node", None)
+        if memory is not None and self.mem_per_worker:
+            slots.append(math.floor(memory / self.mem_per_worker))
+        if self.available_accelerators:
+            slots.append(len(self.available_accelerators))
+        count = min(slots)
+        return 1 if count == float("inf") else count
 
     def outstanding(self) -> int:
         """Tasks submitted and not yet returned (queued here, at the interchange, or running)."""
         return len(self._tasks)
 
     def validate_resource_spec(self, resource_specification: dict) -> None:
+        """Raise ``InvalidResourceSpecification`` if the task asks for anything but ``priority``
+        (``submit`` calls this for every task)."""
         if resource_specification:
             unknown = set(resource_specification) - SUPPORTED_RESOURCE_KEYS
-            if unknown:
+            priority = resource_specification.get("priority")
+            if priority is not None and (isinstance(priority, bool) or not isinstance(priority, (int, float))):
                 raise InvalidResourceSpecification(
-                    unknown, f"HighThroughputExecutor {self.label} accepts only {sorted(SUPPORTED_RESOURCE_KEYS)} "
-                             f"in parsl_resource_specification, not {sorted(unknown)}")
+                    {"priority"}, f"priority must be a number (lower runs first), not {priority!r}")
+            if unknown:
+                message = (f"Task resource specification only accepts these types of resources: "
+                           f"{', '.join(sorted(SUPPORTED_RESOURCE_KEYS))} (HighThroughputExecutor {self.label} "
+                           f"got {sorted(unknown)})")
+                logger.error(message)
+                raise InvalidResourceSpecification(unknown, message)
 
     # --- start -------------------------------------------------------------------------------------------
     def start(self) -> None:
+        """Start the interchange process and the I/O thread connected to it; returns once the
+        interchange has bound its ports. Blocks are left to the job status poller."""
         from parsl_repro import curvezmq
 
         super().start()
@@ -205,22 +317,52 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         if self.encrypted and self.cert_dir is None:
             self.cert_dir = curvezmq.create_certificates(self.logdir)
         elif not self.encrypted and self.cert_dir:
-            raise ConfigurationError(f"HighThroughputExecutor {self.label}: cert_dir is set but encrypted=False")
+            raise AttributeError(
+                f"HighThroughputExecutor {self.label}: the certificates directory (cert_dir={self.cert_dir!r}) is "
+                "set but encrypted is False. Either change cert_dir to None or encrypted to True.")
         self.resource_monitoring_interval = _resource_interval(self)
-        self._start_interchange()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
-        self._io_thread = threading.Thread(target=self._io_loop, name=f"htex-io-{self.label}", daemon=True)
-        self._io_thread.start()
+        self._start_local_interchange_process()
+        self._link = InterchangeLink(self.cert_dir)
+        self._start_result_queue_thread()
         self.initialize_scaling()
 
-    def _start_interchange(self) -> None:
+    @property
+    def outgoing_q(self) -> InterchangeLink:
+        """Where ``submit`` queues tasks for the interchange (the one ``InterchangeLink``)."""
+        if self._link is None:
+            raise AttributeError(f"HighThroughputExecutor {self.label} has not started: no outgoing_q")
+        return self._link
+
+    @outgoing_q.setter
+    def outgoing_q(self, link: Any) -> None:
+        self._link = link
+
+    incoming_q = outgoing_q
+    """Where results come from (the same ``InterchangeLink``: one socket carries both ways)."""
+    command_client = outgoing_q
+    """Where commands go (the same ``InterchangeLink``); ``command_client.run("MANAGERS")`` works
+    as in Parsl."""
+
+    def _start_result_queue_thread(self) -> None:
+        """Start the I/O thread: it sends queued tasks and commands, and completes futures from
+        the results that come back."""
+        self._result_queue_thread = threading.Thread(target=self._io_loop, name=f"htex-io-{self.label}",
+                                                     daemon=True)
+        self._result_queue_thread.start()
+
+    def _start_local_interchange_process(self) -> None:
+        """Start the interchange and wait for it to report the ports it bound."""
+        from parsl_repro.serialize import serialize
+
         settings = {
             "cert_dir": self.cert_dir, "loopback_address": self.loopback_address,
             "worker_bind_address": self.address or self.loopback_address, "worker_port": self.worker_port,
             "worker_port_range": self.worker_port_range, "interchange_port_range": self.interchange_port_range,
             "heartbeat_period": self.heartbeat_period, "heartbeat_threshold": self.heartbeat_threshold,
             "logdir": self.logdir, "debug": self.worker_debug,
+            # the interchange's default needs no deserializing (and no serialize import there)
+            "manager_selector": None if type(self.manager_selector) is RandomManagerSelector
+            else base64.b64encode(serialize(self.manager_selector)).decode(),
         }
         self.interchange_proc = subprocess.Popen(self.interchange_launch_cmd, stdin=subprocess.PIPE,
                                                  stdout=subprocess.PIPE, close_fds=True, start_new_session=True)
@@ -253,6 +395,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             mem_per_worker=self.mem_per_worker or 0, nodes_per_block=self.provider.nodes_per_block,
             heartbeat_period=self.heartbeat_period, heartbeat_threshold=self.heartbeat_threshold,
             poll_period=self.poll_period, cert_dir=self.cert_dir, logdir=self.worker_logdir,
+            drain_period=self.drain_period or 0,
             cert_dir_option=f"--cert-dir {self.cert_dir}" if self.cert_dir else "",
             cpu_affinity=self.cpu_affinity, accelerators=",".join(self.available_accelerators),
             resource_monitoring_interval=self.resource_monitoring_interval)
@@ -268,39 +411,60 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         if self.bad_state_is_set:
             raise self.executor_exception
         self.validate_resource_spec(resource_specification)
-        payload = pack_res_spec_apply_message(func, args, kwargs, resource_specification or {})
+        priority = resource_specification.get("priority") if resource_specification else None
+        return self._queue(pack_res_spec_apply_message(func, args, kwargs, resource_specification or {}), priority)
+
+    def submit_payload(self, context: dict[str, Any], buffer: bytes) -> HTEXFuture:
+        """Submit an already packed task, run on a worker as ``context`` says.
+
+        With ``context["task_executor"] = {"f": "package.module.function", "a": args, "k": kwargs}``
+        the worker imports that function and returns ``function(buffer, *args, **kwargs)``
+        instead of unpacking ``buffer`` as a call; with ``context["resource_spec"]`` the task sees
+        it as ``PARSL_<KEY>`` environment variables, as ``submit`` does. An empty context runs
+        ``buffer`` (a ``pack_apply_message`` call) as ``submit`` would. The context is serialized
+        with ``parsl_repro.serialize``, so it must be picklable."""
+        from parsl_repro.serialize import serialize
+
+        if self.bad_state_is_set:
+            raise self.executor_exception
+        return self._queue(p.pack_context_payload(serialize(context), buffer) if context else buffer)
+
+    def _queue(self, payload: bytes, priority: float | None = None) -> HTEXFuture:
+        link = self._link
+        if link is None:
+            raise BadStateException(self, RuntimeError(f"executor {self.label} has not been started"))
         with self._counter_lock:
-            task_id = self._task_counter
             self._task_counter += 1
+            task_id = self._task_counter  # from 1, as Parsl counts
         future = HTEXFuture(task_id)
         future.parsl_task = SUBMITTING.get()
         self._tasks[task_id] = future
-        self._outbox.append((p.pack_id(task_id), payload))
-        if threading.get_ident() != self._io_ident:  # the I/O thread sends its own submissions
-            self._wake()
+        link.put((p.pack_id(task_id) if priority is None else p.pack_prioritized_id(task_id, priority), payload))
         return future
-
-    def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"\0")
-        except BlockingIOError:
-            pass  # the pipe is full: the I/O thread is already awake
 
     # --- commands -------------------------------------------------------------------------------------------
     def _command(self, name: str, timeout: float = 30, **fields: Any) -> Any:
-        if self._io_thread is None or not self._io_thread.is_alive():
+        thread = self._result_queue_thread
+        if self._link is None or thread is None or not thread.is_alive():
             raise BadStateException(self, RuntimeError(f"executor {self.label} is not running"))
-        reply: Future = Future()
-        self._commands.append((dict(fields, name=name), reply))
-        self._wake()
-        return reply.result(timeout)
+        return self._link.run(dict(fields, name=name), timeout)
 
     def connected_managers(self) -> list[dict[str, Any]]:
-        """The worker pools connected now, as the interchange sees them."""
+        """The worker pools connected now, as the interchange sees them: ``manager`` (pool id),
+        ``block_id``, ``hostname``, ``worker_count``, ``tasks``, ``idle_duration``, ``active``,
+        ``draining``, ``python_version``, ``parsl_version``."""
         return self._command("connected_managers")
 
+    def connected_managers_packages(self) -> dict[str, dict[str, str]]:
+        """The Python distributions installed where each connected pool runs: pool id ->
+        {name: version}. Names are normalised as in wheel file names (lower case, runs of
+        ``-``, ``_`` and ``.`` become ``_``), so this package is ``parsl_repro``."""
+        return self._command("managers_packages")
+
     def connected_blocks(self) -> list[str]:
-        return sorted({m["block_id"] for m in self.connected_managers()})
+        """Every block whose pools have registered since the executor started, including
+        blocks that have since ended (as Parsl)."""
+        return self._command("registered_blocks")
 
     def connected_workers(self) -> int:
         return self._command("worker_count")
@@ -315,50 +479,57 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
     def _io_loop(self) -> None:
         import zmq
 
-        from parsl_repro import curvezmq
-
-        self._io_ident = threading.get_ident()
-        context = curvezmq.ClientContext(self.cert_dir)
-        sock = context.socket(zmq.DEALER)
+        link = self._link
+        assert link is not None
+        link.io_ident = threading.get_ident()
+        sock = link.zmq_context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(f"tcp://{self.loopback_address}:{self.interchange_port}")
+        host = f"[{self.loopback_address}]" if ":" in self.loopback_address else self.loopback_address
+        if ":" in self.loopback_address:
+            sock.setsockopt(zmq.IPV6, 1)
+        sock.connect(f"tcp://{host}:{self.interchange_port}")
         sock.send_multipart([p.HELLO, p.dumps({"label": self.label})])
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        poller.register(link.wake_r, zmq.POLLIN)
         next_check = time.monotonic() + 0.5
+        stopping = self._result_queue_thread_exit
+        failure: BaseException | None = None
         try:
-            while not self._stopping.is_set():
+            while not stopping.is_set():
                 events = dict(poller.poll(200))
-                if self._wake_r in events:
-                    os.read(self._wake_r, 65536)
+                if link.wake_r in events:
+                    os.read(link.wake_r, 65536)
                 if sock in events:
                     self._receive(sock, zmq)  # completing futures here submits their dependents...
-                self._send_queued(sock)  # ...which leave in the same pass
+                self._send_queued(sock, link)  # ...which leave in the same pass
                 now = time.monotonic()
                 if now >= next_check:
                     next_check = now + 0.5
                     if self._interchange_died():
                         return
-            self._send_queued(sock)
+            self._send_queued(sock, link)
             sock.send_multipart([p.STOP])
         except Exception as e:  # a bug here would hang every task: fail them instead
             logger.exception("The I/O thread of %s failed", self.label)
+            failure = e
             self.set_bad_state_and_fail_all(e)
         finally:
+            link.close(failure or RuntimeError(f"executor {self.label} is shutting down"))
             sock.close(linger=500)
-            context.term()
+            link.zmq_context.term()
 
-    def _send_queued(self, sock: Any) -> None:
-        outbox = self._outbox
+    def _send_queued(self, sock: Any, link: InterchangeLink) -> None:
+        outbox = link.outbox
         if outbox:
             frames = [p.TASKS]
             while outbox:
                 frames.extend(outbox.popleft())
             sock.send_multipart(frames, copy=False)
-        while self._commands:
-            command, reply = self._commands.popleft()
-            self._awaiting_reply.append(reply)
+        commands = link.commands
+        while commands:
+            command, reply = commands.popleft()
+            link.awaiting_reply.append(reply)
             sock.send_multipart([p.COMMAND, p.dumps(command)])
 
     def _receive(self, sock: Any, zmq: Any) -> None:
@@ -371,8 +542,11 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             if tag == p.RESULTS:
                 self._results(frames)
             elif tag == p.COMMAND:
-                if self._awaiting_reply:
-                    self._awaiting_reply.popleft().set_result(p.loads(frames[1]))
+                awaiting = self._link.awaiting_reply if self._link is not None else None
+                if awaiting:
+                    reply = awaiting.popleft()
+                    if not reply.done():  # else its caller gave up waiting
+                        reply.set_result(p.loads(frames[1]))
             elif tag == p.EVENTS:
                 self._pool_event(p.loads(frames[1]))
 
@@ -473,10 +647,17 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
 
     # --- shutdown -------------------------------------------------------------------------------------------------
     def shutdown(self, timeout: float = 10.0) -> None:
+        """Cancel live blocks, stop the I/O thread and the interchange (which tells its pools to
+        stop), and fail whatever tasks are still outstanding. The interchange gets ``timeout``
+        seconds to exit after SIGTERM before it is killed. Safe to call more than once."""
         if self._shut_down:
             return
         self._shut_down = True
-        logger.info("Shutting down HighThroughputExecutor %s", self.label)
+        proc = self.interchange_proc
+        if proc is None:
+            logger.info("HighThroughputExecutor has not started; skipping shutdown")
+            return
+        logger.info("Attempting HighThroughputExecutor shutdown (%s)", self.label)
         try:
             if self.provider is not None and self.blocks_to_job_id:
                 live = [job for block, job in self.blocks_to_job_id.items()
@@ -485,32 +666,46 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                     self.provider.cancel(live)
         except Exception:
             logger.exception("Could not cancel the blocks of %s", self.label)
-        self._stopping.set()
-        if self._io_thread is not None:
-            self._wake()
-            self._io_thread.join(timeout)
-        proc = self.interchange_proc
-        if proc is not None:
-            try:
-                if proc.stdin is not None:
-                    proc.stdin.close()
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                logger.warning("The interchange of %s did not exit; killing it", self.label)
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-        for fd in (self._wake_r, self._wake_w):
-            if fd >= 0:
-                os.close(fd)
-        self._wake_r = self._wake_w = -1
+        self._result_queue_thread_exit.set()
+        if self._result_queue_thread is not None and self._link is not None:
+            self._link.wake()  # the I/O thread sends what is queued, then STOP
+            self._result_queue_thread.join(timeout)
+        self._stop_interchange(proc, timeout)
+        if self._link is not None:
+            self._link.close(RuntimeError(f"executor {self.label} was shut down"))
+            self._link.close_pipe()
         pending = list(self._tasks.values())
         self._tasks.clear()
         for future in pending:
             if not future.done():
                 future.set_exception(BadStateException(self, RuntimeError(f"executor {self.label} was shut down")))
         super().shutdown()
+        logger.info("Finished HighThroughputExecutor shutdown (%s)", self.label)
+
+    def _stop_interchange(self, proc: subprocess.Popen, timeout: float) -> None:
+        """Close the interchange's pipe and send it SIGTERM (either makes it stop its pools and
+        exit); SIGKILL if it has not exited after ``timeout`` seconds."""
+        pid = getattr(proc, "pid", "?")
+        stdin = getattr(proc, "stdin", None)
+        if stdin is not None:
+            try:
+                stdin.close()
+            except OSError:
+                pass
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("Unable to terminate Interchange process of %s (pid %s) in %s s; sending SIGKILL",
+                           self.label, pid, timeout)
+            proc.kill()
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                logger.error("The interchange of %s (pid %s) survived SIGKILL", self.label, pid)
+        stdout = getattr(proc, "stdout", None)
+        if stdout is not None:
+            stdout.close()
 
 
 def _resource_interval(executor: HighThroughputExecutor) -> float:

@@ -12,17 +12,25 @@ Two ROUTER sockets, both CurveZMQ-authenticated unless ``encrypted`` is off:
   * the worker socket (bound to ``address``, loopback by default) where pools register, pull
     tasks up to their capacity (workers + prefetch), return results and send heartbeats.
 
-Tasks wait in one queue and go to pools with free capacity, a batch per pool per pass. A pool
+Tasks wait in the pending queue and go to pools with free capacity, a batch per pool per pass,
+in the order the ``manager_selector`` puts the pools (random by default). Tasks with a
+``priority`` go first, lowest value first, in arrival order among equals; the rest follow in
+arrival order. A pool
 silent for ``heartbeat_threshold`` is lost: its outstanding tasks come back to the executor as
-``ManagerLost`` failures (the kernel retries them per ``retries``). The interchange never looks
-inside a task or a result; it only moves frames.
+``ManagerLost`` failures (the kernel retries them per ``retries``). A pool that asks to drain
+(after its ``drain_period``) gets no more tasks and is told to stop once its last result is in.
+The interchange never looks inside a task or a result; it only moves frames. A malformed
+message from a pool or the client is logged and dropped: it never stops the interchange.
+SIGTERM, like the executor's pipe closing or its STOP, makes it stop its pools and exit.
 """
 from __future__ import annotations
 
+import base64
+import heapq
 import json
 import logging
 import os
-import random
+import signal
 import sys
 import time
 from collections import deque
@@ -32,37 +40,10 @@ import zmq
 
 from parsl_repro import curvezmq
 from parsl_repro.executors.high_throughput import protocol as p
+from parsl_repro.executors.high_throughput.manager_record import ManagerRecord
+from parsl_repro.executors.high_throughput.manager_selector import ManagerSelector, RandomManagerSelector
 
 logger = logging.getLogger("parsl_repro.executors.high_throughput.interchange")
-
-
-class ManagerRecord:
-    __slots__ = ("uid", "identity", "hostname", "block_id", "worker_count", "capacity", "tasks", "last_heard",
-                 "registered", "active", "draining", "idle_since", "python_version", "version", "pid")
-
-    def __init__(self, identity: bytes, info: dict[str, Any]) -> None:
-        self.identity = identity
-        self.uid = str(info.get("uid") or identity.decode(errors="replace"))
-        self.hostname = str(info.get("hostname", "?"))
-        self.block_id = str(info.get("block_id", ""))
-        self.worker_count = int(info.get("worker_count", 1))
-        self.capacity = int(info.get("capacity", self.worker_count))
-        self.python_version = str(info.get("python_version", ""))
-        self.version = str(info.get("parsl_repro_version", ""))
-        self.pid = info.get("pid")
-        self.tasks: set[bytes] = set()
-        self.last_heard = time.monotonic()
-        self.registered = time.time()
-        self.active = True
-        self.draining = False
-        self.idle_since: float | None = time.time()
-
-    def describe(self) -> dict[str, Any]:
-        return {"manager": self.uid, "block_id": self.block_id, "hostname": self.hostname,
-                "worker_count": self.worker_count, "tasks": len(self.tasks), "active": self.active,
-                "draining": self.draining, "idle_duration": 0.0 if self.idle_since is None
-                else max(0.0, time.time() - self.idle_since), "python_version": self.python_version,
-                "parsl_version": self.version, "pid": self.pid}
 
 
 class Interchange:
@@ -81,7 +62,11 @@ class Interchange:
         self.worker_port = _bind(self.workers, settings.get("worker_bind_address", "127.0.0.1"),
                                  settings.get("worker_port"), settings.get("worker_port_range"))
         self.client_identity: bytes | None = None
-        self.queue: deque[tuple[bytes, bytes]] = deque()
+        self.queue: deque[tuple[bytes, bytes]] = deque()  # tasks without a priority, in arrival order
+        self.prioritized: list[tuple[float, int, bytes, bytes]] = []  # heap of (priority, arrival, id, payload)
+        self._arrivals = 0
+        self.manager_selector: ManagerSelector = _selector(settings.get("manager_selector"))
+        self._debug = logger.isEnabledFor(logging.DEBUG)
         self.managers: dict[bytes, ManagerRecord] = {}
         self.held_blocks: set[str] = set()
         self.registered_blocks: set[str] = set()  # every block whose pools ever registered
@@ -108,6 +93,7 @@ class Interchange:
                 self._from_workers()
             self._dispatch()
             self._flush_results()
+            self._stop_drained()
             now = time.monotonic()
             if now >= next_heartbeat:
                 next_heartbeat = now + self.heartbeat_period
@@ -121,28 +107,63 @@ class Interchange:
                 frames = self.client.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            identity, tag = frames[0], frames[1]
-            self.client_identity = identity
-            if tag == p.TASKS:
-                queue = self.queue
+            try:
+                self._client_message(frames)
+            except Exception:
+                logger.exception("Dropped a malformed message from the executor (%d frames, starting %r)",
+                                 len(frames), frames[1][:64] if len(frames) > 1 else b"")
+
+    def _client_message(self, frames: list[bytes]) -> None:
+        identity, tag = frames[0], frames[1]
+        self.client_identity = identity
+        if tag == p.TASKS:
+            queue = self.queue
+            for i in range(2, len(frames) - 1, 2):
+                task_id = frames[i]
+                if len(task_id) == p.ID_SIZE:
+                    queue.append((task_id, frames[i + 1]))
+                else:
+                    self._prioritize(task_id, frames[i + 1])
+            if self._debug:
                 for i in range(2, len(frames) - 1, 2):
-                    queue.append((frames[i], frames[i + 1]))
-            elif tag == p.COMMAND:
+                    logger.debug("Put task %d onto pending_task_queue", p.unpack_id(frames[i][:p.ID_SIZE]))
+        elif tag == p.COMMAND:
+            try:
                 reply = self._command(p.loads(frames[2]))
-                self.client.send_multipart([identity, p.COMMAND, p.dumps(reply)])
-            elif tag == p.STOP:
-                self.stopping = True
-            elif tag == p.HELLO:
-                logger.info("Executor connected")
+            except Exception as e:  # the client waits for exactly one reply per command
+                logger.exception("Command %r failed", frames[2][:200])
+                reply = {"error": f"{type(e).__name__}: {e}"}
+            self.client.send_multipart([identity, p.COMMAND, p.dumps(reply)])
+        elif tag == p.STOP:
+            self.stopping = True
+        elif tag == p.HELLO:
+            logger.info("Executor connected")
+        else:
+            logger.warning("Dropped a message with unknown tag %r from the executor", tag[:64])
+
+    def _prioritize(self, task_frame: bytes, payload: bytes) -> None:
+        task_id, priority = p.unpack_prioritized_id(task_frame)
+        self._arrivals += 1
+        heapq.heappush(self.prioritized, (priority, self._arrivals, task_id, payload))
+
+    def _next_task(self) -> tuple[bytes, bytes]:
+        if self.prioritized:
+            _, _, task_id, payload = heapq.heappop(self.prioritized)
+            return task_id, payload
+        return self.queue.popleft()
 
     def _command(self, command: dict[str, Any]) -> Any:
         name = command.get("name")
         if name == "connected_managers":
             return [m.describe() for m in self.managers.values()]
         if name == "outstanding":
-            return len(self.queue) + sum(len(m.tasks) for m in self.managers.values())
+            return len(self.queue) + len(self.prioritized) + sum(len(m.tasks) for m in self.managers.values())
         if name == "registered_blocks":
             return sorted(self.registered_blocks)
+        if name == "managers_packages":
+            return {m.uid: m.packages for m in self.managers.values()}
+        if name == "worker_port":
+            return self.worker_port
         if name == "worker_count":
             return sum(m.worker_count for m in self.managers.values() if m.active)
         if name == "hold_block":
@@ -167,28 +188,48 @@ class Interchange:
                 frames = self.workers.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            identity, tag = frames[0], frames[1]
-            manager = self.managers.get(identity)
-            if manager is not None:
-                manager.last_heard = time.monotonic()
-            if tag == p.RESULTS:
-                if manager is None:
-                    logger.warning("Results from an unregistered pool %r dropped", identity)
-                    continue
-                uid = manager.uid.encode()
-                pending = self.pending_results
-                for i in range(2, len(frames) - 3, 4):
-                    manager.tasks.discard(frames[i])
-                    pending += [uid, frames[i], frames[i + 1], frames[i + 2], frames[i + 3]]
-                if not manager.tasks:
-                    manager.idle_since = time.time()
-            elif tag == p.REGISTER:
-                self._register(identity, p.loads(frames[2]))
-            elif tag == p.HEARTBEAT:
-                if manager is None:
-                    logger.debug("Heartbeat from unknown pool %r", identity)
+            try:
+                self._worker_message(frames)
+            except Exception:
+                logger.exception("Dropped a malformed message from pool %r (%d frames, starting %r)", frames[0],
+                                 len(frames), frames[1][:64] if len(frames) > 1 else b"")
+
+    def _worker_message(self, frames: list[bytes]) -> None:
+        identity = frames[0]
+        tag = frames[1] if len(frames) > 1 else b""
+        manager = self.managers.get(identity)
+        if manager is not None:
+            manager.last_heard = time.monotonic()
+        if tag == p.RESULTS:
+            if manager is None:
+                logger.warning("Results from an unregistered pool %r dropped", identity)
+                return
+            if (len(frames) - 2) % 4:
+                raise ValueError(f"a RESULTS message has {len(frames) - 2} frames after its tag, not 4 per result")
+            uid = manager.uid.encode()
+            pending = self.pending_results
+            for i in range(2, len(frames) - 3, 4):
+                manager.tasks.discard(frames[i])
+                pending += [uid, frames[i], frames[i + 1], frames[i + 2], frames[i + 3]]
+            if not manager.tasks:
+                manager.idle_since = time.time()
+        elif tag == p.REGISTER:
+            self._register(identity, p.loads(frames[2]))
+        elif tag == p.HEARTBEAT:
+            if manager is None:
+                logger.debug("Heartbeat from unknown pool %r", identity)
+        elif tag == p.DRAIN:
+            if manager is None:
+                logger.warning("Drain request from unknown pool %r ignored", identity)
+                return
+            logger.info("Pool %s (block %s) is draining: no more tasks go to it", manager.uid, manager.block_id)
+            manager.draining = True
+        else:
+            logger.warning("Dropped a message with unknown tag %r from pool %r", tag[:64], identity)
 
     def _register(self, identity: bytes, info: dict[str, Any]) -> None:
+        if not isinstance(info, dict):
+            raise ValueError(f"a registration must be a JSON object, not {type(info).__name__}")
         if str(info.get("protocol")) != p.PROTOCOL_VERSION:
             reason = (f"pool {info.get('uid')} on {info.get('hostname')} speaks protocol {info.get('protocol')}, "
                       f"the interchange speaks {p.PROTOCOL_VERSION}")
@@ -207,16 +248,21 @@ class Interchange:
         self._send_worker(identity, [p.REGISTERED, p.dumps({"ok": True})])
 
     def _dispatch(self) -> None:
-        if not self.queue:
+        if not self.queue and not self.prioritized:
             return
-        ready = [m for m in self.managers.values() if m.active and len(m.tasks) < m.capacity]
-        random.shuffle(ready)
+        ready = {m.identity: m for m in self.managers.values()
+                 if m.active and not m.draining and len(m.tasks) < m.capacity}
+        if not ready:
+            return
+        order = self.manager_selector.sort_managers(ready, set(ready)) if len(ready) > 1 else list(ready)
         queue = self.queue
-        for manager in ready:
+        prioritized = self.prioritized
+        for identity in order:
+            manager = ready[identity]
             room = manager.capacity - len(manager.tasks)
             frames = [p.TASKS]
-            while room and queue:
-                task_id, payload = queue.popleft()
+            while room and (queue or prioritized):
+                task_id, payload = self._next_task() if prioritized else queue.popleft()
                 frames += [task_id, payload]
                 manager.tasks.add(task_id)
                 room -= 1
@@ -224,13 +270,25 @@ class Interchange:
                 manager.idle_since = None
                 if not self._send_worker(manager.identity, frames):
                     continue
-            if not queue:
+            if not queue and not prioritized:
                 return
 
     def _flush_results(self) -> None:
         if self.pending_results and self.client_identity is not None:
             self.client.send_multipart([self.client_identity, p.RESULTS, *self.pending_results])
             self.pending_results = []
+
+    def _stop_drained(self) -> None:
+        """Tell each draining pool that has no task left to stop, and forget it."""
+        for identity, manager in list(self.managers.items()):
+            if manager.draining and not manager.tasks:
+                logger.info("Pool %s (block %s) drained; telling it to stop", manager.uid, manager.block_id)
+                del self.managers[identity]
+                try:
+                    self.workers.send_multipart([identity, p.STOP], zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass  # it is gone already
+                self._event(dict(manager.describe(), event="drained"))
 
     def _heartbeat(self) -> None:
         for identity in list(self.managers):
@@ -277,6 +335,18 @@ class Interchange:
         self.context.term()
 
 
+def _selector(packed: str | None) -> ManagerSelector:
+    """The executor's ``manager_selector``, sent serialized and base64-encoded (None: random)."""
+    if not packed:
+        return RandomManagerSelector()
+    from parsl_repro.serialize import deserialize
+
+    selector = deserialize(base64.b64decode(packed))
+    if not isinstance(selector, ManagerSelector):
+        raise TypeError(f"manager_selector must be a ManagerSelector, not {type(selector).__name__}")
+    return selector
+
+
 def _bind(sock: Any, address: str, port: int | None, port_range: Any) -> int:
     host = f"[{address}]" if ":" in address and not address.startswith("[") else address
     if ":" in address:
@@ -299,6 +369,12 @@ def main() -> int:
     logging.basicConfig(level=logging.DEBUG if settings.get("debug") else logging.INFO, handlers=handlers,
                         format="%(asctime)s %(name)s:%(lineno)d [%(levelname)s] %(message)s")
     interchange = Interchange(settings)
+
+    def stop(signum: int, frame: Any) -> None:
+        logger.info("Received signal %d; stopping", signum)
+        interchange.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
     sys.stdout.write(json.dumps({"client_port": interchange.client_port,
                                  "worker_port": interchange.worker_port}) + "\n")
     sys.stdout.flush()

@@ -5,8 +5,12 @@ then takes batches of tasks and hands them to its worker processes, one task at 
 over a pipe per worker. Results go back in batches. Every ``heartbeat_period`` the manager tells
 the interchange it is alive, and it exits when the interchange has been silent for
 ``heartbeat_threshold``. A worker that dies mid-task (killed, out of memory) is reported as
-``WorkerLost`` for that task and replaced. Busy workers are sampled with psutil every
-``resource_monitoring_interval`` seconds; the samples travel back with the task's result.
+``WorkerLost`` for that task and replaced; so is one whose task raises ``SystemExit`` or
+another ``BaseException`` that is not an ``Exception`` (as in Parsl: such a task ends its
+worker). Busy workers are sampled with psutil every ``resource_monitoring_interval`` seconds;
+the samples travel back with the task's result. With ``--drain-period``, the pool asks the
+interchange to drain that many seconds after it starts: it takes no new tasks, finishes those
+it holds, and exits when the interchange tells it to stop.
 
 Installed as the ``parsl-repro-worker-pool`` console script (named so that it never shadows
 Parsl's own ``process_worker_pool.py`` when both are installed).
@@ -14,10 +18,12 @@ Parsl's own ``process_worker_pool.py`` when both are installed).
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import multiprocessing
 import os
 import platform
+import re
 import signal
 import socket
 import sys
@@ -50,6 +56,7 @@ def _worker_loop(rank: int, conn: Connection, pool_id: str, count: int, block_id
         os.environ["PARSL_WORKER_ACCELERATOR"] = accelerator
     from parsl_repro.app.errors import RemoteExceptionWrapper
     from parsl_repro.executors.execute_task import execute_task
+    from parsl_repro.executors.high_throughput.protocol import CONTEXT_PAYLOAD
     from parsl_repro.serialize import serialize
 
     while True:
@@ -58,15 +65,46 @@ def _worker_loop(rank: int, conn: Connection, pool_id: str, count: int, block_id
         except (EOFError, OSError):
             return
         task_id, payload = message[:8], message[8:]
+        # SystemExit and other BaseExceptions end this worker: the manager reports WorkerLost
         try:
-            out = serialize(execute_task(payload))
-        except BaseException:  # the app's own failure, or a result that cannot travel
+            if payload.startswith(CONTEXT_PAYLOAD):
+                out = serialize(_execute_with_context(payload))
+            else:
+                out = serialize(execute_task(payload))
+        except Exception:  # the app's own failure, or a result that cannot travel
             try:
                 out = serialize(RemoteExceptionWrapper(*sys.exc_info()))
-            except BaseException as e:  # an exception that cannot be serialized either
+            except Exception as e:  # an exception that cannot be serialized either
                 out = serialize(RemoteExceptionWrapper(RuntimeError, RuntimeError(
                     f"the task failed and its exception could not be sent back: {type(e).__name__}: {e}"), None))
         conn.send_bytes(task_id + out)
+
+
+def _execute_with_context(payload: bytes) -> Any:
+    """Run a task sent by ``submit_payload``: ``context["task_executor"]["f"]`` (a dotted import
+    path) called as ``f(buffer, *a, **k)``, else the buffer as an apply message; with
+    ``context["resource_spec"]`` set as ``PARSL_<KEY>`` environment variables meanwhile."""
+    from parsl_repro.executors.execute_task import _resource_environment, execute_task
+    from parsl_repro.executors.high_throughput.protocol import unpack_context_payload
+    from parsl_repro.serialize import deserialize
+
+    packed_context, buffer = unpack_context_payload(payload)
+    context = deserialize(packed_context)
+    task_executor = context.get("task_executor")
+    if task_executor:
+        module_name, _, name = task_executor["f"].rpartition(".")
+        function = getattr(importlib.import_module(module_name), name)
+
+        def run() -> Any:
+            return function(buffer, *task_executor.get("a", ()), **task_executor.get("k", {}))
+    else:
+        def run() -> Any:
+            return execute_task(buffer)
+    resource_specification = context.get("resource_spec")
+    if not resource_specification:
+        return run()
+    with _resource_environment(resource_specification):
+        return run()
 
 
 class _Worker:
@@ -99,6 +137,7 @@ class Manager:
         self._cpu_sets = _cpu_sets(args.cpu_affinity, self.worker_count)
         self._accelerators = [a for a in args.available_accelerators.split(",") if a] \
             if args.available_accelerators else []
+        self.drain_at = time.monotonic() + args.drain_period if args.drain_period else float("inf")
 
     # workers
     def _start_worker(self, rank: int) -> _Worker:
@@ -128,7 +167,8 @@ class Manager:
                 "worker_count": self.worker_count, "prefetch_capacity": self.args.prefetch_capacity,
                 "capacity": self.capacity, "pid": os.getpid(), "cpu_count": os.cpu_count() or 1,
                 "total_memory": _total_memory(), "python_version": platform.python_version(),
-                "protocol": p.PROTOCOL_VERSION, "parsl_repro_version": _version()})])
+                "protocol": p.PROTOCOL_VERSION, "parsl_repro_version": _version(),
+                "packages": _installed_packages()})])
             return self._loop(zmq, p, sock)
         finally:
             self._stop_workers()
@@ -147,7 +187,8 @@ class Manager:
         next_heartbeat = time.monotonic() + args.heartbeat_period
         interval = args.resource_monitoring_interval
         while True:
-            timeout = min(args.heartbeat_period, interval if interval > 0 else args.heartbeat_period, 1.0)
+            timeout = min(args.heartbeat_period, interval if interval > 0 else args.heartbeat_period, 1.0,
+                          max(0.0, self.drain_at - time.monotonic()))
             events = dict(poller.poll(timeout * 1000))
             now = time.monotonic()
             if sock in events:
@@ -179,6 +220,10 @@ class Manager:
             if now >= next_heartbeat:
                 sock.send_multipart([p.HEARTBEAT])
                 next_heartbeat = now + args.heartbeat_period
+            if now >= self.drain_at:
+                logger.info("Drain period of %s s over: pool %s asks to drain", args.drain_period, self.uid)
+                sock.send_multipart([p.DRAIN])
+                self.drain_at = float("inf")
             if now - last_heard > args.heartbeat_threshold:
                 logger.error("No word from the interchange for %.0f s; pool %s exits", now - last_heard, self.uid)
                 return 2
@@ -360,6 +405,19 @@ def _total_memory() -> int:
         return 0
 
 
+def _installed_packages() -> dict[str, str]:
+    """{distribution name: version} of what this interpreter has installed, names normalised as in
+    wheel file names (lower case, runs of -_. as _), e.g. ``parsl_repro``."""
+    from importlib.metadata import distributions
+
+    packages = {}
+    for distribution in distributions():
+        name = distribution.metadata["Name"]
+        if name:
+            packages[re.sub(r"[-_.]+", "_", name).lower()] = distribution.version
+    return packages
+
+
 def _version() -> str:
     from parsl_repro.version import VERSION
     return VERSION
@@ -380,6 +438,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hb-threshold", dest="heartbeat_threshold", type=float, default=120)
     parser.add_argument("--poll", type=float, default=10, help="poll period in ms (accepted for Parsl parity)")
     parser.add_argument("--address-probe-timeout", type=float, default=30)
+    parser.add_argument("--drain-period", type=float, default=0,
+                        help="ask to drain this many seconds after starting (0: never)")
     parser.add_argument("--cpu-affinity", default="none")
     parser.add_argument("--available-accelerators", default="")
     parser.add_argument("--resource-monitoring-interval", type=float, default=0.0)
