@@ -285,11 +285,30 @@ def test_shutdown_of_an_executor_never_started_is_a_quiet_no_op(caplog):
     assert "has not started" in caplog.text
 
 
-def test_block_id_selector_fills_pools_without_a_block_first_then_by_block_id():
+def test_block_id_selector_orders_pools_by_block_id_so_the_highest_is_filled_first():
     from parsl_repro.executors.high_throughput.manager_selector import BlockIdManagerSelector
 
     records = {b"a": {"block_id": "1"}, b"b": {"block_id": None}, b"c": {"block_id": "3"}, b"d": {"block_id": "2"}}
     assert BlockIdManagerSelector().sort_managers(records, set(records)) == [b"b", b"a", b"d", b"c"]
+
+
+@python_app
+def my_block():
+    import os
+    return os.environ["PARSL_WORKER_BLOCK_ID"]
+
+
+def test_with_the_block_id_selector_every_task_goes_to_the_highest_block(htex_load):
+    from parsl_repro.executors.high_throughput.manager_selector import BlockIdManagerSelector
+
+    provider = LocalProvider(init_blocks=2, min_blocks=2, max_blocks=2)
+    kernel = htex_load(_htex(provider=provider, max_workers_per_node=1, manager_selector=BlockIdManagerSelector()))
+    executor = kernel.executors["htex"]
+    deadline = time.monotonic() + 20
+    while len(executor.connected_managers()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # one task at a time: each finds both pools free, and the highest block gets it
+    assert {my_block().result(timeout=30) for _ in range(10)} == {"1"}
 
 
 @python_app

@@ -257,7 +257,7 @@ class Interchange:
         order = self.manager_selector.sort_managers(ready, set(ready)) if len(ready) > 1 else list(ready)
         queue = self.queue
         prioritized = self.prioritized
-        for identity in order:
+        for identity in reversed(order):  # as Parsl: the selector's last pool is filled first
             manager = ready[identity]
             room = manager.capacity - len(manager.tasks)
             frames = [p.TASKS]

@@ -1,5 +1,6 @@
 """Which worker pools get tasks first: the interchange asks its ``ManagerSelector`` to order
-the pools that have room, every time it hands out tasks, and fills them in that order.
+the pools that have room, every time it hands out tasks, and fills them from the end of that
+order (as Parsl's interchange does).
 
 Pass one as ``HighThroughputExecutor(manager_selector=...)``. It is serialized into the
 interchange's settings, so it must be picklable (a class importable where the interchange
@@ -18,8 +19,9 @@ class ManagerSelector(metaclass=ABCMeta):
 
     @abstractmethod
     def sort_managers(self, ready_managers: Mapping[bytes, Any], manager_list: Set[bytes]) -> list[bytes]:
-        """Return ``manager_list`` (ids of pools with free capacity) in the order they should be
-        filled. ``ready_managers[id]`` is the pool's record: ``record["block_id"]``,
+        """Return ``manager_list`` (ids of pools with free capacity) ordered so that the pool to
+        fill first comes LAST (Parsl's convention, which selectors written for Parsl rely on).
+        ``ready_managers[id]`` is the pool's record: ``record["block_id"]``,
         ``record["tasks"]``, ``record["worker_count"]``, ... (see ``ManagerRecord``)."""
 
 
@@ -34,8 +36,8 @@ class RandomManagerSelector(ManagerSelector):
 
 
 class BlockIdManagerSelector(ManagerSelector):
-    """Pools without a block id first, then by block id (as strings, as Parsl sorts them):
-    concentrates work on the same blocks, so that with ``htex_auto_scale`` the others go idle
+    """Pools ordered by block id (as strings, as Parsl sorts them), so the highest block is filled
+    first: concentrates work on the newest blocks, so that with ``htex_auto_scale`` the others go idle
     and are scaled in."""
 
     def sort_managers(self, ready_managers: Mapping[bytes, Any], manager_list: Set[bytes]) -> list[bytes]:
