@@ -648,6 +648,32 @@ class Completion:
             self.all_done.set()
 
 
+class FullCollections:
+    """Times the garbage collector's full (generation 2) collections while installed: each one
+    holds the interpreter lock, so the executor's I/O thread reads no results meanwhile."""
+
+    def __init__(self) -> None:
+        self.durations: list[float] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started:
+            self.durations.append(time.perf_counter() - self._started)
+            self._started = 0.0
+
+    def install(self) -> FullCollections:
+        gc.callbacks.append(self)
+        return self
+
+    def remove(self) -> None:
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
+
+
 class StoreProbe:
     """Reads ``max(status.id)`` (rows written so far) from the SQLite store once a second."""
 
@@ -708,6 +734,7 @@ def run_kernel(args: argparse.Namespace) -> dict[str, Any]:
             encrypted=not args.unencrypted, interchange_launch_cmd=interchange_command(args.profile_interchange))
         config = Config(executors=[htex], run_dir=run_dir)
         sampler = Sampler()
+        full_gcs = FullCollections()
         pools: SimulatedPools | None = None
         dfk = None
         t = time.perf_counter()
@@ -746,6 +773,7 @@ def run_kernel(args: argparse.Namespace) -> dict[str, Any]:
             completion = Completion(n)
             timeline = Timeline()
             busy_before = machine_busy()
+            full_gcs.install()
             start = time.perf_counter()
             for _ in range(n):
                 noop().add_done_callback(completion)
@@ -764,6 +792,7 @@ def run_kernel(args: argparse.Namespace) -> dict[str, Any]:
                     _progress(f"kernel: {completion.done:,} of {n:,} done, "
                               f"{completion.done / (now - start):,.0f} tasks/s")
             timeline.add(time.perf_counter(), completion.done)
+            full_gcs.remove()
             busy_after = machine_busy()
             sampler.sample()
             after = {name: dict(snap) for name, snap in sampler.last.items()}
@@ -785,6 +814,8 @@ def run_kernel(args: argparse.Namespace) -> dict[str, Any]:
             result["kernel_process"] = {
                 "cpu_s": kernel_after.get("cpu_s", 0.0) - kernel_before.get("cpu_s", 0.0),
                 "peak_rss": kernel_after.get("peak_rss"), "rss_at_last_result": kernel_after.get("rss"),
+                "full_collections": len(full_gcs.durations),
+                "longest_full_collection_s": max(full_gcs.durations, default=0.0),
                 "cpu_by_thread_s": {k: v - kernel_before.get("cpu_by_thread_s", {}).get(k, 0.0)
                                     for k, v in kernel_after.get("cpu_by_thread_s", {}).items()},
             }
@@ -808,6 +839,7 @@ def run_kernel(args: argparse.Namespace) -> dict[str, Any]:
                                              probe.timeline, writer_before, writer_after, n, start, clean_start,
                                              clean_end)
         finally:
+            full_gcs.remove()
             sampler.stop()
             if dfk is not None:
                 dfk.cleanup()
@@ -954,6 +986,8 @@ def print_report(results: dict[str, dict[str, Any] | None], left: list[int]) -> 
             threads = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(kp["cpu_by_thread_s"].items()) if v >= 0.05)
             print(f"   kernel process: CPU {kp['cpu_s']:.1f} s = {kp['cpu_s'] / a['tasks'] * 1e6:.1f} us/task "
                   f"({threads}); peak RSS {_mb(kp['peak_rss'])}")
+            print(f"   kernel process: {kp['full_collections']} full garbage collections during the run, the "
+                  f"longest {kp['longest_full_collection_s']:.1f} s")
             print(f"   kernel process after the run: RSS {_mb(kp['rss_at_last_result'])}; gc.collect() found "
                   f"{kp['unreachable_after_run']:,} unreachable objects in {kp['gc_collect_s']:.1f} s, RSS then "
                   f"{_mb(kp['rss_after_collect'])}")

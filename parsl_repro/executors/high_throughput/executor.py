@@ -484,6 +484,9 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         link.io_ident = threading.get_ident()
         sock = link.zmq_context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, 0)  # queue rather than drop when the interchange lags
+        sock.setsockopt(zmq.RCVHWM, 0)
+
         host = f"[{self.loopback_address}]" if ":" in self.loopback_address else self.loopback_address
         if ":" in self.loopback_address:
             sock.setsockopt(zmq.IPV6, 1)

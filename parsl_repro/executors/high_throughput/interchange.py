@@ -52,10 +52,16 @@ class Interchange:
         self.heartbeat_period = float(settings.get("heartbeat_period", 30))
         self.heartbeat_threshold = float(settings.get("heartbeat_threshold", 120))
         self.context = curvezmq.ServerContext(settings.get("cert_dir"))
+        # no high-water marks: a ROUTER silently drops what it cannot queue, and a result or a
+        # task must never vanish because the other side fell behind for a while
         self.client = self.context.socket(zmq.ROUTER)
         self.client.setsockopt(zmq.LINGER, 0)
+        self.client.setsockopt(zmq.SNDHWM, 0)
+        self.client.setsockopt(zmq.RCVHWM, 0)
         self.workers = self.context.socket(zmq.ROUTER)
         self.workers.setsockopt(zmq.LINGER, 0)
+        self.workers.setsockopt(zmq.SNDHWM, 0)
+        self.workers.setsockopt(zmq.RCVHWM, 0)
         self.workers.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.client_port = _bind(self.client, settings.get("loopback_address", "127.0.0.1"), None,
                                  settings.get("interchange_port_range"))

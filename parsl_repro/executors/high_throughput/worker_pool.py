@@ -356,6 +356,8 @@ def _connect(args: argparse.Namespace) -> tuple[Any, Any]:
             time.sleep(0.5)
     context = curvezmq.ClientContext(args.cert_dir)
     sock = context.socket(zmq.DEALER)
+    sock.setsockopt(zmq.SNDHWM, 0)  # queue rather than drop when the interchange lags
+    sock.setsockopt(zmq.RCVHWM, 0)
     sock.setsockopt(zmq.IDENTITY, args.uid.encode() if args.uid else uuid.uuid4().hex[:12].encode())
     sock.setsockopt(zmq.LINGER, 0)
     host = f"[{chosen}]" if ":" in chosen else chosen
