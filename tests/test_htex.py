@@ -278,10 +278,17 @@ def test_an_unencrypted_executor_refuses_a_cert_dir(tmp_path):
 
 
 def test_shutdown_of_an_executor_never_started_is_a_quiet_no_op(caplog):
+    import logging
+
     executor = HighThroughputExecutor()
-    with caplog.at_level("INFO"):
-        executor.shutdown()
-        executor.shutdown()
+    log = logging.getLogger("parsl_repro.executors.high_throughput.executor")
+    log.addHandler(caplog.handler)  # directly: an earlier test's kernel may have changed propagation
+    try:
+        with caplog.at_level("INFO", logger=log.name):
+            executor.shutdown()
+            executor.shutdown()
+    finally:
+        log.removeHandler(caplog.handler)
     assert "has not started" in caplog.text
 
 

@@ -294,10 +294,13 @@ class DataFlowKernel:
 
     def _forget(self, task: TaskRecord) -> None:
         """A task is final: with ``garbage_collect`` (the default), drop the kernel's references
-        to it and to its last executor future (its AppFuture holds the outcome)."""
+        to it, to its last executor future, and the record's link back to its AppFuture (which
+        holds the outcome). The future still reaches the record; without the link back the two
+        are no reference cycle, so a future the user drops is freed at once, not by the collector."""
         if self._config.garbage_collect:
             self.tasks.pop(task.id, None)
             task.exec_fu = None
+            task.app_fu = None
 
     def render_future_description(self, dep: Any) -> str:
         return self._tracker.describe(dep)
@@ -314,7 +317,9 @@ class DataFlowKernel:
         """Block until every task submitted so far has reached a final state."""
         logger.info("Waiting for all remaining tasks to complete")
         for task in list(self.tasks.values()):
-            task.app_fu.exception()
+            app_fu = task.app_fu  # None once the task is final and forgotten
+            if app_fu is not None:
+                app_fu.exception()
             while task.status not in FINAL_STATES:
                 time.sleep(0.01)
         logger.info("All remaining tasks completed")

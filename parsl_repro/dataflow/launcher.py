@@ -218,8 +218,9 @@ class TaskRunner:
         self.states.move(task, state)
         if task.kwargs:
             self._observe_files(task, outputs=True)
-        self.forget(task)
-        task.app_fu.set_result(result)
+        app_fu = task.app_fu
+        self.forget(task)  # may drop task.app_fu
+        app_fu.set_result(result)
 
     def _fail(self, task: TaskRecord, state: States, error: BaseException) -> None:
         if self.fail_fast and state is States.failed and self.halted is None:
@@ -233,8 +234,9 @@ class TaskRunner:
         self.states.move(task, state, detail=f"{type(error).__name__}: {error}")
         if task.kwargs and state is not States.dep_fail:
             self._observe_files(task, outputs=False)
-        self.forget(task)
-        task.app_fu.set_exception(error)
+        app_fu = task.app_fu
+        self.forget(task)  # may drop task.app_fu
+        app_fu.set_exception(error)
 
     def _observe_inputs(self, task: TaskRecord) -> None:
         """Record the input files a try reads, now that any producing task has finished."""
@@ -271,8 +273,9 @@ class TaskRunner:
         except Exception:
             logger.exception("Could not record the internal failure of task %s", task.id)
         finally:
-            if not task.app_fu.done():
-                task.app_fu.set_exception(error)
+            app_fu = getattr(task, "app_fu", None)
+            if app_fu is not None and not app_fu.done():
+                app_fu.set_exception(error)
 
 
 class _Settle:
