@@ -323,49 +323,46 @@ class SrunMPILauncher(Launcher):
         )
 
 
-class AprunLauncher(Launcher):
+class _SingleStepLauncher(Launcher):
+    """A launcher that starts every copy with one call of a parallel launcher program, in the
+    background, then waits for it. Subclasses give the program's words (``_program``)."""
+
+    @typechecked_config
+    def __init__(self, debug: bool = True, overrides: str = "") -> None:
+        super().__init__(debug=debug)
+        self.overrides = overrides
+
+    def _program(self, task_count: int, tasks_per_node: int) -> str:
+        raise NotImplementedError
+
+    def __call__(self, command: str, tasks_per_node: int, nodes_per_block: int, script_dir: str = "") -> str:
+        task_count = tasks_per_node * nodes_per_block
+        step = _words(self._program(task_count, tasks_per_node), self.overrides, '/bin/bash "$CMD_FILE" &')
+        return _script(
+            "set -e",
+            f"WORKERCOUNT={task_count}",
+            *_write_command_file(command, script_dir, "$JOBNAME", "a+x"),
+            step,
+            "wait",
+            _say(self.debug, "Done"),
+        )
+
+
+class AprunLauncher(_SingleStepLauncher):
     """Starts the copies with one ``aprun -n <copies> -N <tasks_per_node>`` (Cray ALPS).
 
     ``overrides`` is added to the aprun arguments; the script waits for aprun to finish.
     """
 
-    @typechecked_config
-    def __init__(self, debug: bool = True, overrides: str = "") -> None:
-        super().__init__(debug=debug)
-        self.overrides = overrides
-
-    def __call__(self, command: str, tasks_per_node: int, nodes_per_block: int, script_dir: str = "") -> str:
-        task_count = tasks_per_node * nodes_per_block
-        aprun = _words(f"aprun -n {task_count} -N {tasks_per_node}", self.overrides, '/bin/bash "$CMD_FILE" &')
-        return _script(
-            "set -e",
-            f"WORKERCOUNT={task_count}",
-            *_write_command_file(command, script_dir, "$JOBNAME", "a+x"),
-            aprun,
-            "wait",
-            _say(self.debug, "Done"),
-        )
+    def _program(self, task_count: int, tasks_per_node: int) -> str:
+        return f"aprun -n {task_count} -N {tasks_per_node}"
 
 
-class JsrunLauncher(Launcher):
+class JsrunLauncher(_SingleStepLauncher):
     """Starts the copies with one ``jsrun -n <copies> -r <tasks_per_node>`` (IBM LSF, e.g. Summit).
 
     ``overrides`` is added to the jsrun arguments; the script waits for jsrun to finish.
     """
 
-    @typechecked_config
-    def __init__(self, debug: bool = True, overrides: str = "") -> None:
-        super().__init__(debug=debug)
-        self.overrides = overrides
-
-    def __call__(self, command: str, tasks_per_node: int, nodes_per_block: int, script_dir: str = "") -> str:
-        task_count = tasks_per_node * nodes_per_block
-        jsrun = _words(f"jsrun -n {task_count} -r {tasks_per_node}", self.overrides, '/bin/bash "$CMD_FILE" &')
-        return _script(
-            "set -e",
-            f"WORKERCOUNT={task_count}",
-            *_write_command_file(command, script_dir, "$JOBNAME", "a+x"),
-            jsrun,
-            "wait",
-            _say(self.debug, "Done"),
-        )
+    def _program(self, task_count: int, tasks_per_node: int) -> str:
+        return f"jsrun -n {task_count} -r {tasks_per_node}"
