@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from core_threads import BENCH_DIR, DEFAULT_OURS_PYTHON, _timed, _venv_python
-from store import DEFAULT_PARSL_VENV, _Impl, ensure_parsl_monitoring_venv
+from store import DEFAULT_PARSL_VENV, _Impl, ensure_parsl_monitoring_venv, write_json
 
 DASK_VERSION = "2026.8.0"
 DEFAULT_DASK_VENV = BENCH_DIR / ".venvs" / "dask"
@@ -624,14 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "args": {k: str(v) for k, v in vars(args).items()},
-            "results": results,
-            "figures": figures,
-            "goals": [{"goal": label, "met": ok} for label, ok in goals],
-        }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        write_json(args.json, args, results, figures, goals)
     if any(r is None for parts_ in results.values() for r in _runs(parts_)):
         return 2
     return 1 if any(ok is False for _, ok in goals) else 0

@@ -499,6 +499,19 @@ def _subset(text: str, allowed: tuple[str, ...]) -> list[str]:
     return [x for x in allowed if x in chosen]
 
 
+def write_json(path: Path, args: argparse.Namespace, results: Any, figures: Any,
+               goals: list[tuple[str, bool]]) -> None:
+    """The raw results, figures and goal verdicts of a benchmark run, for ``--json``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "results": results,
+        "figures": figures,
+        "goals": [{"goal": label, "met": ok} for label, ok in goals],
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
@@ -515,14 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     figures, goals = print_report(results, args)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "args": {k: str(v) for k, v in vars(args).items()},
-            "results": results,
-            "figures": figures,
-            "goals": [{"goal": label, "met": ok} for label, ok in goals],
-        }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        write_json(args.json, args, results, figures, goals)
     if any(r is None for by_part in results.values() for r in by_part.values()):
         return 2
     return 1 if any(ok is False for _, ok in goals) else 0
