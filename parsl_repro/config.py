@@ -10,6 +10,7 @@ from parsl_repro.dataflow.memoization import Memoizer
 from parsl_repro.errors import ConfigurationError
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.threads import ThreadPoolExecutor
+from parsl_repro.logconfigs.base import LogConfig
 from parsl_repro.typecheck import typechecked_config
 from parsl_repro.utils import RepresentationMixin
 
@@ -31,7 +32,9 @@ class Config(RepresentationMixin):
     exit_mode : what leaving ``with parsl_repro.load(config):`` does: ``'cleanup'`` (default),
         ``'skip'`` or ``'wait'`` (wait for tasks unless the block raised).
     garbage_collect : forget finished tasks' records (default True).
-    initialize_logging : write ``parsl.log`` in the run directory (default True).
+    initialize_logging : True (default): write ``parsl.log`` in the run directory; False: no log;
+        a ``LogConfig`` (``parsl_repro.logconfigs``): log as it says, in the kernel and in the
+        processes it starts (provenance writer, HTEX interchange, managers and workers).
     internal_tasks_max_threads : threads for join apps and other internal tasks (default 10).
     lazy_errors : True (default): a failed task fails only itself and its dependents, and the
         run goes on. False: the first failure halts the run (``WorkflowHalted``).
@@ -61,7 +64,7 @@ class Config(RepresentationMixin):
                  dependency_resolver: DependencyResolver | None = None,
                  exit_mode: Literal["cleanup", "skip", "wait"] = "cleanup",
                  garbage_collect: bool = True,
-                 initialize_logging: bool = True,
+                 initialize_logging: bool | LogConfig = True,
                  internal_tasks_max_threads: int = 10,
                  lazy_errors: bool = True,
                  max_idletime: float = 120.0,
