@@ -4,7 +4,7 @@ from typing import Any
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.threads import ThreadPoolExecutor
 
-__all__ = ["ParslExecutor", "ThreadPoolExecutor", "HighThroughputExecutor"]
+__all__ = ["ParslExecutor", "ThreadPoolExecutor", "HighThroughputExecutor", "MPIExecutor"]
 
 
 def __getattr__(name: str) -> Any:
@@ -12,4 +12,7 @@ def __getattr__(name: str) -> Any:
     if name == "HighThroughputExecutor":
         from parsl_repro.executors.high_throughput.executor import HighThroughputExecutor
         return HighThroughputExecutor
+    if name == "MPIExecutor":
+        from parsl_repro.executors.high_throughput.mpi_executor import MPIExecutor
+        return MPIExecutor
     raise AttributeError(f"module 'parsl_repro.executors' has no attribute {name!r}")

@@ -29,6 +29,18 @@ class InvalidResourceSpecification(ExecutorError):
         return f"Invalid resource specification keys {sorted(self.invalid_keys)}: {self.message}"
 
 
+class MissingResourceSpecification(InvalidResourceSpecification):
+    """A task gave no ``parsl_resource_specification`` where the executor needs one (an MPI task
+    must say how many nodes and ranks it wants). An ``InvalidResourceSpecification``, so either
+    name catches it."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(set(), message)
+
+    def __str__(self) -> str:
+        return f"Missing resource specification: {self.message}"
+
+
 class BadStateException(ExecutorError):
     """The executor cannot run tasks any more (its interchange died, its blocks keep failing):
     every outstanding and later task fails with this error, which says why."""
