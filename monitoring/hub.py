@@ -6,6 +6,10 @@ and how much: ``logging_endpoint`` (a database URL) chooses the store, ``workflo
 ``resource_monitoring_interval`` drive per-task resource sampling on executors that run tasks in
 worker processes. No hub process is started: events reach the store through the kernel's event
 stream and the executors' own result channels.
+
+While a kernel records with this hub, ``dbm_proc`` (Parsl's name) is a handle on the run's
+database writer process (``pid``, ``is_alive()``, ``exitcode``), or None when the run records in
+this process or not at all. The kernel sets it with ``attach``.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import logging
 import warnings
 from typing import Any
 
+from parsl_repro.events import EventSink, FanOutSink
 from parsl_repro.typecheck import typechecked_config
 from parsl_repro.utils import RepresentationMixin
 
@@ -42,3 +47,10 @@ class MonitoringHub(RepresentationMixin):
         self.monitoring_debug = monitoring_debug
         self.resource_monitoring_enabled = resource_monitoring_enabled
         self.resource_monitoring_interval = resource_monitoring_interval
+        self.dbm_proc: Any = None
+
+    def attach(self, sink: EventSink) -> None:
+        """Called by the kernel that loads this hub with its event sink: point ``dbm_proc`` at the
+        sink's database writer process, if it has one."""
+        sinks = sink.sinks if isinstance(sink, FanOutSink) else [sink]
+        self.dbm_proc = next((s.writer_process for s in sinks if hasattr(s, "writer_process")), None)

@@ -13,27 +13,41 @@ the writer process's standard input. The writer process rebuilds the events and 
 ``StoreSink``, which writes them as the in-process writer would. If the submitting script is
 killed, the writer still writes everything it received, then exits at the end of its input.
 
+If the writer process ends first (killed, or a ctrl-C that reached it too), the run goes on:
+the shipper logs an error and warns (naming the pid and the signal or exit status), then hands
+this and every later batch to a ``StoreSink`` writer thread in this process, which writes to the
+same database and spools to disk while it is unreachable, like any writer. What the dead process
+had read but not yet committed, and what was still in the pipe, cannot be recovered: at most the
+last second or so of events before it died, which the error message says may be missing. On
+SIGINT, SIGTERM or SIGQUIT the writer first commits everything it has read, then exits.
+``writer_process`` (``MonitoringHub.dbm_proc``, Parsl's name) is a handle on it.
+
 The database URL travels in the first message on the pipe, never on the command line (where
 other users could read it). The pipe connects a parent to the child it started, so what arrives
 on it is trusted to unpickle.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import pathlib
 import pickle
 import queue
+import signal
 import struct
 import subprocess
 import sys
 import threading
+import warnings
+from collections.abc import Callable
 from typing import IO, Any
 
 from parsl_repro import events as ev
 from parsl_repro.events import EventSink
-from parsl_repro.monitoring.store import RenderedTask, batches, render
+from parsl_repro.monitoring.store import ProvenanceStore, RenderedTask, StoreSink, batches, render, render_inputs
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("parsl_repro.monitoring.shipping")  # not "__main__" in the writer process
 
 MAX_BATCH = 5000
 WRITER_NICENESS = 10
@@ -41,7 +55,7 @@ WRITER_NICENESS = 10
 machine it yields to the workflow and catches up when CPUs free, at the latest at cleanup."""
 _EVENT_TYPES: tuple[type, ...] = (
     RenderedTask, ev.TaskState, ev.TaskKeyed, ev.AppSeen, ev.TaskResult, ev.FileObserved, ev.RunEnded,
-    ev.TryPlaced, ev.BlockState, ev.NodeSeen, ev.ResourceSample)
+    ev.TryPlaced, ev.BlockState, ev.NodeSeen, ev.ResourceSample, ev.TaskInputs)
 """What crosses the pipe, each as (its index here, its fields as a plain tuple)."""
 _CODES = {cls: code for code, cls in enumerate(_EVENT_TYPES)}
 _HEADER = struct.Struct(">Q")
@@ -53,6 +67,8 @@ def _encode(events: list) -> bytes:
     for event in events:
         if type(event) is ev.TaskCreated:
             event = render(event)
+        elif type(event) is ev.TaskInputs:
+            event = event._replace(inputs=render_inputs(event.inputs))
         code = codes.get(type(event))
         if code is not None:
             encoded.append((code, tuple(event)))
@@ -75,8 +91,10 @@ def _receive(pipe: IO[bytes]) -> bytes | None:
 class ProcessSink(EventSink):
     """The kernel's sink for one run, writing through a writer process."""
 
-    def __init__(self, url: str, run_id: str, spool_dir: str | None) -> None:
+    def __init__(self, url: str, run_id: str, spool_dir: str | None, *, initialize_logging: bool | Any = True) -> None:
         self.run_id = run_id
+        header = pickle.dumps({"url": url, "run_id": run_id, "spool_dir": spool_dir,
+                               "log_config": pickle.dumps(initialize_logging)})
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.emit = self._queue.put  # type: ignore[method-assign]  # the whole hot-path cost
         self._stop = threading.Event()
@@ -86,7 +104,12 @@ class ProcessSink(EventSink):
                                          stdin=subprocess.PIPE, close_fds=True)
         assert self._process.stdin is not None
         self._pipe = self._process.stdin
-        _send(self._pipe, pickle.dumps({"url": url, "run_id": run_id, "spool_dir": spool_dir}))
+        self.writer_process = WriterProcess(self._process)
+        self._url, self._spool_dir = url, spool_dir
+        self._fallback: StoreSink | None = None  # the in-process writer, once the writer process is gone
+        self.dropped = 0
+        self._writer_gone = False  # the writer process ended before close(): reported, fallback started
+        _send(self._pipe, header)
         self._thread = threading.Thread(target=self._ship, name=f"provenance-shipper-{run_id[:8]}", daemon=True)
         self._thread.start()
 
@@ -94,14 +117,59 @@ class ProcessSink(EventSink):
         self._queue.put(event)
 
     def _ship(self) -> None:
-        for batch in batches(self._queue, self._stop, MAX_BATCH):
-            try:
-                _send(self._pipe, _encode(batch))
-            except Exception as e:  # the writer process died: say so once, keep draining
-                if self.error is None:
-                    self.error = e
-                    logger.error("The provenance writer process is gone (%s); %d events of run %s not recorded",
-                                 e, len(batch), self.run_id)
+        for batch in batches(self._queue, self._stop, MAX_BATCH, idle=self._check_writer):
+            if not self._writer_gone:
+                try:
+                    payload = _encode(batch)
+                except Exception as e:  # a bug: surface it at close, keep the run going
+                    logger.exception("%d provenance events of run %s could not be encoded and are not recorded",
+                                     len(batch), self.run_id)
+                    self.error = self.error or e
+                    continue
+                try:
+                    _send(self._pipe, payload)
+                    continue
+                except OSError as e:
+                    self._writer_lost(e)
+            fallback = self._fallback
+            if fallback is None:  # no writer at all: count what is lost, say so at close
+                self.dropped += len(batch)
+                continue
+            for event in batch:
+                fallback.emit(event)
+
+    def _check_writer(self) -> None:
+        """While no events come: notice a writer process that ended, so the user hears of it now."""
+        if not self._writer_gone and not self.writer_process.is_alive():
+            self._writer_lost(None)
+
+    def _writer_lost(self, cause: OSError | None) -> None:
+        """The writer process ended before ``close()``: say so, and record the rest of the run with a
+        writer thread in this process."""
+        from parsl_repro.monitoring.engine import make_engine
+
+        self._writer_gone = True
+        self.writer_process.join(1.0)
+        if self.writer_process.is_alive():  # the pipe broke under a live writer: one writer per run
+            self.writer_process.terminate()
+            self.writer_process.join(5.0)
+        status = describe_exit(self.writer_process.exitcode)
+        self.error = self.error or cause or RuntimeError(f"provenance writer process {status}")
+        message = (f"the provenance writer process (pid {self.writer_process.pid}) of run {self.run_id} ended "
+                   f"unexpectedly ({status}); the rest of the run is recorded by a writer thread in this process. "
+                   f"Events it had received but not yet written (at most the last second or so) may be missing "
+                   f"from the store.")
+        logger.error("%s", message)
+        warnings.warn(f"parsl_repro: {message}", RuntimeWarning, stacklevel=1)
+        store = ProvenanceStore(self._url, spool_dir=self._spool_dir)
+        try:
+            # the schema was checked when the run began; connecting waits for the first batch, so an
+            # unreachable database now means spooling, not losing events
+            store.engine = make_engine(self._url, writer=True)
+            self._fallback = StoreSink(store, self.run_id)
+        except Exception:
+            logger.exception("No writer thread could be started for run %s: its further events are not recorded",
+                             self.run_id)
 
     def close(self) -> None:
         """Send what is queued, let the writer finish, and wait for it. Safe to call twice."""
@@ -110,19 +178,93 @@ class ProcessSink(EventSink):
         self._closed = True
         self._stop.set()
         self._thread.join()
+        fallback = self._fallback
+        if fallback is not None:
+            fallback.close()
+            fallback.store.close()
         try:
             self._pipe.close()
         except OSError:
             pass
         code = self._process.wait()
-        if code != 0:
-            logger.error("The provenance writer process of run %s exited with status %s", self.run_id, code)
+        if code != 0 and not self._writer_gone:
+            logger.error("The provenance writer process of run %s ended (%s); events it had not yet written may be "
+                         "missing from the store", self.run_id, describe_exit(code))
+        if self.dropped:
+            logger.error("%d provenance events of run %s were not recorded", self.dropped, self.run_id)
+
+
+class WriterProcess:
+    """A handle on the writer process with the parts of ``multiprocessing.Process`` that Parsl's
+    tools and tests use: ``pid``, ``is_alive()``, ``exitcode`` (negative: the signal that ended it),
+    ``join()``, ``terminate()``, ``kill()``. ``MonitoringHub.dbm_proc`` is one."""
+
+    name = "provenance-writer"
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self._process = process
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._process.poll()
+
+    def is_alive(self) -> bool:
+        return self._process.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def terminate(self) -> None:
+        self._process.terminate()
+
+    def kill(self) -> None:
+        self._process.kill()
+
+    def __repr__(self) -> str:
+        return f"<WriterProcess pid={self.pid} {'alive' if self.is_alive() else describe_exit(self.exitcode)}>"
+
+
+def describe_exit(code: int | None) -> str:
+    """A process's exit code in words: "killed by SIGKILL", "exit status 1"."""
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+
+
+def _stop_on_signals() -> None:
+    """In the writer process: SIGINT, SIGTERM and SIGQUIT end it after it commits what it has read
+    (``writer_main``'s ``finally``), with exit status 128 + the signal; a second one ends it at once."""
+
+    def stop(signum: int, frame: Any) -> None:
+        for number in _STOP_SIGNALS:
+            signal.signal(number, signal.SIG_DFL)
+        logger.warning("%s received: writing the events already read, then exiting", signal.Signals(signum).name)
+        raise SystemExit(128 + signum)
+
+    for number in _STOP_SIGNALS:
+        signal.signal(number, stop)
 
 
 def writer_main(stream: IO[bytes]) -> int:
     """The writer process: read the header, then batches, until the end of the input."""
     from parsl_repro.monitoring.store import ProvenanceStore, StoreSink
 
+    _stop_on_signals()
     header = _receive(stream)
     if header is None:
         return 2
@@ -131,9 +273,11 @@ def writer_main(stream: IO[bytes]) -> int:
     except OSError:
         pass
     settings = pickle.loads(header)
+    stop_logging = _start_logging(settings)
     store = ProvenanceStore(settings["url"], spool_dir=settings["spool_dir"])
     store.open()
     sink = StoreSink(store, settings["run_id"])
+    logger.info("Provenance writer of run %s started (pid %d)", settings["run_id"], os.getpid())
     try:
         while (payload := _receive(stream)) is not None:
             for code, fields in pickle.loads(payload):
@@ -141,9 +285,38 @@ def writer_main(stream: IO[bytes]) -> int:
     finally:
         sink.close()
         store.close()
+        logger.info("Provenance writer of run %s finished", settings["run_id"])
+        stop_logging()
     return 1 if sink.dropped or sink.error else 0
+
+
+def _start_logging(settings: dict[str, Any]) -> Callable[[], None]:
+    """Start the writer's log in the run directory: through the run's ``LogConfig`` under the name
+    ``database_manager``, else (``initialize_logging`` True or False, which only concerns the
+    kernel's own log, as in Parsl) ``database_manager.log`` at INFO. Returns what stops it.
+    Without a run directory there is no log file; warnings always go to stderr too."""
+    from parsl_repro.logconfigs.base import oneshot_initialize_logging, oneshot_uninitialize_logging
+    from parsl_repro.logconfigs.file import FileLogging
+
+    run_dir = settings.get("spool_dir")
+    if not run_dir:
+        return _no_log
+    try:
+        chosen = pickle.loads(settings.get("log_config") or pickle.dumps(True))
+    except Exception as e:  # a LogConfig class this process cannot import: keep the default
+        logger.warning("cannot load the run's log configuration (%s: %s); writing database_manager.log",
+                       type(e).__name__, e)
+        chosen = True
+    log_config = FileLogging(level=logging.INFO) if isinstance(chosen, bool) else chosen
+    oneshot_initialize_logging(log_config=log_config, log_dir=pathlib.Path(run_dir), log_name="database_manager")
+    return functools.partial(oneshot_uninitialize_logging, log_config=log_config)
+
+
+def _no_log() -> None:
+    """Stop a log that was never started."""
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="parsl_repro provenance writer: %(message)s")
+    logging.getLogger().handlers[0].setLevel(logging.WARNING)  # a run's DEBUG log stays out of stderr
     sys.exit(writer_main(sys.stdin.buffer))
