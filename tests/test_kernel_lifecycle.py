@@ -370,3 +370,20 @@ def test_finished_tasks_leave_no_reference_cycles_for_the_collector(load):
     assert [f.result() for f in futures] == [i + 1 for i in range(500)]
     del futures
     assert gc.collect() < 50  # was about 9 objects per task
+
+
+def test_each_started_executor_is_logged_with_its_label_and_type(load, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="parsl_repro")
+    kernel = load()
+    kernel.add_executors([ThreadPoolExecutor(label="added_later", max_threads=1)])
+    started = {(r.__dict__["parsl.executor.label"], r.__dict__["parsl.executor.type"])
+               for r in caplog.records if "parsl.executor.label" in r.__dict__}
+    kind = "parsl_repro.executors.threads.ThreadPoolExecutor"
+    assert {("threads", kind), ("added_later", kind)} <= started
+
+    @python_app(executors=["added_later"])
+    def where():
+        return "ran"
+
+    assert where().result() == "ran"

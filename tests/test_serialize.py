@@ -2,6 +2,7 @@
 cached, and failures name the object that could not be carried."""
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import pickle
@@ -22,11 +23,18 @@ from parsl_repro.serialize import (
     unpack_res_spec_apply_message,
 )
 from parsl_repro.serialize.base import SerializerBase
-from parsl_repro.serialize.concretes import DefinedInMainError, DillSerializer, PickleSerializer
+from parsl_repro.serialize.concretes import (
+    CallableSerializer,
+    DefinedInMainError,
+    DillSerializer,
+    PickleSerializer,
+)
 from parsl_repro.serialize.errors import DeserializationError, DeserializerPluginError, SerializationError
 
 PICKLE = PickleSerializer.identifier + b"\n"
 DILL = DillSerializer.identifier + b"\n"
+CODE_PICKLE = CallableSerializer.identifier + b"\n" + PICKLE  # callables: the one code method, then its choice
+CODE_DILL = CallableSerializer.identifier + b"\n" + DILL
 
 
 def add(x, y=0):
@@ -70,7 +78,7 @@ def test_large_payload_round_trips_and_warns_above_threshold(caplog):
 
 def test_importable_function_travels_by_reference():
     payload = serialize(add)
-    assert payload.startswith(PICKLE)
+    assert payload.startswith(CODE_PICKLE)
     assert deserialize(payload) is add
 
 
@@ -79,7 +87,7 @@ def test_lambda_closure_and_shadowed_function_travel_by_value_with_dill():
     closure = lambda x: x + offset  # noqa: E731
     for func, arg, expected in ((closure, 1, 8), (decorated.func, 1, 101)):
         payload = serialize(func)
-        assert payload.startswith(DILL)
+        assert payload.startswith(CODE_DILL)
         assert deserialize(payload)(arg) == expected
 
 
@@ -98,7 +106,7 @@ def test_things_defined_in_main_go_by_value(monkeypatch):
         monkeypatch.setattr(main, name, obj, raising=False)
     with pytest.raises(DefinedInMainError):
         PickleSerializer().serialize(in_main)
-    assert serialize(in_main).startswith(DILL)
+    assert serialize(in_main).startswith(CODE_DILL)
     message = pack_apply_message(add, (InMain(),), {})
     call_payload = message[9 + int.from_bytes(message[1:9], "big"):]
     assert call_payload.startswith(DILL)
@@ -159,6 +167,44 @@ def test_code_cache_does_not_keep_functions_alive_or_confuse_them():
         del func
 
 
+def test_callables_have_one_method_whose_cache_reports_like_lru_cache():
+    assert list(facade.methods_for_code) == [b"C2"]
+    cached = facade.methods_for_code[b"C2"].serialize
+    cached.cache_clear()
+    assert cached.cache_info() == (0, 0, None, 0)
+    func = lambda x: x * 3  # noqa: E731
+    for i in range(3):
+        assert unpack_apply_message(pack_apply_message(func, (i,), {}))[0](i) == 3 * i
+    info = cached.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (2, 1, 1)
+    del func
+    gc.collect()
+    assert cached.cache_info().currsize == 0  # the entry went with its function
+
+
+def test_callables_that_are_not_plain_functions_are_not_cached():
+    cached = CallableSerializer.serialize
+    cached.cache_clear()
+    assert deserialize(serialize(dict)) is dict
+    assert deserialize(serialize(functools.partial(add, 1)))(2) == 3
+    assert cached.cache_info() == (0, 0, None, 0)
+
+
+class Unpicklable:
+    def __call__(self):
+        return None
+
+    def __reduce__(self):
+        raise TypeError("refuses to be pickled")
+
+
+def test_an_unserializable_callable_reports_why_pickle_and_dill_failed():
+    with pytest.raises(SerializationError) as info:
+        serialize(Unpicklable())
+    assert ("object of type tests.test_serialize.Unpicklable cannot be serialized "
+            "(callable: pickle: refuses to be pickled; dill: refuses to be pickled)") in str(info.value)
+
+
 def test_receiving_side_rebuilds_a_function_once():
     message = pack_apply_message(lambda x: x, (1,), {})
     assert unpack_apply_message(message)[0] is unpack_apply_message(message)[0]
@@ -167,12 +213,10 @@ def test_receiving_side_rebuilds_a_function_once():
 def test_a_function_is_serialized_once_however_many_tasks_carry_it(monkeypatch):
     """What keeps a task's packing at microseconds (bench/ measures the figure): the function's
     payload is built once and reused."""
-    from parsl_repro.serialize import facade
-
     func = lambda x: x  # noqa: E731  by value: the expensive case without the cache
     built = []
-    real = facade._serialize_with
-    monkeypatch.setattr(facade, "_serialize_with", lambda methods, obj: built.append(obj) or real(methods, obj))
+    real = DillSerializer.serialize
+    monkeypatch.setattr(DillSerializer, "serialize", lambda self, obj: built.append(obj) or real(self, obj))
     for i in range(50):
         assert unpack_apply_message(pack_apply_message(func, (i,), {}))[1] == (i,)
     assert sum(1 for obj in built if obj is func) == 1

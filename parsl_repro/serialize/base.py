@@ -12,7 +12,7 @@ class SerializerBase(ABC):
     Every payload the facade produces starts with the method's ``identifier`` and a newline, so the
     receiving side knows which method rebuilds it. The default identifier is ``b"module ClassName"``:
     a receiver that has never seen the plugin imports that class on first use. The built-in methods
-    use one-byte identifiers (``b"p"`` and ``b"d"``), which plugins must not reuse.
+    use short identifiers (``b"p"``, ``b"d"`` and ``b"C2"``), which plugins must not reuse.
     """
 
     @cached_property

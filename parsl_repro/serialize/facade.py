@@ -5,9 +5,11 @@ dill do). Call ``deserialize`` and the ``unpack_*`` functions only on data from 
 peer: the executor's CurveZMQ channels (``parsl_repro.curvezmq``), a pipe to a process we forked,
 or a file only this user can write. Never on bytes read from an open network port.
 
-Payload layout: ``identifier b"\\n" body``. The built-in identifiers are one byte: ``p`` (pickle)
-and ``d`` (dill). Each object goes to the first registered method that can carry it; by default
-pickle, then dill for lambdas, closures and what is defined in ``__main__`` (see ``concretes``).
+Payload layout: ``identifier b"\\n" body``. The built-in identifiers are ``p`` (pickle) and ``d``
+(dill) for data, and ``C2`` for callables. Each object goes to the first registered method that can
+carry it; by default pickle, then dill for lambdas, closures and what is defined in ``__main__``
+(see ``concretes``). Callables have the one method ``C2``, which makes that same choice itself and
+records it in its body (``p`` or ``d``, a newline, then that method's body).
 
 An apply message (one task: function, arguments, and optionally a resource specification) is::
 
@@ -16,7 +18,8 @@ An apply message (one task: function, arguments, and optionally a resource speci
 where the call payload is one payload holding ``(args, kwargs)`` or ``(args, kwargs, resource_spec)``.
 
 Costs, kept low because every task pays them: the payload of a plain function is cached by the
-function's identity (weakly, so the cache never keeps a function alive), and the receiving side
+function's identity (weakly, so the cache never keeps a function alive: ``CallableSerializer.serialize``
+is that cache, with ``cache_info()`` and ``cache_clear()``), and the receiving side
 caches rebuilt functions by their bytes. A function that travels by value (lambda, closure,
 ``__main__`` function) is captured the first time it is sent: later changes to the variables it
 closes over, or to the script-level globals it uses, are not seen by workers.
@@ -28,12 +31,11 @@ import importlib
 import logging
 import struct
 import types
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from parsl_repro.serialize.base import SerializerBase
-from parsl_repro.serialize.concretes import DillSerializer, PickleSerializer
+from parsl_repro.serialize.concretes import CallableSerializer, DillSerializer, PickleSerializer
 from parsl_repro.serialize.errors import DeserializationError, DeserializerPluginError, SerializationError
 
 logger = logging.getLogger(__name__)
@@ -70,8 +72,8 @@ _MAX_IDENTIFIER = 256
 _PICKLE = PickleSerializer()
 _DILL = DillSerializer()
 _BUILT_IN: dict[bytes, SerializerBase] = {_PICKLE.identifier: _PICKLE, _DILL.identifier: _DILL}
+register_method_for_code(CallableSerializer())
 for _method in (_PICKLE, _DILL):
-    register_method_for_code(_method)
     register_method_for_data(_method)
 
 _APPLY = b"A"
@@ -100,32 +102,8 @@ def _serialize_with(methods: dict[bytes, SerializerBase], obj: Any) -> bytes:
     raise _NotSerializable(failures)
 
 
-# --- the sending side's code cache ------------------------------------------------------------
-# id(function) -> (weak reference to it, payload). Keyed by identity rather than equality so that
-# a callable's __eq__/__hash__ never matter; the weak reference's callback drops the entry.
-_code_cache: dict[int, tuple[weakref.ref, bytes]] = {}
-
-
-def _remember_code(func: types.FunctionType, payload: bytes) -> None:
-    key = id(func)
-
-    def forget(ref: weakref.ref, key: int = key) -> None:
-        entry = _code_cache.get(key)
-        if entry is not None and entry[0] is ref:
-            _code_cache.pop(key, None)
-
-    _code_cache[key] = (weakref.ref(func, forget), payload)
-
-
 def _serialize_code(func: Any) -> bytes:
-    """The payload of a callable, from the cache when ``func`` is a plain function seen before."""
-    if type(func) is types.FunctionType:
-        entry = _code_cache.get(id(func))
-        if entry is not None and entry[0]() is func:
-            return entry[1]
-        payload = _serialize_with(methods_for_code, func)
-        _remember_code(func, payload)
-        return payload
+    """The payload of a callable (the built-in code method caches plain functions' bodies)."""
     return _serialize_with(methods_for_code, func)
 
 
