@@ -15,19 +15,47 @@ def default_url(runinfo_dir: str) -> str:
     return f"sqlite:///{os.path.join(os.path.abspath(runinfo_dir), 'provenance.db')}"
 
 
-def link_parsl_name(runinfo_dir: str) -> None:
-    """Make ``<runinfo>/monitoring.db`` (where Parsl's tools look) a symbolic link to the store.
+def prepare_default_store(runinfo_dir: str) -> None:
+    """Lay out ``<runinfo>`` for the default store, before it is opened.
 
-    SQLite resolves symbolic links before naming its WAL and lock files, so both names reach one
-    database safely. An existing ``monitoring.db`` (say, from a run of real Parsl) is left alone.
+    The database file is ``monitoring.db``, Parsl's name, so Parsl's tools find it and deleting
+    it starts a fresh store, as in Parsl; ``provenance.db`` is a symbolic link to it. SQLite
+    resolves links before naming its WAL and lock files, so both names reach one database. Two
+    other layouts are kept as they are found: a real ``provenance.db`` (written by parsl_repro
+    before this layout), which gets ``monitoring.db`` as a link when that name is free; and a
+    ``monitoring.db`` that real Parsl wrote (no parsl_repro schema in it), which is left alone
+    while ``provenance.db`` becomes a database of its own.
     """
-    link = os.path.join(os.path.abspath(runinfo_dir), "monitoring.db")
+    runinfo = os.path.abspath(runinfo_dir)
+    os.makedirs(runinfo, exist_ok=True)
+    ours, parsls = os.path.join(runinfo, "provenance.db"), os.path.join(runinfo, "monitoring.db")
+    if os.path.islink(ours):
+        return  # this layout; if monitoring.db was deleted, SQLite creates it afresh through the link
+    if os.path.lexists(ours):
+        _link("provenance.db", parsls)  # the older layout
+        return
+    if os.path.islink(parsls):
+        os.unlink(parsls)  # the older layout's alias, left behind when its provenance.db was deleted
+    elif os.path.exists(parsls) and not _is_parsl_repro_store(parsls):
+        return  # real Parsl's database
+    _link("monitoring.db", ours)
+
+
+def _link(target: str, link: str) -> None:
     if os.path.lexists(link):
         return
     try:
-        os.symlink("provenance.db", link)
+        os.symlink(target, link)
     except OSError:
         pass  # another run made it meanwhile, or the filesystem has no symbolic links
+
+
+def _is_parsl_repro_store(path: str) -> bool:
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_info'").fetchone() is not None
+    except sqlite3.Error:
+        return False
 
 
 def make_engine(url: str, *, writer: bool) -> Engine:

@@ -28,10 +28,12 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from parsl_repro.data_provider.files import public_url
 from parsl_repro.errors import ParslError
 from parsl_repro.events import (
     AppSeen,
@@ -43,6 +45,7 @@ from parsl_repro.events import (
     RunEnded,
     RunStarted,
     TaskCreated,
+    TaskInputs,
     TaskKeyed,
     TaskResult,
     TaskState,
@@ -67,10 +70,10 @@ class _ArgumentRepr(reprlib.Repr):
     """Bounded reprs for the task table: files by path and futures by task, never by address."""
 
     def repr_File(self, x: Any, level: int) -> str:  # noqa: N802 (reprlib dispatches on the type name)
-        return f"File({x.url!r})"
+        return f"File({public_url(x.url)!r})"
 
     def repr_DataFuture(self, x: Any, level: int) -> str:  # noqa: N802
-        return f"<output {x.file_obj.url!r} of task {x.tid}>"
+        return f"<output {public_url(x.file_obj.url)!r} of task {x.tid}>"
 
     def repr_AppFuture(self, x: Any, level: int) -> str:  # noqa: N802
         return f"<result of task {x.tid}>"
@@ -148,9 +151,10 @@ class StoredResult:
 class ProvenanceStore:
     """One database of runs. ``open()`` it, ``begin_run()``, hand ``sink()`` to the kernel, ``close()``."""
 
-    def __init__(self, url: str, *, spool_dir: str | None = None) -> None:
+    def __init__(self, url: str, *, spool_dir: str | None = None, initialize_logging: bool | Any = True) -> None:
         self.url = url
         self.spool_dir = spool_dir
+        self.initialize_logging = initialize_logging  # the writer process's log, as Config's field
         self.engine: Engine | None = None
         self._sink: EventSink | None = None
 
@@ -223,7 +227,7 @@ class ProvenanceStore:
             self._sink = StoreSink(self, run_id)
         else:
             from parsl_repro.monitoring.shipping import ProcessSink
-            self._sink = ProcessSink(self.url, run_id, self.spool_dir)
+            self._sink = ProcessSink(self.url, run_id, self.spool_dir, initialize_logging=self.initialize_logging)
         return self._sink
 
     # --- memo table -------------------------------------------------------------------------------------
@@ -679,6 +683,15 @@ def render(e: TaskCreated) -> RenderedTask:
                         _bounded(kwargs.get("stdin")), _stream(kwargs, "stdout"), _stream(kwargs, "stderr"))
 
 
+def render_inputs(inputs: Any) -> str | None:
+    """``inputs=`` as the task table's ``task_inputs`` shows it."""
+    return inputs if isinstance(inputs, str) else _bounded(inputs)
+
+
+def _on_task_inputs(sink: StoreSink, rows: _BatchRows, e: TaskInputs) -> None:
+    rows.update_task(e.run_id, e.task_id, task_inputs=render_inputs(e.inputs))
+
+
 def _on_task_created(sink: StoreSink, rows: _BatchRows, e: TaskCreated) -> None:
     _on_rendered_task(sink, rows, render(e))
 
@@ -712,14 +725,18 @@ def _file_of(value: Any) -> Any:
     return None
 
 
-def _stream(kwargs: dict, name: str) -> str | None:
+def _stream(kwargs: dict, name: str) -> str:
+    """A task's stdout or stderr as Parsl's monitoring records it: the URL of a File, the path
+    of a path (with or without a mode), or "" when there is none."""
     spec = kwargs.get(name)
     if spec is None:
-        return None
+        return ""
     if isinstance(spec, tuple):
         spec = spec[0]
     file = _file_of(spec)
-    return file.url if file is not None else str(spec)
+    if file is not None:
+        return public_url(file.url)
+    return os.fsdecode(spec) if isinstance(spec, (str, bytes, os.PathLike)) else str(spec)
 
 
 def _on_task_state(sink: StoreSink, rows: _BatchRows, e: TaskState) -> None:
@@ -767,7 +784,9 @@ def _on_task_result(sink: StoreSink, rows: _BatchRows, e: TaskResult) -> None:
 
 
 def _on_file_observed(sink: StoreSink, rows: _BatchRows, e: FileObserved) -> None:
-    _observe(sink, rows, e.run_id, e.task_id, e.try_id, e.time, e.url, e.role, "file", e.sha256, e.size, e.mtime)
+    scheme = urlsplit(e.url).scheme or "file"
+    url = e.url if scheme == "file" else public_url(e.url)
+    _observe(sink, rows, e.run_id, e.task_id, e.try_id, e.time, url, e.role, scheme, e.sha256, e.size, e.mtime)
 
 
 def _observe(sink: StoreSink, rows: _BatchRows, run_id: str, task_id: int, try_id: int, t: float, url: str, role: str,
@@ -823,7 +842,7 @@ def _on_run_ended(sink: StoreSink, rows: _BatchRows, e: RunEnded) -> None:
 
 _HANDLERS: dict[type, Any] = {
     TaskCreated: _on_task_created, RenderedTask: _on_rendered_task, TaskState: _on_task_state,
-    TaskKeyed: _on_task_keyed, AppSeen: _on_app_seen, TaskResult: _on_task_result,
+    TaskKeyed: _on_task_keyed, AppSeen: _on_app_seen, TaskResult: _on_task_result, TaskInputs: _on_task_inputs,
     FileObserved: _on_file_observed, RunEnded: _on_run_ended, TryPlaced: _on_try_placed,
     BlockState: _on_block_state, NodeSeen: _on_node_seen, ResourceSample: _on_resource_sample,
 }

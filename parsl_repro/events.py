@@ -68,6 +68,16 @@ class AppSeen(NamedTuple):
     components: dict[str, str]
 
 
+class TaskInputs(NamedTuple):
+    """The ``inputs=`` of a task as it launched, when they held futures from outside the
+    workflow (a plain ``concurrent.futures.Future``): their values, which no task record holds.
+    Futures of tasks are recorded as links to those tasks instead (``TaskCreated``)."""
+    run_id: str
+    task_id: int
+    time: float
+    inputs: Any
+
+
 class TaskKeyed(NamedTuple):
     """A cached task's memo key and its parts, computed when its arguments were resolved.
 

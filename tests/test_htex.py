@@ -168,10 +168,14 @@ def test_blocks_scale_out_to_max_blocks_under_load_and_back_in_when_idle(htex_lo
     kernel.cleanup()
     with _store(tmp_path).connect() as conn:
         states = conn.execute(text("SELECT block_id, status FROM block ORDER BY timestamp")).all()
-        nodes = conn.execute(text("SELECT count(*) FROM node WHERE active")).scalar()
+        nodes = conn.execute(text("SELECT uid, active FROM node ORDER BY timestamp")).all()
     assert {b for b, _ in states} == {"0", "1"}
     assert {s for _, s in states} >= {"PENDING", "SCALED_IN"} or {s for _, s in states} >= {"PENDING", "CANCELLED"}
-    assert nodes == 2
+    # each pool: registered, then busy and idle as tasks came and went, and inactive at the end
+    assert len({uid for uid, _ in nodes}) == 2
+    for uid in {uid for uid, _ in nodes}:
+        history = [bool(active) for u, active in nodes if u == uid]
+        assert history[0] and history[-1] is False and len(history) >= 4, history
 
 
 @python_app
@@ -200,7 +204,12 @@ def test_tries_record_host_block_pool_and_pid_and_resource_samples_reach_the_sto
     assert tries[1][3] == pid
     # sampled every 0.2 s while it ran: CPU time grows from sample to sample, RSS holds the 32 MiB
     assert len(samples) >= 3 and samples[-1][0] > samples[0][0] and samples[-1][0] > 0.4
-    assert samples[-1][1] > 32 << 20
+    assert max(rss for _, rss in samples) > 32 << 20
+    # and every try has at least its final sample, however short it was (as in Parsl)
+    with _store(tmp_path).connect() as conn:
+        unsampled = conn.execute(text('SELECT count(*) FROM "try" t WHERE NOT EXISTS (SELECT 1 FROM resource r '
+                                      "WHERE r.task_id = t.task_id AND r.try_id = t.try_id)")).scalar()
+    assert unsampled == 0
 
 
 def test_runs_are_encrypted_by_default_with_owner_only_keys(htex_load):

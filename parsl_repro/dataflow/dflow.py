@@ -10,9 +10,11 @@ keeps the record of every task. It wires small collaborators together:
 from __future__ import annotations
 
 import atexit
+import functools
 import inspect
 import logging
 import os
+import pathlib
 import random
 import threading
 import time
@@ -24,7 +26,7 @@ from typing import Any
 import parsl_repro
 from parsl_repro.app.futures import DataFuture
 from parsl_repro.config import Config
-from parsl_repro.data_provider.files import File
+from parsl_repro.data_provider.data_manager import DataManager, names_files
 from parsl_repro.dataflow import gc_tuning
 from parsl_repro.dataflow.futures import AppFuture
 from parsl_repro.dataflow.graph import DependencyTracker
@@ -40,6 +42,7 @@ from parsl_repro.events import EventSink, FanOutSink, NullSink, RunEnded, RunSta
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.threads import ThreadPoolExecutor
 from parsl_repro.log_utils import set_background_file_logger
+from parsl_repro.logconfigs.base import LogConfig, oneshot_initialize_logging, oneshot_uninitialize_logging
 from parsl_repro.utils import get_version, redact_secrets
 
 logger = logging.getLogger(__name__)
@@ -66,7 +69,14 @@ class DataFlowKernel:
         self.run_id = str(uuid.uuid4())
         self.run_dir = make_rundir(config.run_dir)
         self._logging_unregister: Callable[[], None] | None = None
-        if config.initialize_logging:
+        self.log_config: LogConfig | None = None
+        """The run's ``LogConfig`` (handed to executors and the provenance writer), or None when
+        ``initialize_logging`` is a bool: each component then keeps its own default log."""
+        if isinstance(config.initialize_logging, LogConfig):
+            log_config = self.log_config = config.initialize_logging
+            oneshot_initialize_logging(log_config=log_config, log_dir=pathlib.Path(self.run_dir), log_name="parsl")
+            self._logging_unregister = functools.partial(oneshot_uninitialize_logging, log_config=log_config)
+        elif config.initialize_logging:  # the default: a background thread writes parsl.log
             self._logging_unregister = set_background_file_logger(os.path.join(self.run_dir, "parsl.log"),
                                                                   level=logging.INFO)
         logger.info("Starting DataFlowKernel %s (parsl_repro %s) in %s", self.run_id, get_version(), self.run_dir)
@@ -89,6 +99,7 @@ class DataFlowKernel:
         self._emit(started)
 
         self.executors: dict[str, ParslExecutor] = {}
+        self.data_manager = DataManager(self)
         try:
             self._start_components(config)
         except BaseException as e:
@@ -99,6 +110,8 @@ class DataFlowKernel:
 
     def _start_components(self, config: Config) -> None:
         self.monitoring = config.monitoring
+        if hasattr(self.monitoring, "attach"):  # a MonitoringHub: give it the database writer's handle
+            self.monitoring.attach(self.event_sink)
         self.memoizer: Memoizer = config.memoizer or BasicMemoizer(
             checkpoint_files=config.checkpoint_files, checkpoint_period=config.checkpoint_period,
             checkpoint_mode=config.checkpoint_mode, memoize=config.app_cache)
@@ -172,6 +185,7 @@ class DataFlowKernel:
                 raise ConfigurationError(f"An executor labelled {executor.label!r} is already loaded")
             executor.run_id = self.run_id
             executor.run_dir = self.run_dir
+            executor.log_config = self.log_config
             executor.event_sink = self.event_sink
             executor.resource_monitoring = self._resource_monitoring()
             provider = getattr(executor, "provider", None)
@@ -185,7 +199,10 @@ class DataFlowKernel:
                 poller.add_executors([executor])  # submits its init_blocks now
             if executor.label != INTERNAL_EXECUTOR:
                 self._user_labels.append(executor.label)
-            logger.info("Started executor %s (%s)", executor.label, type(executor).__name__)
+            kind = type(executor)
+            logger.info("Started executor %s (%s)", executor.label, kind.__name__,
+                        extra={"parsl.executor.label": executor.label,
+                               "parsl.executor.type": f"{kind.__module__}.{kind.__name__}"})
 
     def _resource_monitoring(self) -> tuple[bool, float]:
         """(enabled, interval in s) of per-task resource sampling for executors with worker
@@ -224,14 +241,13 @@ class DataFlowKernel:
         task.app_fu = app_fu
         if "stdout" in app_kwargs or "stderr" in app_kwargs:
             self._resolve_auto_lognames(task)
-        if "outputs" in app_kwargs or isinstance(app_kwargs.get("stdout"), File) \
-                or isinstance(app_kwargs.get("stderr"), File):
-            self._add_output_futures(task)
+        if (app_args or app_kwargs) and names_files(task.args, app_kwargs):
+            self.data_manager.stage_task(task)  # raises on a file that cannot be staged
         task.depends = self._tracker.gather(task.args, app_kwargs)
         self._log_submission(task)
         self._emit(TaskCreated(self.run_id, task_id, task.time_invoked, task.func_name, app_kind, label,
                                tuple(d.tid for d in task.depends if isinstance(d, (AppFuture, DataFuture))), cache,
-                               task.args, app_kwargs))
+                               task.args, dict(app_kwargs) if app_kwargs else app_kwargs))  # as submitted
         self._states.enter(task)
         self.tasks[task_id] = task
         self._tracker.watch(task)
@@ -278,16 +294,6 @@ class DataFlowKernel:
         label = task.kwargs.get("label")
         return os.path.join(self.run_dir, "task_logs", str(task.id // 10000).zfill(4),
                             f"task_{task.id:04d}_{task.func_name}{'' if label is None else '_' + str(label)}.{stream}")
-
-    def _add_output_futures(self, task: TaskRecord) -> None:
-        app_fu = task.app_fu
-        outputs = task.kwargs.get("outputs") or []
-        app_fu._outputs = [DataFuture(app_fu, f if isinstance(f, File) else File(str(f)), tid=task.id)
-                           for f in outputs]
-        for stream in ("stdout", "stderr"):
-            spec = task.kwargs.get(stream)
-            if isinstance(spec, File):
-                setattr(app_fu, f"_{stream}_future", DataFuture(app_fu, spec, tid=task.id))
 
     def _ready(self, task: TaskRecord) -> None:
         self._runner.ready(task)
@@ -403,13 +409,13 @@ def _open_store(config: Config, run_dir: str, started: RunStarted) -> tuple[Any,
     url = store_url(config)
     if url is None:
         return None, None
-    from parsl_repro.monitoring.engine import default_url, link_parsl_name
+    from parsl_repro.monitoring.engine import default_url, prepare_default_store
     from parsl_repro.monitoring.environment import capture_environment
     from parsl_repro.monitoring.store import ProvenanceStore
 
-    store = ProvenanceStore(url, spool_dir=run_dir).open()
     if url == default_url(config.run_dir):
-        link_parsl_name(config.run_dir)
+        prepare_default_store(config.run_dir)
+    store = ProvenanceStore(url, spool_dir=run_dir, initialize_logging=config.initialize_logging).open()
     try:
         environment = capture_environment()
         store.mark_killed_runs(environment.host)

@@ -99,6 +99,13 @@ class DependencyTracker:
             kwargs["inputs"] = [unwrap(v) for v in kwargs["inputs"]]
         return failures
 
+    def has_foreign(self, task: TaskRecord) -> bool:
+        """Whether the task waits on a future that is not a task's (nor a file's) of this kernel."""
+        from parsl_repro.app.futures import DataFuture
+        kernel = self.kernel
+        return any(not isinstance(dep, DataFuture)
+                   and not (isinstance(dep, AppFuture) and dep.task_record.dfk is kernel) for dep in task.depends)
+
     def describe(self, dep: Any) -> str:
         """How an error message names a dependency: "task 3" for a task of this kernel."""
         if isinstance(dep, AppFuture) and dep.task_record.dfk is self.kernel:

@@ -37,7 +37,7 @@ from parsl_repro.dataflow.states import FINAL_STATES, States
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError
-from parsl_repro.events import EventSink, FileObserved
+from parsl_repro.events import EventSink, FileObserved, TaskInputs
 from parsl_repro.executors.base import SUBMITTING, ParslExecutor
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,13 @@ class TaskRunner:
             if self.halted is not None:
                 self._fail(task, States.failed, self.halted)
                 return
-            failures = self.tracker.unwrap(task) if task.depends else None
+            if task.depends:
+                foreign = task.kwargs.get("inputs") and self.tracker.has_foreign(task)
+                failures = self.tracker.unwrap(task)
+                if foreign and not failures:
+                    self.sink.emit(TaskInputs(self.run_id, task.id, time.time(), task.kwargs["inputs"]))
+            else:
+                failures = None
             if failures:
                 logger.info("Task %s (%s) will not run: a dependency failed", task.id, task.func_name)
                 self._fail(task, States.dep_fail, DependencyError(failures, task.id))
@@ -259,10 +265,14 @@ class TaskRunner:
             spec = kwargs.get(role)
             if isinstance(spec, tuple):
                 spec = spec[0]
-            url = spec.url if isinstance(spec, File) else os.fspath(spec) if isinstance(spec, (str, os.PathLike)) \
-                else None
+            if isinstance(spec, File) and spec.scheme != "file":
+                url = spec.url
+            elif isinstance(spec, (str, os.PathLike)):
+                url = os.path.abspath(os.fsdecode(spec))
+            else:
+                url = None
             if url:
-                self.sink.emit(FileObserved(self.run_id, task.id, task.try_id, now, os.path.abspath(url), role))
+                self.sink.emit(FileObserved(self.run_id, task.id, task.try_id, now, url, role))
 
     def fail_internally(self, task: TaskRecord, error: BaseException) -> None:
         """A bug or a broken plug-in hit this task: fail it for good rather than leave it hanging."""

@@ -264,11 +264,53 @@ def test_restore_takes_the_named_runs_result_when_several_runs_stored_the_key(tm
 
 
 @pytest.mark.sqlite_only
-def test_monitoring_db_is_an_alias_of_the_store_for_parsl_tools(tmp_path, no_leaks):
+def test_the_store_is_parsls_monitoring_db_and_provenance_db_links_to_it(tmp_path, no_leaks):
     import sqlite3
     with _load(tmp_path):
         token(1).result()
-    alias = tmp_path / "runinfo" / "monitoring.db"
-    assert alias.is_symlink()
-    assert sqlite3.connect(alias).execute("SELECT count(*) FROM task").fetchone() == (1,)
-    assert not (tmp_path / "runinfo" / "monitoring.db-wal").exists()
+    runinfo = tmp_path / "runinfo"
+    assert (runinfo / "provenance.db").is_symlink() and not (runinfo / "monitoring.db").is_symlink()
+    for name in ("provenance.db", "monitoring.db"):
+        assert sqlite3.connect(runinfo / name).execute("SELECT count(*) FROM task").fetchone() == (1,)
+    assert not (runinfo / "provenance.db-wal").exists()
+
+
+@pytest.mark.sqlite_only
+def test_deleting_monitoring_db_starts_a_fresh_store_as_in_parsl(tmp_path, no_leaks):
+    import sqlite3
+    for _ in range(2):
+        with _load(tmp_path):
+            token(2).result()
+    runinfo = tmp_path / "runinfo"
+    assert sqlite3.connect(runinfo / "monitoring.db").execute("SELECT count(*) FROM workflow").fetchone() == (2,)
+    os.remove(runinfo / "monitoring.db")
+    with _load(tmp_path):
+        token(3).result()
+    assert sqlite3.connect(runinfo / "monitoring.db").execute("SELECT count(*) FROM workflow").fetchone() == (1,)
+
+
+@pytest.mark.sqlite_only
+def test_older_layouts_are_kept(tmp_path, no_leaks):
+    import sqlite3
+
+    from parsl_repro.monitoring.engine import prepare_default_store
+    # parsl_repro's older layout: provenance.db is the database, monitoring.db gets linked to it
+    older = tmp_path / "older"
+    older.mkdir()
+    sqlite3.connect(older / "provenance.db").execute("CREATE TABLE schema_info (key TEXT)").connection.close()
+    prepare_default_store(str(older))
+    assert os.readlink(older / "monitoring.db") == "provenance.db"
+    assert not (older / "provenance.db").is_symlink()
+    # real Parsl's monitoring.db is left alone: provenance.db will be a database of its own
+    parsls = tmp_path / "parsls"
+    parsls.mkdir()
+    sqlite3.connect(parsls / "monitoring.db").execute("CREATE TABLE workflow (run_id TEXT)").connection.close()
+    prepare_default_store(str(parsls))
+    assert not (parsls / "provenance.db").exists() and not (parsls / "monitoring.db").is_symlink()
+    # the older layout's alias left dangling when its provenance.db was deleted: the new layout
+    dangling = tmp_path / "dangling"
+    dangling.mkdir()
+    os.symlink("provenance.db", dangling / "monitoring.db")
+    prepare_default_store(str(dangling))
+    assert os.readlink(dangling / "provenance.db") == "monitoring.db"
+    assert not (dangling / "monitoring.db").exists()  # SQLite creates it on first use

@@ -410,3 +410,33 @@ def test_executor_events_fill_try_placement_blocks_nodes_and_resources(tmp_path,
                                    "psutil_process_memory_resident, psutil_process_disk_write FROM resource "
                                    "WHERE run_id = :r AND task_id = 0"), {"r": run}).one()
         assert tuple(sample) == (777, 0.2, 50 << 20, 8192)
+
+
+def test_task_inputs_are_recorded_as_submitted_with_outside_futures_resolved_at_launch(tmp_path, no_leaks):
+    """A task's inputs are recorded as they were submitted (a task's future as a link to that
+    task, whenever the writer gets to them), and a plain Future from outside the workflow, which
+    no task record holds, by the value it had when the task launched."""
+    from concurrent.futures import Future
+
+    @python_app
+    def first(inputs=()):
+        return list(inputs)
+
+    @python_app
+    def make():
+        return 41
+
+    outside = Future()
+    with parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo"))) as kernel:
+        made = make()
+        made.result()
+        from_task = first(inputs=[made, 5])
+        from_outside = first(inputs=[outside, 6])
+        outside.set_result(982919)
+        assert from_task.result() == [41, 5] and from_outside.result() == [982919, 6]
+        run = kernel.run_id
+    with _engine(tmp_path).connect() as conn:
+        inputs = dict(conn.execute(text("SELECT task_id, task_inputs FROM task WHERE run_id = :run"),
+                                   {"run": run}).all())
+    assert inputs[from_task.tid] == f"[<result of task {made.tid}>, 5]"
+    assert inputs[from_outside.tid] == "[982919, 6]"

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,7 @@ from parsl_repro.executors.high_throughput.errors import (
 from parsl_repro.executors.high_throughput.manager_selector import ManagerSelector, RandomManagerSelector
 from parsl_repro.executors.status_handling import BlockActivity, BlockProviderExecutor
 from parsl_repro.jobs.states import TERMINAL_STATES, JobState, JobStatus
+from parsl_repro.logconfigs.base import LogConfig
 from parsl_repro.providers.base import ExecutionProvider
 from parsl_repro.typecheck import typechecked_config
 from parsl_repro.utils import RepresentationMixin
@@ -57,10 +59,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_LAUNCH_CMD = ("{worker_pool} {debug} {max_workers_per_node} -a {addresses} "
                       "-p {prefetch_capacity} -c {cores_per_worker} -m {mem_per_worker} --poll {poll_period} "
                       "--port={worker_port} {cert_dir_option} --logdir={logdir} --block-id={{block_id}} "
-                      "--hb-period={heartbeat_period} {address_probe_timeout_string} "
+                      "--hb-period={heartbeat_period} {address_probe_timeout_string} {logconf_option} "
                       "--hb-threshold={heartbeat_threshold} --drain-period={drain_period} "
                       "--cpu-affinity {cpu_affinity} "
-                      "--resource-monitoring-interval={resource_monitoring_interval} "
+                      "--resource-monitoring-interval={resource_monitoring_interval} {enable_mpi_mode} "
                       "--available-accelerators={accelerators}")
 """The command each block runs on each node (``launch_cmd``); ``{block_id}`` is filled per block.
 ``{worker_pool}`` is the ``parsl-repro-worker-pool`` script: found on PATH, else the one installed
@@ -244,17 +246,32 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         self.worker_logdir_root = worker_logdir_root
         self.manager_selector = manager_selector or RandomManagerSelector()
         self.encrypted = encrypted
+        if remote_monitoring_radio is None:  # Parsl's default for HTEX: events ride the result stream
+            from parsl_repro.monitoring.radios.htex import HTEXRadio
+
+            remote_monitoring_radio = HTEXRadio()
         self.remote_monitoring_radio = remote_monitoring_radio
         self.cert_dir: str | None = None
+        self.log_config: LogConfig | None = None  # the run's, set by the kernel before start()
+        self.logconf_path: str | None = None
         self.resource_monitoring_interval = 0.0
         self.interchange_proc: subprocess.Popen | None = None
+        self.enable_mpi_mode = type(self).enable_mpi_mode  # on the instance: submit reads it per task
         self._link: InterchangeLink | None = None
         self._result_queue_thread: threading.Thread | None = None
         self._result_queue_thread_exit = threading.Event()
         self._task_counter = 0
         self._counter_lock = threading.Lock()
         self._managers: dict[str, dict[str, Any]] = {}
+        self._active_pools: set[str] = set()
         self._shut_down = False
+
+    enable_mpi_mode: bool = False
+    """MPI mode (as Parsl, a class attribute, on in ``MPIExecutor``): each task asks for nodes in
+    its resource specification and the pool on a block's first node gives them out; see
+    ``mpi_resource_management``."""
+    mpi_launcher: str = "mpiexec"
+    """Which launcher's prefix a task sees as ``PARSL_MPI_PREFIX`` in MPI mode."""
 
     # --- properties Parsl exposes --------------------------------------------------------------------
     @property
@@ -292,7 +309,11 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
 
     def validate_resource_spec(self, resource_specification: dict) -> None:
         """Raise ``InvalidResourceSpecification`` if the task asks for anything but ``priority``
-        (``submit`` calls this for every task)."""
+        (``submit`` calls this for every task). In MPI mode, the MPI keys instead (see
+        ``mpi_prefix_composer.validate_resource_spec``)."""
+        if self.enable_mpi_mode:
+            from parsl_repro.executors.high_throughput.mpi_prefix_composer import validate_resource_spec
+            return validate_resource_spec(resource_specification)
         if resource_specification:
             unknown = set(resource_specification) - SUPPORTED_RESOURCE_KEYS
             priority = resource_specification.get("priority")
@@ -321,6 +342,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                 f"HighThroughputExecutor {self.label}: the certificates directory (cert_dir={self.cert_dir!r}) is "
                 "set but encrypted is False. Either change cert_dir to None or encrypted to True.")
         self.resource_monitoring_interval = _resource_interval(self)
+        self._write_log_config()
         self._start_local_interchange_process()
         self._link = InterchangeLink(self.cert_dir)
         self._start_result_queue_thread()
@@ -350,6 +372,20 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                                                      daemon=True)
         self._result_queue_thread.start()
 
+    def _write_log_config(self) -> None:
+        """With a run ``LogConfig``, pickle it to ``<logdir>/log_config/log_config.pkl`` (a directory
+        only this user can read) for the worker pools, which load it from there (``--logconf``):
+        their command line only names the file, and a file on the shared file system is how
+        pools on other nodes see the executor's run directory anyway."""
+        if self.log_config is None:
+            self.logconf_path = None
+            return
+        directory = os.path.join(self.logdir, "log_config")
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        self.logconf_path = os.path.join(directory, "log_config.pkl")
+        with open(self.logconf_path, "wb") as f:
+            pickle.dump(self.log_config, f)
+
     def _start_local_interchange_process(self) -> None:
         """Start the interchange and wait for it to report the ports it bound."""
         from parsl_repro.serialize import serialize
@@ -360,6 +396,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             "worker_port_range": self.worker_port_range, "interchange_port_range": self.interchange_port_range,
             "heartbeat_period": self.heartbeat_period, "heartbeat_threshold": self.heartbeat_threshold,
             "logdir": self.logdir, "debug": self.worker_debug,
+            "log_config": None if self.log_config is None else base64.b64encode(pickle.dumps(self.log_config)).decode(),
             # the interchange's default needs no deserializing (and no serialize import there)
             "manager_selector": None if type(self.manager_selector) is RandomManagerSelector
             else base64.b64encode(serialize(self.manager_selector)).decode(),
@@ -397,8 +434,11 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             poll_period=self.poll_period, cert_dir=self.cert_dir, logdir=self.worker_logdir,
             drain_period=self.drain_period or 0,
             cert_dir_option=f"--cert-dir {self.cert_dir}" if self.cert_dir else "",
+            logconf=self.logconf_path, logconf_option=f"--logconf {self.logconf_path}" if self.logconf_path else "",
             cpu_affinity=self.cpu_affinity, accelerators=",".join(self.available_accelerators),
-            resource_monitoring_interval=self.resource_monitoring_interval)
+            resource_monitoring_interval=self.resource_monitoring_interval,
+            enable_mpi_mode=f"--enable-mpi-mode --mpi-launcher={self.mpi_launcher}" if self.enable_mpi_mode else "",
+            mpi_launcher=self.mpi_launcher)
         logger.debug("Launch command of %s: %s", self.label, self.launch_cmd)
 
     def _get_launch_command(self, block_id: str) -> str:
@@ -411,8 +451,20 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         if self.bad_state_is_set:
             raise self.executor_exception
         self.validate_resource_spec(resource_specification)
+        if self.enable_mpi_mode:
+            return self._submit_mpi(func, resource_specification, args, kwargs)
         priority = resource_specification.get("priority") if resource_specification else None
         return self._queue(pack_res_spec_apply_message(func, args, kwargs, resource_specification or {}), priority)
+
+    def _submit_mpi(self, func: Callable, resource_specification: dict[str, Any], args: tuple,
+                    kwargs: dict[str, Any]) -> HTEXFuture:
+        """An MPI task travels with its completed resource specification in a context, which the
+        pool reads (without unpacking the call) to give it nodes before a worker runs it."""
+        from parsl_repro.executors.high_throughput.mpi_prefix_composer import complete_resource_spec
+        from parsl_repro.serialize import pack_apply_message, serialize
+
+        context = {"resource_spec": complete_resource_spec(resource_specification)}
+        return self._queue(p.pack_context_payload(serialize(context), pack_apply_message(func, args, kwargs)))
 
     def submit_payload(self, context: dict[str, Any], buffer: bytes) -> HTEXFuture:
         """Submit an already packed task, run on a worker as ``context`` says.
@@ -551,7 +603,9 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                     if not reply.done():  # else its caller gave up waiting
                         reply.set_result(p.loads(frames[1]))
             elif tag == p.EVENTS:
-                self._pool_event(p.loads(frames[1]))
+                events = p.loads(frames[1])
+                for event in events if isinstance(events, list) else (events,):
+                    self._pool_event(event)
 
     def _results(self, frames: list[bytes]) -> None:
         from parsl_repro.serialize import deserialize
@@ -597,13 +651,21 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                                     s[9], s[10], s[11]))
 
     def _pool_event(self, event: dict[str, Any]) -> None:
+        """A pool registered, turned busy or idle, or was lost or drained: one node record each,
+        as Parsl's monitoring keeps them."""
         uid = event["manager"]
-        if event["event"] == "registered":
+        kind = event["event"]
+        if kind == "registered":
             self._managers[uid] = event
-        active = event["event"] == "registered"
+        active = kind in ("registered", "busy", "idle")
+        if active:
+            self._active_pools.add(uid)
+        else:
+            self._active_pools.discard(uid)
+        known = self._managers.get(uid, {})
         self.event_sink.emit(NodeSeen(self.run_id or "", self.label, uid, time.time(), event.get("hostname", "?"),
-                                      event.get("block_id"), int(event.get("cpu_count") or 0),
-                                      int(event.get("total_memory") or 0), int(event.get("worker_count") or 0),
+                                      event.get("block_id"), int(known.get("cpu_count") or 0),
+                                      int(known.get("total_memory") or 0), int(event.get("worker_count") or 0),
                                       event.get("python_version", ""), active))
 
     def _interchange_died(self) -> bool:
@@ -674,6 +736,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             self._link.wake()  # the I/O thread sends what is queued, then STOP
             self._result_queue_thread.join(timeout)
         self._stop_interchange(proc, timeout)
+        for uid in list(self._active_pools):  # their pools stop with the interchange
+            self._pool_event(dict(self._managers.get(uid, {}), manager=uid, event="stopped"))
         if self._link is not None:
             self._link.close(RuntimeError(f"executor {self.label} was shut down"))
             self._link.close_pipe()
@@ -714,6 +778,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
 def _resource_interval(executor: HighThroughputExecutor) -> float:
     """Seconds between resource samples of running tasks; 0 turns sampling off."""
     settings = getattr(executor, "resource_monitoring", None)
+    if not executor.monitor_resources():  # MPIExecutor: a task's processes span nodes
+        return 0.0
     if settings is None:
         return 30.0
     enabled, interval = settings

@@ -76,6 +76,7 @@ class Interchange:
         self.managers: dict[bytes, ManagerRecord] = {}
         self.held_blocks: set[str] = set()
         self.registered_blocks: set[str] = set()  # every block whose pools ever registered
+        self.activity: list[dict[str, Any]] = []  # pools that turned busy or idle, not yet sent
         self.pending_results: list[bytes] = []
         self.stopping = False
 
@@ -217,8 +218,9 @@ class Interchange:
             for i in range(2, len(frames) - 3, 4):
                 manager.tasks.discard(frames[i])
                 pending += [uid, frames[i], frames[i + 1], frames[i + 2], frames[i + 3]]
-            if not manager.tasks:
+            if not manager.tasks and manager.idle_since is None:
                 manager.idle_since = time.time()
+                self.activity.append(dict(manager.describe(), event="idle"))
         elif tag == p.REGISTER:
             self._register(identity, p.loads(frames[2]))
         elif tag == p.HEARTBEAT:
@@ -273,6 +275,8 @@ class Interchange:
                 manager.tasks.add(task_id)
                 room -= 1
             if len(frames) > 1:
+                if manager.idle_since is not None:
+                    self.activity.append(dict(manager.describe(), event="busy"))
                 manager.idle_since = None
                 if not self._send_worker(manager.identity, frames):
                     continue
@@ -280,9 +284,14 @@ class Interchange:
                 return
 
     def _flush_results(self) -> None:
-        if self.pending_results and self.client_identity is not None:
+        if self.client_identity is None:
+            return
+        if self.pending_results:
             self.client.send_multipart([self.client_identity, p.RESULTS, *self.pending_results])
             self.pending_results = []
+        if self.activity:  # pools that turned busy or idle in this pass, for the node records
+            self.client.send_multipart([self.client_identity, p.EVENTS, p.dumps(self.activity)])
+            self.activity = []
 
     def _stop_drained(self) -> None:
         """Tell each draining pool that has no task left to stop, and forget it."""
@@ -364,16 +373,41 @@ def _bind(sock: Any, address: str, port: int | None, port_range: Any) -> int:
     return sock.bind_to_random_port(f"tcp://{host}", min_port=low, max_port=high, max_tries=1000)
 
 
-def main() -> int:
-    line = sys.stdin.buffer.readline()
-    if not line:
-        return 2
-    settings = json.loads(line)
+def _start_logging(settings: dict[str, Any]) -> None:
+    """``<logdir>/interchange.log`` (DEBUG with ``worker_debug``, else INFO), or through the run's
+    ``LogConfig`` when the executor sent one (pickled: the executor's pipe is trusted)."""
+    logdir = settings.get("logdir")
+    encoded = settings.get("log_config") if logdir else None
+    if not encoded:
+        _default_logging(settings)
+        return
+    import pathlib
+    import pickle
+
+    from parsl_repro.logconfigs.base import oneshot_initialize_logging
+    try:
+        log_config = pickle.loads(base64.b64decode(encoded))
+    except Exception:  # a LogConfig class this process cannot import: keep the default
+        _default_logging(settings)
+        logger.exception("Cannot load the run's log configuration; logging to interchange.log instead")
+        return
+    oneshot_initialize_logging(log_config=log_config, log_dir=pathlib.Path(logdir), log_name="interchange")
+
+
+def _default_logging(settings: dict[str, Any]) -> None:
     logdir = settings.get("logdir")
     handlers: list[logging.Handler] = [logging.FileHandler(os.path.join(logdir, "interchange.log"))] if logdir \
         else [logging.StreamHandler()]
     logging.basicConfig(level=logging.DEBUG if settings.get("debug") else logging.INFO, handlers=handlers,
                         format="%(asctime)s %(name)s:%(lineno)d [%(levelname)s] %(message)s")
+
+
+def main() -> int:
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return 2
+    settings = json.loads(line)
+    _start_logging(settings)
     interchange = Interchange(settings)
 
     def stop(signum: int, frame: Any) -> None:

@@ -10,7 +10,10 @@ another ``BaseException`` that is not an ``Exception`` (as in Parsl: such a task
 worker). Busy workers are sampled with psutil every ``resource_monitoring_interval`` seconds;
 the samples travel back with the task's result. With ``--drain-period``, the pool asks the
 interchange to drain that many seconds after it starts: it takes no new tasks, finishes those
-it holds, and exits when the interchange tells it to stop.
+it holds, and exits when the interchange tells it to stop. With ``--enable-mpi-mode`` (one pool
+per block, ``MPIExecutor``) each task first waits for the nodes its resource specification asks
+for (``mpi_resource_management.PoolMPIScheduler``), then runs with them and its launcher prefix
+in its environment.
 
 Installed as the ``parsl-repro-worker-pool`` console script (named so that it never shadows
 Parsl's own ``process_worker_pool.py`` when both are installed).
@@ -22,10 +25,13 @@ import importlib
 import logging
 import multiprocessing
 import os
+import pathlib
+import pickle
 import platform
 import re
 import signal
 import socket
+import struct
 import sys
 import time
 import uuid
@@ -33,16 +39,27 @@ from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any
 
+from parsl_repro.executors.high_throughput.mpi_resource_management import PoolMPIScheduler
+from parsl_repro.logconfigs.base import LogConfig, oneshot_initialize_logging, release_inherited_logging
+
 logger = logging.getLogger("parsl_repro.executors.high_throughput.worker_pool")
 
 
 
 # --- workers -------------------------------------------------------------------------------------
 def _worker_loop(rank: int, conn: Connection, pool_id: str, count: int, block_id: str,
-                 cpus: list[int] | None, accelerator: str | None, siblings: list[Connection]) -> None:
+                 cpus: list[int] | None, accelerator: str | None, siblings: list[Connection],
+                 log_setup: tuple[LogConfig, pathlib.Path] | None = None, final_sample: bool = False) -> None:
     """One worker process: run the tasks the manager sends, one at a time, until the pipe closes
-    (which is also how a worker notices that its manager died)."""
+    (which is also how a worker notices that its manager died). With ``log_setup`` (the run's
+    ``LogConfig`` and the pool's log directory) it logs as ``worker_<rank>``; without, into the
+    manager's log, whose handler it inherited. With ``final_sample``, each result is preceded by
+    a ``SelfSample`` of this process taken as the task ended (about 10 µs)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the manager decides when workers stop
+    if log_setup is not None:
+        release_inherited_logging()  # the manager's handlers and references came with the fork
+        oneshot_initialize_logging(log_config=log_setup[0], log_dir=log_setup[1], log_name=f"worker_{rank}")
+    logger.info("Worker %d of pool %s started (pid %d)", rank, pool_id, os.getpid())
     for inherited in siblings:  # the manager's ends of other workers' pipes, inherited by fork
         inherited.close()
     os.environ.update(PARSL_WORKER_RANK=str(rank), PARSL_WORKER_POOL_ID=pool_id, PARSL_WORKER_COUNT=str(count),
@@ -59,6 +76,7 @@ def _worker_loop(rank: int, conn: Connection, pool_id: str, count: int, block_id
     from parsl_repro.executors.high_throughput.protocol import CONTEXT_PAYLOAD
     from parsl_repro.serialize import serialize
 
+    sampler = SelfSample() if final_sample else None
     while True:
         try:
             message = conn.recv_bytes()
@@ -77,7 +95,43 @@ def _worker_loop(rank: int, conn: Connection, pool_id: str, count: int, block_id
             except Exception as e:  # an exception that cannot be serialized either
                 out = serialize(RemoteExceptionWrapper(RuntimeError, RuntimeError(
                     f"the task failed and its exception could not be sent back: {type(e).__name__}: {e}"), None))
-        conn.send_bytes(task_id + out)
+        conn.send_bytes(task_id + sampler.take() + out if sampler is not None else task_id + out)
+
+
+class SelfSample:
+    """A worker's cheap sample of itself as a task ends, so every try has at least one resource
+    record, as in Parsl: CPU times of the process and its reaped children (``os.times``), resident
+    and virtual size (``/proc/self/statm``) and bytes read and written (``/proc/self/io``), read
+    from files kept open. Packed as ``FORMAT``: time, user, system, rss, vms, read, write."""
+
+    FORMAT = struct.Struct("!dddqqqq")
+
+    def __init__(self) -> None:
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._statm = self._open("/proc/self/statm")
+        self._io = self._open("/proc/self/io")
+
+    @staticmethod
+    def _open(path: str) -> int | None:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+
+    def take(self) -> bytes:
+        t = os.times()
+        rss = vms = read = write = 0
+        try:
+            if self._statm is not None:
+                fields = os.pread(self._statm, 128, 0).split()
+                vms, rss = int(fields[0]) * self._page, int(fields[1]) * self._page
+            if self._io is not None:
+                lines = os.pread(self._io, 512, 0).split(b"\n")
+                read, write = int(lines[4].split()[1]), int(lines[5].split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+        return self.FORMAT.pack(time.time(), t.user + t.children_user, t.system + t.children_system, rss, vms,
+                                read, write)
 
 
 def _execute_with_context(payload: bytes) -> Any:
@@ -122,11 +176,13 @@ class _Worker:
 
 # --- the manager -----------------------------------------------------------------------------------
 class Manager:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, log_config: LogConfig | None = None) -> None:
         self.args = args
         self.uid = args.uid or uuid.uuid4().hex[:12]
+        self._log_setup = None if log_config is None else (log_config, _pool_log_dir(args, self.uid))
         self.block_id = args.block_id
         self.hostname = socket.gethostname()
+        self._memory = max(1, _total_memory())
         self.worker_count = _worker_count(args)
         self.capacity = self.worker_count + args.prefetch_capacity
         self.pending: deque[tuple[bytes, bytes]] = deque()
@@ -138,6 +194,8 @@ class Manager:
         self._accelerators = [a for a in args.available_accelerators.split(",") if a] \
             if args.available_accelerators else []
         self.drain_at = time.monotonic() + args.drain_period if args.drain_period else float("inf")
+        # MPI mode: tasks wait there until the nodes they ask for are free, then go to pending
+        self.mpi = PoolMPIScheduler(args.mpi_launcher, self.pending) if args.enable_mpi_mode else None
 
     # workers
     def _start_worker(self, rank: int) -> _Worker:
@@ -146,7 +204,9 @@ class Manager:
         accelerator = self._accelerators[rank % len(self._accelerators)] if self._accelerators else None
         process = self._context.Process(target=_worker_loop, name=f"parsl-repro-worker-{rank}", daemon=True,
                                         args=(rank, child, self.uid, self.worker_count, self.block_id, cpus,
-                                              accelerator, [parent, *(w.conn for w in self.workers)]))
+                                              accelerator, [parent, *(w.conn for w in self.workers)]),
+                                        kwargs={"log_setup": self._log_setup,
+                                                "final_sample": self.args.resource_monitoring_interval > 0})
         process.start()
         child.close()
         return _Worker(rank, process, parent)
@@ -200,8 +260,12 @@ class Manager:
                     last_heard = now
                     tag = frames[0]
                     if tag == p.TASKS:
-                        for i in range(1, len(frames) - 1, 2):
-                            self.pending.append((frames[i], frames[i + 1]))
+                        if self.mpi is None:
+                            for i in range(1, len(frames) - 1, 2):
+                                self.pending.append((frames[i], frames[i + 1]))
+                        else:  # a task that can never get its nodes here fails at once
+                            for i in range(1, len(frames) - 1, 2):
+                                self.results += self.mpi.put(frames[i], frames[i + 1])
                     elif tag == p.STOP:
                         logger.info("Interchange asked pool %s to stop", self.uid)
                         return 0
@@ -246,11 +310,19 @@ class Manager:
             return
         task_id = message[:8]
         meta = p.META.pack(worker.started, worker.process.pid)
+        body = 8
+        if self.args.resource_monitoring_interval > 0:  # the worker's SelfSample leads the result
+            body += SelfSample.FORMAT.size
+            at, user, system, rss, vms, read, write = SelfSample.FORMAT.unpack_from(message, 8)
+            worker.samples.append([at, self.args.resource_monitoring_interval, worker.process.pid, user, system,
+                                   rss, vms, 100.0 * rss / self._memory, read, write, 0, "running"])
         if worker.samples:
             meta += p.dumps(worker.samples)
-        self.results += [task_id, p.OK, meta, message[8:]]
+        self.results += [task_id, p.OK, meta, message[body:]]
         worker.task = None
         self.idle.append(worker)
+        if self.mpi is not None:
+            self.mpi.release(task_id)
 
     def _replace(self, worker: _Worker, by_fd: dict, poller: Any, zmq: Any, p: Any) -> None:
         """A worker died: report its task lost, start another in its place."""
@@ -267,6 +339,8 @@ class Manager:
             self.results += [worker.task, p.LOST, meta, p.dumps({
                 "kind": "worker", "worker": worker.rank, "pid": worker.process.pid, "exitcode": code,
                 "hostname": self.hostname, "block_id": self.block_id, "manager": self.uid})]
+            if self.mpi is not None:
+                self.mpi.release(worker.task)
         elif worker in self.idle:
             self.idle.remove(worker)
         fresh = self._start_worker(worker.rank)
@@ -445,13 +519,48 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cpu-affinity", default="none")
     parser.add_argument("--available-accelerators", default="")
     parser.add_argument("--resource-monitoring-interval", type=float, default=0.0)
+    parser.add_argument("--enable-mpi-mode", "--enable_mpi_mode", dest="enable_mpi_mode", action="store_true",
+                        help="give each task the nodes its resource specification asks for (MPI mode)")
+    parser.add_argument("--mpi-launcher", default="mpiexec", choices=("srun", "aprun", "mpiexec"),
+                        help="the launcher whose prefix is PARSL_MPI_PREFIX in MPI mode")
     parser.add_argument("--logdir", default=None)
+    parser.add_argument("--logconf", default=None,
+                        help="a pickled LogConfig to log through, written by the executor (None: the default log)")
     parser.add_argument("-d", "--debug", action="store_true")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.uid = args.uid or uuid.uuid4().hex[:12]
+    log_config = _start_logging(args)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    return Manager(args, log_config).run()
+
+
+def _start_logging(args: argparse.Namespace) -> LogConfig | None:
+    """Start the manager's log and return the ``LogConfig`` its workers should use, if any.
+
+    By default one file, ``<logdir>/block-<id>/manager-<pid>.log`` (DEBUG with ``--debug``, else
+    INFO), that the forked workers share. With ``--logconf``, the run's ``LogConfig`` logs in
+    ``<logdir>/block-<id>/<pool id>/`` as ``manager`` and, in each worker, ``worker_<rank>``.
+    The file was written by the executor for this pool, so it is trusted to unpickle.
+    """
+    if args.logconf and args.logconf != "None":
+        try:
+            with open(args.logconf, "rb") as f:
+                log_config = pickle.load(f)
+        except Exception:  # unreadable, or a LogConfig class this node cannot import
+            _default_logging(args)
+            logger.exception("Cannot load the log configuration %s; logging here instead", args.logconf)
+            return None
+        oneshot_initialize_logging(log_config=log_config, log_dir=_pool_log_dir(args, args.uid), log_name="manager")
+        return log_config
+    _default_logging(args)
+    return None
+
+
+def _default_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.debug else logging.INFO
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if args.logdir:
@@ -460,8 +569,11 @@ def main(argv: list[str] | None = None) -> int:
         handlers = [logging.FileHandler(os.path.join(directory, f"manager-{os.getpid()}.log"))]
     logging.basicConfig(level=level, handlers=handlers,
                         format="%(asctime)s %(name)s:%(lineno)d %(processName)s [%(levelname)s] %(message)s")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    return Manager(args).run()
+
+
+def _pool_log_dir(args: argparse.Namespace, uid: str) -> pathlib.Path:
+    """Where a pool logs through a ``LogConfig``: ``<logdir>/block-<id>/<pool id>`` (as Parsl)."""
+    return pathlib.Path(args.logdir or os.getcwd()) / f"block-{args.block_id}" / uid
 
 
 if __name__ == "__main__":
