@@ -264,6 +264,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         self._counter_lock = threading.Lock()
         self._managers: dict[str, dict[str, Any]] = {}
         self._active_pools: set[str] = set()
+        self._pool_busy: dict[str, bool] = {}  # by pool: whether its last node record says busy
         self._shut_down = False
 
     enable_mpi_mode: bool = False
@@ -663,7 +664,9 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         else:
             self._active_pools.discard(uid)
         known = self._managers.get(uid, {})
-        self.event_sink.emit(NodeSeen(self.run_id or "", self.label, uid, time.time(), event.get("hostname", "?"),
+        self._pool_busy[uid] = kind == "busy"
+        self.event_sink.emit(NodeSeen(self.run_id or "", self.label, uid, event.get("time") or time.time(),
+                                      event.get("hostname", "?"),
                                       event.get("block_id"), int(known.get("cpu_count") or 0),
                                       int(known.get("total_memory") or 0), int(event.get("worker_count") or 0),
                                       event.get("python_version", ""), active))
@@ -737,6 +740,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             self._result_queue_thread.join(timeout)
         self._stop_interchange(proc, timeout)
         for uid in list(self._active_pools):  # their pools stop with the interchange
+            if self._pool_busy.get(uid) and not self._tasks:  # idle since its last result, not yet recorded
+                self._pool_event(dict(self._managers.get(uid, {}), manager=uid, event="idle"))
             self._pool_event(dict(self._managers.get(uid, {}), manager=uid, event="stopped"))
         if self._link is not None:
             self._link.close(RuntimeError(f"executor {self.label} was shut down"))

@@ -45,6 +45,9 @@ from parsl_repro.executors.high_throughput.manager_selector import ManagerSelect
 
 logger = logging.getLogger("parsl_repro.executors.high_throughput.interchange")
 
+IDLE_REPORT_AFTER = 1.0
+"""Seconds a pool must stay without tasks before its node record says idle."""
+
 
 class Interchange:
     def __init__(self, settings: dict[str, Any]) -> None:
@@ -88,6 +91,7 @@ class Interchange:
         poller.register(self.workers, zmq.POLLIN)
         poller.register(control, zmq.POLLIN)
         next_heartbeat = time.monotonic() + self.heartbeat_period
+        next_idle_check = time.monotonic() + 1.0
         while not self.stopping:
             events = dict(poller.poll(min(self.heartbeat_period, 1.0) * 1000))
             if control in events:
@@ -106,6 +110,9 @@ class Interchange:
                 next_heartbeat = now + self.heartbeat_period
                 self._heartbeat()
             self._expire(now)
+            if now >= next_idle_check:
+                next_idle_check = now + 1.0
+                self._report_idle()
         self._stop_pools()
 
     def _from_client(self) -> None:
@@ -219,8 +226,7 @@ class Interchange:
                 manager.tasks.discard(frames[i])
                 pending += [uid, frames[i], frames[i + 1], frames[i + 2], frames[i + 3]]
             if not manager.tasks and manager.idle_since is None:
-                manager.idle_since = time.time()
-                self.activity.append(dict(manager.describe(), event="idle"))
+                manager.idle_since = time.time()  # reported by _report_idle once it lasts
         elif tag == p.REGISTER:
             self._register(identity, p.loads(frames[2]))
         elif tag == p.HEARTBEAT:
@@ -275,8 +281,9 @@ class Interchange:
                 manager.tasks.add(task_id)
                 room -= 1
             if len(frames) > 1:
-                if manager.idle_since is not None:
-                    self.activity.append(dict(manager.describe(), event="busy"))
+                if manager.idle_reported:
+                    manager.idle_reported = False
+                    self.activity.append(dict(manager.describe(), event="busy", time=time.time()))
                 manager.idle_since = None
                 if not self._send_worker(manager.identity, frames):
                     continue
@@ -304,6 +311,17 @@ class Interchange:
                 except zmq.ZMQError:
                     pass  # it is gone already
                 self._event(dict(manager.describe(), event="drained"))
+
+    def _report_idle(self) -> None:
+        """Record pools idle for ``IDLE_REPORT_AFTER`` seconds or more (as of when they became
+        idle). Shorter gaps are not worth a node record: a pool running a chain of tasks would
+        otherwise record two per task."""
+        horizon = time.time() - IDLE_REPORT_AFTER
+        for manager in self.managers.values():
+            since = manager.idle_since
+            if since is not None and since <= horizon and not manager.idle_reported:
+                manager.idle_reported = True
+                self.activity.append(dict(manager.describe(), event="idle", time=since))
 
     def _heartbeat(self) -> None:
         for identity in list(self.managers):

@@ -15,7 +15,7 @@ class ManagerRecord:
 
     __slots__ = ("uid", "identity", "hostname", "block_id", "worker_count", "capacity", "tasks", "last_heard",
                  "registered", "active", "draining", "idle_since", "python_version", "version", "pid",
-                 "packages")
+                 "packages", "idle_reported")
 
     def __init__(self, identity: bytes, info: dict[str, Any]) -> None:
         self.identity = identity
@@ -35,6 +35,7 @@ class ManagerRecord:
         self.active = True
         self.draining = False
         self.idle_since: float | None = time.time()
+        self.idle_reported = True  # the registration's node record shows it idle
 
     def describe(self) -> dict[str, Any]:
         return {"manager": self.uid, "block_id": self.block_id, "hostname": self.hostname,
