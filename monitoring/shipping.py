@@ -93,7 +93,7 @@ class ProcessSink(EventSink):
 
     def __init__(self, url: str, run_id: str, spool_dir: str | None, *, initialize_logging: bool | Any = True) -> None:
         self.run_id = run_id
-        header = pickle.dumps({"url": url, "run_id": run_id, "spool_dir": spool_dir,
+        header = pickle.dumps({"url": url, "run_id": run_id, "spool_dir": spool_dir, "kernel_pid": os.getpid(),
                                "log_config": pickle.dumps(initialize_logging)})
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.emit = self._queue.put  # type: ignore[method-assign]  # the whole hot-path cost
@@ -276,7 +276,7 @@ def writer_main(stream: IO[bytes]) -> int:
     stop_logging = _start_logging(settings)
     store = ProvenanceStore(settings["url"], spool_dir=settings["spool_dir"])
     store.open()
-    sink = StoreSink(store, settings["run_id"])
+    sink = StoreSink(store, settings["run_id"], settings.get("kernel_pid"))
     logger.info("Provenance writer of run %s started (pid %d)", settings["run_id"], os.getpid())
     try:
         while (payload := _receive(stream)) is not None:

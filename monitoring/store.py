@@ -22,6 +22,7 @@ import os
 import pickle
 import queue
 import reprlib
+import socket
 import threading
 import time
 import warnings
@@ -354,9 +355,11 @@ def batches(events: queue.SimpleQueue, stop: threading.Event, limit: int, idle: 
 class StoreSink(EventSink):
     """The kernel's sink for one run: ``emit`` queues, a writer thread writes batches."""
 
-    def __init__(self, store: ProvenanceStore, run_id: str) -> None:
+    def __init__(self, store: ProvenanceStore, run_id: str, kernel_pid: int | None = None) -> None:
         self.store = store
         self.run_id = run_id
+        self.host = socket.gethostname()  # the kernel's host: this sink runs beside it
+        self.kernel_pid = kernel_pid or os.getpid()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self.emit = self._queue.put  # type: ignore[method-assign]  # the whole hot-path cost
         self._stop = threading.Event()
@@ -757,8 +760,13 @@ def _on_task_state(sink: StoreSink, rows: _BatchRows, e: TaskState) -> None:
         rows.tries[(e.run_id, e.task_id, e.try_id)] = row
     elif e.old in TRYING and e.new not in TRYING:
         error = None if e.new in SUCCESS else e.detail
-        rows.update_try(e.run_id, e.task_id, e.try_id, task_try_time_returned=when, error=error,
-                        task_fail_history=error)
+        if e.running:  # ran in the kernel's process (threads): its host and pid
+            rows.update_try(e.run_id, e.task_id, e.try_id, task_try_time_returned=when, error=error,
+                            task_fail_history=error, task_try_time_running=e.running, hostname=sink.host,
+                            pid=sink.kernel_pid)
+        else:
+            rows.update_try(e.run_id, e.task_id, e.try_id, task_try_time_returned=when, error=error,
+                            task_fail_history=error)
 
 
 def _on_task_keyed(sink: StoreSink, rows: _BatchRows, e: TaskKeyed) -> None:

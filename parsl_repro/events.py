@@ -112,7 +112,9 @@ class TaskState(NamedTuple):
     """One move of the task state machine; ``cause`` says why (a transition table entry).
 
     ``detail`` adds what the move needs: the error's text for a failure, the executor's label
-    for a launch (which opens try ``try_id``; the next move of the task closes it).
+    for a launch (which opens try ``try_id``; the next move of the task closes it). ``running``
+    is when the try started running, for executors that run tries in the kernel's own process
+    (threads), which report it here instead of with a ``TryPlaced`` of their own.
     """
     run_id: str
     task_id: int
@@ -122,6 +124,7 @@ class TaskState(NamedTuple):
     new: str
     cause: str
     detail: str | None = None
+    running: float | None = None
 
 
 class FileObserved(NamedTuple):

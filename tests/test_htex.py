@@ -221,11 +221,20 @@ def test_tries_record_host_block_pool_and_pid_and_resource_samples_reach_the_sto
     # sampled every 0.2 s while it ran: CPU time grows from sample to sample, RSS holds the 32 MiB
     assert len(samples) >= 3 and samples[-1][0] > samples[0][0] and samples[-1][0] > 0.4
     assert max(rss for _, rss in samples) > 32 << 20
-    # and every try has at least its final sample, however short it was (as in Parsl)
+
+
+def test_a_workers_first_task_is_sampled_however_short_then_once_per_interval(htex_load, tmp_path):
+    """Workers sample themselves as a task ends, at most once per resource_monitoring_interval
+    (30 s by default): a run of quick tasks gets a resource record from each worker's first task,
+    as Parsl's always has one, without paying for a sample per task."""
+    kernel = htex_load(_htex(max_workers_per_node=1))
+    assert [square(i).result(timeout=60) for i in range(20)] == [i * i for i in range(20)]
+    kernel.cleanup()
     with _store(tmp_path).connect() as conn:
-        unsampled = conn.execute(text('SELECT count(*) FROM "try" t WHERE NOT EXISTS (SELECT 1 FROM resource r '
-                                      "WHERE r.task_id = t.task_id AND r.try_id = t.try_id)")).scalar()
-    assert unsampled == 0
+        sampled = conn.execute(text("SELECT task_id, psutil_process_memory_resident, psutil_process_time_user "
+                                    "FROM resource")).all()
+    assert [task for task, _, _ in sampled] == [0]
+    assert sampled[0][1] > 1 << 20 and sampled[0][2] > 0  # a real process: megabytes, CPU time
 
 
 def test_runs_are_encrypted_by_default_with_owner_only_keys(htex_load):

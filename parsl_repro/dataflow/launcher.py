@@ -140,6 +140,9 @@ class TaskRunner:
     def settle(self, task: TaskRecord, fut: Future) -> None:
         """An executor (or memo) future of ``task`` is done: complete, retry or fail the task."""
         task.try_time_returned = time.time()
+        started = getattr(fut, "parsl_started", None)  # threads: [when the try started running]
+        if started is not None:
+            task.try_time_running = started[0]
         error = future_error(fut)
         result = None if error is not None else fut.result()
         if isinstance(result, RemoteExceptionWrapper):
@@ -164,6 +167,7 @@ class TaskRunner:
             task.try_id += 1
             task.try_time_launched = None
             task.try_time_returned = None
+            task.try_time_running = None
             self.states.move(task, States.pending)
             self.ready(task)
         else:

@@ -25,6 +25,7 @@ class TaskRecord:
         "memoize", "hashsum", "ignore_for_cache", "from_memo", "join", "joins", "join_lock",
         "try_id", "task_launch_lock", "time_invoked", "time_returned", "try_time_launched",
         "try_time_returned", "resource_specification", "checkpoint", "_outstanding", "app_kind",
+        "try_time_running",
     )
 
     def __init__(self, *, dfk: DataFlowKernel, task_id: int, func: Callable, func_name: str,
@@ -55,6 +56,7 @@ class TaskRecord:
         self.time_returned: float | None = None
         self.try_time_launched: float | None = None
         self.try_time_returned: float | None = None
+        self.try_time_running: float | None = None  # set by executors that report it on their futures
         self.resource_specification = resource_specification
         self.checkpoint = False
         self.app_kind = app_kind

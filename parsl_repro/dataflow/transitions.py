@@ -54,7 +54,8 @@ class TaskStateMachine:
                          new.name,
                          extra={"parsl.dfk": self.run_id, "parsl.task": task.id, "parsl.task_state": new.name})
         self.sink.emit(TaskState(self.run_id, task.id, task.try_id, time.time(),
-                                 None if old is None else old.name, new.name, cause or table_cause, detail))
+                                 None if old is None else old.name, new.name, cause or table_cause, detail,
+                                 task.try_time_running))
 
     def summary(self) -> dict[str, int]:
         with self._lock:

@@ -440,3 +440,24 @@ def test_task_inputs_are_recorded_as_submitted_with_outside_futures_resolved_at_
                                    {"run": run}).all())
     assert inputs[from_task.tid] == f"[<result of task {made.tid}>, 5]"
     assert inputs[from_outside.tid] == "[982919, 6]"
+
+
+def test_thread_tries_record_when_they_started_running_and_the_kernels_host_and_pid(tmp_path, no_leaks):
+    import datetime
+    import socket
+
+    @python_app
+    def nap():
+        time.sleep(0.2)
+
+    with parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo"))) as kernel:
+        nap().result()
+        run = kernel.run_id
+    with _engine(tmp_path).connect() as conn:
+        row = conn.execute(text('SELECT hostname, pid, task_try_time_launched, task_try_time_running, '
+                                'task_try_time_returned FROM "try" WHERE run_id = :run'), {"run": run}).one()
+    hostname, pid, *times = row
+    launched, running, returned = (datetime.datetime.fromisoformat(t) if isinstance(t, str) else t for t in times)
+    assert hostname == socket.gethostname() and pid == os.getpid()
+    assert launched <= running < returned
+    assert (returned - running).total_seconds() >= 0.2

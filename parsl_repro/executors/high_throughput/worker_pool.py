@@ -49,12 +49,13 @@ logger = logging.getLogger("parsl_repro.executors.high_throughput.worker_pool")
 # --- workers -------------------------------------------------------------------------------------
 def _worker_loop(rank: int, conn: Connection, pool_id: str, count: int, block_id: str,
                  cpus: list[int] | None, accelerator: str | None, siblings: list[Connection],
-                 log_setup: tuple[LogConfig, pathlib.Path] | None = None, final_sample: bool = False) -> None:
+                 log_setup: tuple[LogConfig, pathlib.Path] | None = None, sample_interval: float = 0.0) -> None:
     """One worker process: run the tasks the manager sends, one at a time, until the pipe closes
     (which is also how a worker notices that its manager died). With ``log_setup`` (the run's
     ``LogConfig`` and the pool's log directory) it logs as ``worker_<rank>``; without, into the
-    manager's log, whose handler it inherited. With ``final_sample``, each result is preceded by
-    a ``SelfSample`` of this process taken as the task ended (about 10 µs)."""
+    manager's log, whose handler it inherited. Each result is preceded by ``b"\\0"``, or, when
+    ``sample_interval`` > 0 and that long has passed since this worker's last one (always for its
+    first task), by ``b"\\1"`` and a ``SelfSample`` of this process taken as the task ended."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the manager decides when workers stop
     if log_setup is not None:
         release_inherited_logging()  # the manager's handlers and references came with the fork
@@ -76,7 +77,8 @@ def _worker_loop(rank: int, conn: Connection, pool_id: str, count: int, block_id
     from parsl_repro.executors.high_throughput.protocol import CONTEXT_PAYLOAD
     from parsl_repro.serialize import serialize
 
-    sampler = SelfSample() if final_sample else None
+    sampler = SelfSample() if sample_interval > 0 else None
+    next_sample = 0.0
     while True:
         try:
             message = conn.recv_bytes()
@@ -95,14 +97,19 @@ def _worker_loop(rank: int, conn: Connection, pool_id: str, count: int, block_id
             except Exception as e:  # an exception that cannot be serialized either
                 out = serialize(RemoteExceptionWrapper(RuntimeError, RuntimeError(
                     f"the task failed and its exception could not be sent back: {type(e).__name__}: {e}"), None))
-        conn.send_bytes(task_id + sampler.take() + out if sampler is not None else task_id + out)
+        if sampler is not None and time.monotonic() >= next_sample:
+            next_sample = time.monotonic() + sample_interval
+            conn.send_bytes(task_id + b"\1" + sampler.take() + out)
+        else:
+            conn.send_bytes(task_id + b"\0" + out)
 
 
 class SelfSample:
-    """A worker's cheap sample of itself as a task ends, so every try has at least one resource
-    record, as in Parsl: CPU times of the process and its reaped children (``os.times``), resident
-    and virtual size (``/proc/self/statm``) and bytes read and written (``/proc/self/io``), read
-    from files kept open. Packed as ``FORMAT``: time, user, system, rss, vms, read, write."""
+    """A worker's cheap sample of itself as a task ends, at most once per sampling interval (so
+    a worker's first task, however short, has a resource record, as in Parsl): CPU times of the
+    process and its reaped children (``os.times``), resident and virtual size
+    (``/proc/self/statm``) and bytes read and written (``/proc/self/io``), read from files kept
+    open. Packed as ``FORMAT``: time, user, system, rss, vms, read, write."""
 
     FORMAT = struct.Struct("!dddqqqq")
 
@@ -206,7 +213,7 @@ class Manager:
                                         args=(rank, child, self.uid, self.worker_count, self.block_id, cpus,
                                               accelerator, [parent, *(w.conn for w in self.workers)]),
                                         kwargs={"log_setup": self._log_setup,
-                                                "final_sample": self.args.resource_monitoring_interval > 0})
+                                                "sample_interval": self.args.resource_monitoring_interval})
         process.start()
         child.close()
         return _Worker(rank, process, parent)
@@ -310,10 +317,10 @@ class Manager:
             return
         task_id = message[:8]
         meta = p.META.pack(worker.started, worker.process.pid)
-        body = 8
-        if self.args.resource_monitoring_interval > 0:  # the worker's SelfSample leads the result
+        body = 9
+        if message[8] == 1:  # the worker's SelfSample leads the result
             body += SelfSample.FORMAT.size
-            at, user, system, rss, vms, read, write = SelfSample.FORMAT.unpack_from(message, 8)
+            at, user, system, rss, vms, read, write = SelfSample.FORMAT.unpack_from(message, 9)
             worker.samples.append([at, self.args.resource_monitoring_interval, worker.process.pid, user, system,
                                    rss, vms, 100.0 * rss / self._memory, read, write, 0, "running"])
         if worker.samples:
