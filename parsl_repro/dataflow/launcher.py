@@ -43,6 +43,7 @@ from parsl_repro.executors.base import SUBMITTING, ParslExecutor
 logger = logging.getLogger(__name__)
 
 _trampoline = threading.local()
+_NONE: dict = {}
 
 
 class TaskRunner:
@@ -140,9 +141,10 @@ class TaskRunner:
     def settle(self, task: TaskRecord, fut: Future) -> None:
         """An executor (or memo) future of ``task`` is done: complete, retry or fail the task."""
         task.try_time_returned = time.time()
-        started = getattr(fut, "parsl_started", None)  # threads: [when the try started running]
-        if started is not None:
-            task.try_time_running = started[0]
+        if not task.from_memo:  # threads: [when the try started running]; never getattr, which on a
+            started = getattr(fut, "__dict__", _NONE).get("parsl_started")  # future makes a task
+            if started is not None:
+                task.try_time_running = started[0]
         error = future_error(fut)
         result = None if error is not None else fut.result()
         if isinstance(result, RemoteExceptionWrapper):

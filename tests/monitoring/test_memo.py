@@ -314,3 +314,20 @@ def test_older_layouts_are_kept(tmp_path, no_leaks):
     prepare_default_store(str(dangling))
     assert os.readlink(dangling / "provenance.db") == "monitoring.db"
     assert not (dangling / "monitoring.db").exists()  # SQLite creates it on first use
+
+
+def test_a_hit_in_the_same_run_makes_no_other_task_and_is_recorded(tmp_path, no_leaks):
+    from sqlalchemy import text
+
+    from tests.monitoring.conftest import store_engine
+    with _load(tmp_path) as kernel:
+        first = token(77)
+        first.result()
+        second = token(77)
+        assert second.result() == first.result() and second.task_record.from_memo
+        assert kernel.task_count == 2  # reading the hit's outcome never turned into a task of its own
+        run = kernel.run_id
+    with store_engine(tmp_path / "runinfo").connect() as conn:
+        states = conn.execute(text("SELECT task_status_name FROM task WHERE run_id = :r ORDER BY task_id"),
+                              {"r": run}).scalars().all()
+    assert states == ["exec_done", "memo_done"]
