@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from parsl_repro.data_provider.files import public_url
@@ -217,9 +217,29 @@ class ProvenanceStore:
         with self.engine.begin() as conn:
             stale = [row.run_id for row in conn.execute(select(w.run_id, w.pid).where(
                 w.host == host, w.outcome == "running", w.pid.is_not(None))) if not _alive(row.pid)]
-            if stale:
-                conn.execute(update(w).where(w.run_id.in_(stale)).values(outcome="killed"))
+            for run_id in stale:  # the counts a clean end would have written, from the tasks recorded
+                counts = dict(conn.execute(select(m.Task.task_status_name, func.count()).where(
+                    m.Task.run_id == run_id).group_by(m.Task.task_status_name)).all())
+                conn.execute(update(w).where(w.run_id == run_id).values(
+                    outcome="killed",
+                    tasks_completed_count=counts.get("exec_done", 0) + counts.get("memo_done", 0),
+                    tasks_failed_count=counts.get("failed", 0) + counts.get("dep_fail", 0)))
         return len(stale)
+
+    def set_parent_run(self, run_id: str, candidates: Iterable[str]) -> str | None:
+        """Record as ``run_id``'s parent the newest of ``candidates`` (the runs it resumed from,
+        such as those its ``checkpoint_files`` name); returns that parent, or None."""
+        assert self.engine is not None
+        w = m.Workflow
+        wanted = [c for c in candidates if c != run_id]
+        if not wanted:
+            return None
+        with self.engine.begin() as conn:
+            parent = conn.execute(select(w.run_id).where(w.run_id.in_(wanted)).order_by(
+                w.time_began.desc()).limit(1)).scalar()
+            if parent is not None:
+                conn.execute(update(w).where(w.run_id == run_id).values(parent_run_id=parent))
+        return parent
 
     def sink(self, run_id: str, *, in_process: bool = False) -> EventSink:
         """The event sink for this run: a writer process (default), or a writer thread here."""

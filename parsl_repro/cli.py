@@ -47,7 +47,30 @@ def _engine(args: argparse.Namespace) -> Any:
         path = url[len("sqlite:///"):]
         if not os.path.exists(path):
             raise ParslError(f"No provenance store at {path}: run a workflow first, or give --runinfo DIR / --db URL")
-    return make_engine(url, writer=False)
+    engine = make_engine(url, writer=False)
+    _check_schema(engine, url)
+    return engine
+
+
+def _check_schema(engine: Any, url: str) -> None:
+    """Refuse a store this version cannot read, with what to do about it."""
+    from parsl_repro.monitoring.models import SCHEMA_VERSION
+    from parsl_repro.monitoring.schema import SchemaTooNew, stored_version
+    from parsl_repro.monitoring.store import redact
+
+    with engine.connect() as conn:
+        found = stored_version(conn)
+    if found is None:
+        raise ParslError(f"{redact(url)} holds no provenance store: run a workflow first")
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew(redact(url), found)
+    if found < SCHEMA_VERSION:
+        raise ParslError(f"The provenance store at {redact(url)} has schema version {found}, older than this "
+                         f"parsl_repro's ({SCHEMA_VERSION}): the next run that records into it upgrades it in place")
+
+
+def _on_terminal() -> bool:
+    return sys.stdout.isatty()
 
 
 def _plain(value: Any) -> Any:
@@ -61,7 +84,7 @@ def _emit_table(args: argparse.Namespace, rows: list[dict[str, Any]], columns: S
         json.dump([{k: _plain(v) for k, v in row.items()} for row in rows], sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return
-    if sys.stdout.isatty():
+    if _on_terminal():
         from rich.console import Console
         from rich.table import Table
 
@@ -98,12 +121,27 @@ def cmd_show(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     skip = {"packages", "config_summary"}
-    for key, value in detail.items():
-        if key not in skip and value not in (None, "", [], {}):
-            sys.stdout.write(f"{key:22} {_plain(value)}\n")
-    sys.stdout.write(f"{'packages':22} {len(detail['packages'])} installed (digest {detail.get('packages_digest')})\n")
-    if detail.get("config_summary"):
-        sys.stdout.write("config\n    " + detail["config_summary"].replace("\n", "\n    ") + "\n")
+    fields = [(key, str(_plain(value))) for key, value in detail.items()
+              if key not in skip and value not in (None, "", [], {})]
+    fields.append(("packages", f"{len(detail['packages'])} installed (digest {detail.get('packages_digest')})"))
+    config = detail.get("config_summary")
+    if _on_terminal():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"run {detail['run_id']}", show_header=False)
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        for key, value in fields:
+            table.add_row(key, value)
+        if config:
+            table.add_row("config", config)
+        Console().print(table)
+        return 0
+    for key, value in fields:
+        sys.stdout.write(f"{key:22} {value}\n")
+    if config:
+        sys.stdout.write("config\n    " + config.replace("\n", "\n    ") + "\n")
     return 0
 
 
@@ -142,6 +180,21 @@ def cmd_why(args: argparse.Namespace) -> int:
         return 0
     if not explanations:
         sys.stdout.write(f"Every cached task of run {run_id[:12]} was a memo hit.\n")
+        return 0
+    if _on_terminal():
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        colours = {"hit": "green", "miss": "yellow", "first": "cyan", "not-cached": "magenta"}
+        table = Table(title=f"why: run {run_id[:12]}")
+        for column in ("task", "app", "outcome", "explanation"):
+            table.add_column(column, overflow="fold")
+        for e in explanations:
+            table.add_row(str(e.task_id), escape(e.app), f"[{colours.get(e.outcome, 'white')}]{e.outcome}[/]",
+                          escape("\n".join([e.summary, *(f"- {change}" for change in e.changed)])))
+        Console().print(table)
+        return 0
     for e in explanations:
         sys.stdout.write(f"task {e.task_id} ({e.app}): {e.summary}\n")
         for change in e.changed:

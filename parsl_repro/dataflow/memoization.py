@@ -194,6 +194,11 @@ class BasicMemoizer(Memoizer):
       ``checkpoint_files`` and a ``checkpoint_mode``, every run that checkpointed under the same
       ``run_dir`` (Parsl's rule); with neither, every run recorded in the store. ``[]`` loads nothing.
     * A stored result is not reused if an output file it recorded has changed or vanished.
+    * With a store, every run's ``<run dir>/checkpoint/`` exists from the run's start: its
+      checkpoint is the set of results it recorded (produced or reused), durable as each task
+      ends, so ``checkpoint_files=get_last_checkpoint()`` resumes a run killed at any moment in
+      any ``checkpoint_mode``. A run that resumes from ``checkpoint_files`` records the newest
+      run they name as its parent.
     * ``checkpoint_mode`` also writes ``<run dir>/checkpoint/tasks.pkl`` in Parsl's format
       ('task_exit': as tasks end; 'periodic': every ``checkpoint_period``; 'dfk_exit': at cleanup;
       'manual': on ``checkpoint()``), which later runs can load even without the store.
@@ -233,6 +238,10 @@ class BasicMemoizer(Memoizer):
 
         self.run_dir, self.config_run_dir = run_dir, config_run_dir
         self.file_digests = FileDigestCache()
+        if self.memoize and self.store is not None:
+            # A recorded run's checkpoint is every result it stored, durable as each task ends, so
+            # the run has one from its start: get_last_checkpoint() finds it even after a SIGKILL.
+            os.makedirs(os.path.join(run_dir, "checkpoint"), exist_ok=True)
         if self.memoize:
             self.stored = self._load()
             logger.info("App caching enabled; %d recorded results available", len(self.stored))
@@ -267,6 +276,8 @@ class BasicMemoizer(Memoizer):
             runs = self.store.run_ids_for_rundirs([rundir for _, rundir in rundirs])
             if runs:
                 table.update(self.store.load_results(runs))
+                if self.checkpoint_files is not None:  # resuming from named runs: the newest is the parent
+                    self.store.set_parent_run(self.run_id, runs)
                 recorded = {os.path.abspath(d) for d in self.store.rundirs_of(runs)}
         for path, rundir in rundirs:
             if rundir not in recorded:

@@ -99,12 +99,12 @@ def test_missing_store_is_a_clear_error(ws):
     assert done.returncode == 2 and "No provenance store" in done.stderr
 
 
-def test_rich_table_on_a_terminal(recorded):
-    """A pseudo-terminal gets a drawn table (box characters), not tab-separated text."""
+def _on_terminal(root, *args: str) -> str:
+    """What ``parsl-repro ARGS`` shows on a (pseudo-)terminal."""
     import os
     import pty
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "parsl_repro.cli", "runs"], cwd=recorded.root, stdout=slave,
+    proc = subprocess.Popen([sys.executable, "-m", "parsl_repro.cli", *args], cwd=root, stdout=slave,
                             stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "200"})
     os.close(slave)
     chunks = []
@@ -116,6 +116,38 @@ def test_rich_table_on_a_terminal(recorded):
         if not data:
             break
         chunks.append(data)
-    proc.wait(timeout=30)
-    screen = b"".join(chunks).decode(errors="replace")
-    assert "wf.py" in screen and ("━" in screen or "─" in screen) and "\t" not in screen
+    os.close(master)
+    assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    proc.stderr.close()
+    return b"".join(chunks).decode(errors="replace")
+
+
+def _drawn(screen: str) -> bool:
+    return ("━" in screen or "─" in screen) and "\t" not in screen
+
+
+def test_rich_table_on_a_terminal(recorded):
+    """A pseudo-terminal gets a drawn table (box characters), not tab-separated text."""
+    screen = _on_terminal(recorded.root, "runs")
+    assert "wf.py" in screen and _drawn(screen)
+
+
+def test_show_and_why_draw_tables_on_a_terminal_and_plain_text_when_piped(recorded):
+    screen = _on_terminal(recorded.root, "show")
+    assert "script_sha256" in screen and _drawn(screen)
+    assert "│" not in recorded.cli("show") and "script_sha256" in recorded.cli("show")
+    screen = _on_terminal(recorded.root, "why", "--app", "square")
+    assert "outcome" in screen and _drawn(screen)
+
+
+@pytest.mark.sqlite_only
+def test_a_store_from_a_newer_version_is_a_clear_error(recorded):
+    from sqlalchemy import update
+
+    from parsl_repro.monitoring import models as m
+    with recorded.engine.begin() as conn:
+        conn.execute(update(m.SchemaInfo).where(m.SchemaInfo.key == "schema_version").values(value="999"))
+    done = subprocess.run([sys.executable, "-m", "parsl_repro.cli", "runs"], cwd=recorded.root, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "schema version 999" in done.stderr and "Upgrade parsl_repro" in done.stderr

@@ -331,3 +331,66 @@ def test_a_hit_in_the_same_run_makes_no_other_task_and_is_recorded(tmp_path, no_
         states = conn.execute(text("SELECT task_status_name FROM task WHERE run_id = :r ORDER BY task_id"),
                               {"r": run}).scalars().all()
     assert states == ["exec_done", "memo_done"]
+
+
+def test_why_names_the_changed_argument_and_a_changed_environment(workflow):
+    workflow.run()
+    source = (workflow.root / "wf.py").read_text()
+    (workflow.root / "wf.py").write_text(source.replace("for i in range(3)", "for i in range(7, 8)"))
+    assert workflow.run().strip() == "[70] 3"
+    [new_call] = [e for e in json.loads(workflow.cli("why", "--json", "--app", "scale")) if e["outcome"] == "miss"]
+    assert new_call["changed"] == ["argument 0 changed"]
+    # the earlier runs were recorded with other installed packages: not part of the key, but named
+    from sqlalchemy import update
+
+    from parsl_repro.monitoring import models as m
+    with workflow.engine.begin() as conn:
+        last = json.loads(workflow.cli("runs", "--json"))[0]["run_id"]
+        conn.execute(m.Environment.__table__.insert(), [{"packages_digest": "0" * 64, "packages": "[]"}])
+        conn.execute(update(m.Workflow).where(m.Workflow.run_id != last).values(packages_digest="0" * 64))
+    [again] = [e for e in json.loads(workflow.cli("why", "--json", "--app", "scale")) if e["outcome"] == "miss"]
+    assert "environment: the installed packages differ (not part of the memo key)" in again["changed"]
+
+
+def test_result_is_not_reused_when_its_output_file_vanished(tmp_path, no_leaks, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out.txt"
+
+    @python_app(cache=True)
+    def produce(outputs=()):
+        import uuid
+        value = str(uuid.uuid4())
+        with open(outputs[0], "w") as f:
+            f.write(value)
+        return value
+
+    from parsl_repro import File
+    with _load(tmp_path):
+        first = produce(outputs=[File(str(out))]).result()
+    out.unlink()
+    with _load(tmp_path) as dfk:
+        assert produce(outputs=[File(str(out))]).result() != first
+        run_id = dfk.run_id
+    assert out.exists(), "the task ran again and wrote its output"
+    from parsl_repro.monitoring import queries
+    from tests.monitoring.conftest import store_engine
+    [explanation] = queries.why(store_engine(tmp_path / "runinfo"), run_id)
+    assert any("out.txt has vanished" in c for c in explanation.changed)
+
+
+def test_periodic_checkpoint_writes_on_its_timer(tmp_path, no_leaks):
+    import time
+
+    with parsl_repro.load(Config(checkpoint_mode="periodic", checkpoint_period="00:00:01",
+                                 run_dir=str(tmp_path / "runinfo"))) as dfk:
+        first = token(11).result()
+        path = os.path.join(dfk.run_dir, "checkpoint", "tasks.pkl")
+        deadline = time.monotonic() + 15
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.exists(path), "no checkpoint written while the run was still going"
+        with open(path, "rb") as f:
+            assert pickle.load(f)["result"] == first
+    with parsl_repro.load(Config(checkpoint_files=get_last_checkpoint(str(tmp_path / "runinfo")),
+                                 run_dir=str(tmp_path / "runinfo"))):
+        assert token(11).result() == first

@@ -198,15 +198,25 @@ SLOW_WORKFLOW = """
             f.write(f"{i}\\n")
         return i * i
 
+    from parsl_repro.utils import get_last_checkpoint
+
+    # argv[1]: how the script resumes: "implicit" (cache=True alone), or a checkpoint_mode with
+    # checkpoint_files=get_last_checkpoint(), as Parsl's documentation shows
+    checkpointing = {} if sys.argv[1] == "implicit" else {
+        "checkpoint_mode": sys.argv[1], "checkpoint_files": get_last_checkpoint()}
     os.makedirs("done", exist_ok=True)
-    with parsl.load(Config(executors=[ThreadPoolExecutor(max_threads=2)])):
+    with parsl.load(Config(executors=[ThreadPoolExecutor(max_threads=2)], **checkpointing)):
         print(sum(f.result() for f in [step(i) for i in range(120)]))
 """
 
 
-def test_sigkill_leaves_every_completed_task_in_the_store_and_resume_skips_them(ws):
+@pytest.mark.parametrize("resume", ["implicit", "task_exit", "dfk_exit", "manual"])
+def test_sigkill_leaves_every_completed_task_in_the_store_and_resume_skips_them(ws, resume):
+    """Whatever the checkpoint_mode, a run killed mid-way has a checkpoint (the results it
+    stored), and resuming from it redoes no finished task (counted by the task's side effects)."""
     ws.write("wf.py", SLOW_WORKFLOW)
-    proc = subprocess.Popen([sys.executable, "wf.py"], cwd=ws.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "wf.py", resume], cwd=ws.root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while len(ws.calls()) < 50 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -227,12 +237,20 @@ def test_sigkill_leaves_every_completed_task_in_the_store_and_resume_skips_them(
     for task_id in finished_before:
         assert recorded[task_id].task_status_name == "exec_done", task_id
         assert task_id in stored
+    recorded_done = [t for t in recorded.values() if t.task_status_name == "exec_done"]
     executed_first = set(map(int, ws.calls()))
     os.unlink(ws.root / "calls.log")
-    assert ws.run().strip() == str(sum(i * i for i in range(120)))
+    assert ws.run("wf.py", resume).strip() == str(sum(i * i for i in range(120)))
     rerun = set(map(int, ws.calls()))
     assert not (rerun & finished_before), "a task finished before the kill ran again"
     assert rerun | executed_first == set(range(120))
+    with ws.engine.connect() as conn:
+        w = m.Workflow
+        killed, resumed = conn.execute(select(w.run_id, w.outcome, w.tasks_completed_count, w.parent_run_id)
+                                       .order_by(w.time_began)).all()
+    assert killed.outcome == "killed"
+    assert killed.tasks_completed_count == len(recorded_done), "a killed run keeps the count of its finished tasks"
+    assert resumed.parent_run_id == (None if resume == "implicit" else killed.run_id)
 
 
 def test_writer_keeps_up_and_the_sink_is_cheap(tmp_path, no_leaks):
@@ -461,3 +479,35 @@ def test_thread_tries_record_when_they_started_running_and_the_kernels_host_and_
     assert hostname == socket.gethostname() and pid == os.getpid()
     assert launched <= running < returned
     assert (returned - running).total_seconds() >= 0.2
+
+
+@pytest.mark.sqlite_only
+def test_parsl_monitoring_config_loads_and_logging_endpoint_chooses_the_store(tmp_path, no_leaks, monkeypatch):
+    """A Parsl configuration's MonitoringHub, with its hub parameters and a radio on the executor,
+    loads as is; its logging_endpoint is the database the run records into."""
+    from parsl_repro.monitoring import MonitoringHub
+    from parsl_repro.monitoring.radios.udp import UDPRadio
+
+    monkeypatch.chdir(tmp_path)
+    elsewhere = tmp_path / "elsewhere" / "runs.db"
+    elsewhere.parent.mkdir()
+    hub = MonitoringHub(hub_address="127.0.0.1", hub_port_range=(55050, 56000), monitoring_debug=False,
+                        resource_monitoring_interval=0, logging_endpoint=f"sqlite:///{elsewhere}",
+                        workflow_name="calibration", workflow_version="7")
+    executor = ThreadPoolExecutor(label="t", remote_monitoring_radio=UDPRadio(address="127.0.0.1", atexit_timeout=0))
+    with parsl_repro.load(Config(executors=[executor], monitoring=hub, run_dir=str(tmp_path / "runinfo"))) as dfk:
+
+        @python_app
+        def double(x):
+            return 2 * x
+
+        assert double(21).result() == 42
+        run_id = dfk.run_id
+    assert not (tmp_path / "runinfo" / "monitoring.db").exists()
+    engine = make_engine(f"sqlite:///{elsewhere}", writer=False)
+    with engine.connect() as conn:
+        row = conn.execute(select(m.Workflow.workflow_name, m.Workflow.workflow_version, m.Workflow.outcome)
+                           .where(m.Workflow.run_id == run_id)).one()
+        assert tuple(row) == ("calibration", "7", "completed")
+        assert conn.execute(select(m.Task.task_status_name).where(m.Task.run_id == run_id)).scalar() == "exec_done"
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
