@@ -45,7 +45,7 @@ from typing import IO, Any
 
 from parsl_repro import events as ev
 from parsl_repro.events import EventSink
-from parsl_repro.monitoring.store import ProvenanceStore, RenderedTask, StoreSink, batches, render, render_inputs
+from parsl_repro.monitoring.store import ProvenanceStore, RenderedTask, StoreSink, batches, render_fields, render_inputs
 
 logger = logging.getLogger("parsl_repro.monitoring.shipping")  # not "__main__" in the writer process
 
@@ -63,15 +63,19 @@ _HEADER = struct.Struct(">Q")
 
 def _encode(events: list) -> bytes:
     encoded = []
+    append = encoded.append
     codes = _CODES
+    created, rendered = ev.TaskCreated, _CODES[RenderedTask]
     for event in events:
-        if type(event) is ev.TaskCreated:
-            event = render(event)
-        elif type(event) is ev.TaskInputs:
+        kind = type(event)
+        if kind is created:
+            append((rendered, render_fields(event)))
+            continue
+        if kind is ev.TaskInputs:
             event = event._replace(inputs=render_inputs(event.inputs))
-        code = codes.get(type(event))
+        code = codes.get(kind)
         if code is not None:
-            encoded.append((code, tuple(event)))
+            append((code, tuple(event)))
     return pickle.dumps(encoded, protocol=pickle.HIGHEST_PROTOCOL)
 
 

@@ -697,13 +697,19 @@ class RenderedTask(NamedTuple):
 
 
 def render(e: TaskCreated) -> RenderedTask:
-    kwargs = e.kwargs or {}
+    return RenderedTask(*render_fields(e))
+
+
+def render_fields(e: TaskCreated) -> tuple:
+    """``render(e)`` as a plain tuple: what the writer process is sent (no named tuple built)."""
+    kwargs = e.kwargs
     if not kwargs:
-        return RenderedTask(e.run_id, e.task_id, e.time, e.func_name, e.app_kind, e.executor, e.depends_on, e.memoize,
-                            _call_repr(e.args, kwargs), None, None, None, None, None)
-    return RenderedTask(e.run_id, e.task_id, e.time, e.func_name, e.app_kind, e.executor, e.depends_on, e.memoize,
-                        _call_repr(e.args, kwargs), _bounded(kwargs.get("inputs")), _bounded(kwargs.get("outputs")),
-                        _bounded(kwargs.get("stdin")), _stream(kwargs, "stdout"), _stream(kwargs, "stderr"))
+        args = e.args
+        return (e.run_id, e.task_id, e.time, e.func_name, e.app_kind, e.executor, e.depends_on, e.memoize,
+                _call_repr(args, {}) if args else "()", None, None, None, None, None)
+    return (e.run_id, e.task_id, e.time, e.func_name, e.app_kind, e.executor, e.depends_on, e.memoize,
+            _call_repr(e.args, kwargs), _bounded(kwargs.get("inputs")), _bounded(kwargs.get("outputs")),
+            _bounded(kwargs.get("stdin")), _stream(kwargs, "stdout"), _stream(kwargs, "stderr"))
 
 
 def render_inputs(inputs: Any) -> str | None:
