@@ -468,3 +468,45 @@ def test_commands_answer_in_parsl_spelling_from_many_threads_at_once(htex_load):
     for thread in threads:
         thread.join()
     assert not failures
+
+
+def test_short_task_prefetch_holds_one_extra_task_per_worker_only_while_tasks_come_back_quickly():
+    from parsl_repro.executors.high_throughput.manager_record import SHORT_TASK_SECONDS, ManagerRecord
+
+    pool = ManagerRecord(b"pool", {"uid": "p", "worker_count": 4, "capacity": 4})
+    assert pool.limit(True) == 4, "nothing known of its tasks yet: Parsl's capacity"
+    for i in range(10):
+        pool.tasks[bytes([i])] = 100.0
+        pool.returned(bytes([i]), 100.0 + SHORT_TASK_SECONDS / 10)
+    assert pool.limit(True) == 8
+    assert pool.limit(False) == 4, "turned off: Parsl's capacity"
+    for i in range(10, 20):
+        pool.tasks[bytes([i])] = 200.0
+        pool.returned(bytes([i]), 200.0 + 20 * SHORT_TASK_SECONDS)
+    assert pool.limit(True) == 4, "long tasks: no task waits in a pool that another pool could run"
+    assert not pool.tasks
+    generous = ManagerRecord(b"g", {"uid": "g", "worker_count": 2, "capacity": 12})  # prefetch_capacity=10
+    generous.tasks[b"x"] = 0.0
+    generous.returned(b"x", 0.001)
+    assert generous.limit(True) == 12, "an explicit prefetch_capacity larger than the extra is kept"
+
+
+def test_pools_of_quick_tasks_are_kept_two_tasks_deep_per_worker(htex_load):
+    """While short tasks flow, the interchange keeps a pool two tasks deep per worker (so workers
+    never wait a round trip); with the prefetch off it keeps Parsl's one per worker."""
+    for prefetch, deepest in ((True, 4), (False, 2)):
+        executor = htex_load(_htex(short_task_prefetch=prefetch)).executors["htex"]
+
+        @python_app
+        def quick(i):
+            import time
+            time.sleep(0.002)
+            return i
+
+        futures = [quick(i) for i in range(600)]
+        held = 0
+        while not futures[-1].done():
+            held = max([held, *(m["tasks"] for m in executor.connected_managers())])
+        assert [f.result() for f in futures] == list(range(600))
+        assert held == deepest
+        parsl_repro.dfk().cleanup()

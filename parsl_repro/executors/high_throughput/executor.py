@@ -206,7 +206,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                  address_probe_timeout: int | None = None, worker_logdir_root: str | None = None,
                  manager_selector: ManagerSelector | None = None,
                  block_error_handler: bool | Callable[[BlockProviderExecutor, dict[str, JobStatus]], None] = True,
-                 encrypted: bool = True, remote_monitoring_radio: Any = None) -> None:
+                 encrypted: bool = True, remote_monitoring_radio: Any = None,
+                 short_task_prefetch: bool = True) -> None:
         if provider is None:
             from parsl_repro.providers import LocalProvider
             provider = LocalProvider()
@@ -238,6 +239,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             available_accelerators = [str(i) for i in range(available_accelerators)]
         self.available_accelerators = list(available_accelerators)
         self.prefetch_capacity = prefetch_capacity
+        self.short_task_prefetch = short_task_prefetch
         self.heartbeat_threshold = heartbeat_threshold
         self.heartbeat_period = heartbeat_period
         self.drain_period = drain_period
@@ -397,6 +399,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             "worker_port_range": self.worker_port_range, "interchange_port_range": self.interchange_port_range,
             "heartbeat_period": self.heartbeat_period, "heartbeat_threshold": self.heartbeat_threshold,
             "logdir": self.logdir, "debug": self.worker_debug,
+            # MPI tasks wait in their pool for nodes: holding more there would only delay them
+            "short_task_prefetch": self.short_task_prefetch and not self.enable_mpi_mode,
             "log_config": None if self.log_config is None else base64.b64encode(pickle.dumps(self.log_config)).decode(),
             # the interchange's default needs no deserializing (and no serialize import there)
             "manager_selector": None if type(self.manager_selector) is RandomManagerSelector

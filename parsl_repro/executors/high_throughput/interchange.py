@@ -75,6 +75,7 @@ class Interchange:
         self.prioritized: list[tuple[float, int, bytes, bytes]] = []  # heap of (priority, arrival, id, payload)
         self._arrivals = 0
         self.manager_selector: ManagerSelector = _selector(settings.get("manager_selector"))
+        self.short_task_prefetch = bool(settings.get("short_task_prefetch", False))
         self._debug = logger.isEnabledFor(logging.DEBUG)
         self.managers: dict[bytes, ManagerRecord] = {}
         self.held_blocks: set[str] = set()
@@ -222,8 +223,10 @@ class Interchange:
                 raise ValueError(f"a RESULTS message has {len(frames) - 2} frames after its tag, not 4 per result")
             uid = manager.uid.encode()
             pending = self.pending_results
+            now = time.monotonic()
+            returned = manager.returned
             for i in range(2, len(frames) - 3, 4):
-                manager.tasks.discard(frames[i])
+                returned(frames[i], now)
                 pending += [uid, frames[i], frames[i + 1], frames[i + 2], frames[i + 3]]
             if not manager.tasks and manager.idle_since is None:
                 manager.idle_since = time.time()  # reported by _report_idle once it lasts
@@ -264,21 +267,24 @@ class Interchange:
     def _dispatch(self) -> None:
         if not self.queue and not self.prioritized:
             return
+        prefetch = self.short_task_prefetch
         ready = {m.identity: m for m in self.managers.values()
-                 if m.active and not m.draining and len(m.tasks) < m.capacity}
+                 if m.active and not m.draining and len(m.tasks) < m.limit(prefetch)}
         if not ready:
             return
         order = self.manager_selector.sort_managers(ready, set(ready)) if len(ready) > 1 else list(ready)
         queue = self.queue
         prioritized = self.prioritized
+        now = time.monotonic()
         for identity in reversed(order):  # as Parsl: the selector's last pool is filled first
             manager = ready[identity]
-            room = manager.capacity - len(manager.tasks)
+            held = manager.tasks
+            room = manager.limit(prefetch) - len(held)
             frames = [p.TASKS]
             while room and (queue or prioritized):
                 task_id, payload = self._next_task() if prioritized else queue.popleft()
                 frames += [task_id, payload]
-                manager.tasks.add(task_id)
+                held[task_id] = now
                 room -= 1
             if len(frames) > 1:
                 if manager.idle_reported:

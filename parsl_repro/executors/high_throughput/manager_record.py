@@ -4,6 +4,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+SHORT_TASK_SECONDS = 0.05
+"""A pool whose tasks come back (sent to result received, on the interchange's clock) within
+this long on average is sent one extra task per worker beyond its capacity: see ``limit``."""
+
 
 class ManagerRecord:
     """One registered worker pool (manager), as the interchange keeps it.
@@ -15,7 +19,7 @@ class ManagerRecord:
 
     __slots__ = ("uid", "identity", "hostname", "block_id", "worker_count", "capacity", "tasks", "last_heard",
                  "registered", "active", "draining", "idle_since", "python_version", "version", "pid",
-                 "packages", "idle_reported")
+                 "packages", "idle_reported", "turnaround")
 
     def __init__(self, identity: bytes, info: dict[str, Any]) -> None:
         self.identity = identity
@@ -29,13 +33,32 @@ class ManagerRecord:
         self.pid = info.get("pid")
         packages = info.get("packages")
         self.packages: dict[str, str] = dict(packages) if isinstance(packages, dict) else {}
-        self.tasks: set[bytes] = set()
+        self.tasks: dict[bytes, float] = {}  # task id -> when it was sent (time.monotonic())
+        self.turnaround: float | None = None  # moving average, seconds from send to result
         self.last_heard = time.monotonic()
         self.registered = time.time()
         self.active = True
         self.draining = False
         self.idle_since: float | None = time.time()
         self.idle_reported = True  # the registration's node record shows it idle
+
+    def limit(self, short_task_prefetch: bool) -> int:
+        """How many tasks the pool may hold now: its capacity (workers plus ``prefetch_capacity``),
+        or, with ``short_task_prefetch`` while its tasks come back within ``SHORT_TASK_SECONDS``,
+        at least two per worker, so a worker that finishes finds its next task waiting instead of
+        idling for a round trip through the interchange. Load balancing is what the extra task could
+        cost, and with tasks this short it costs at most one such task's run time."""
+        if short_task_prefetch and self.turnaround is not None and self.turnaround < SHORT_TASK_SECONDS:
+            return max(self.capacity, 2 * self.worker_count)
+        return self.capacity
+
+    def returned(self, task_id: bytes, now: float) -> None:
+        """The result of ``task_id`` arrived at ``now`` (time.monotonic())."""
+        sent = self.tasks.pop(task_id, None)
+        if sent is not None:
+            took = now - sent
+            average = self.turnaround
+            self.turnaround = took if average is None else 0.8 * average + 0.2 * took
 
     def describe(self) -> dict[str, Any]:
         return {"manager": self.uid, "block_id": self.block_id, "hostname": self.hostname,
