@@ -9,7 +9,8 @@ Data flow::
 ``submit`` serializes the call (a failure to serialize fails that task only, naming the type),
 appends it to the outbox of the ``InterchangeLink`` and wakes the I/O thread through a pipe;
 commands (``connected_managers()`` and the like) queue there too and wait for their reply. The
-I/O thread owns the link's zmq socket: it sends what is queued as one batch, and completes
+I/O thread owns the link (a local socket pair to the interchange, which is our child process):
+it sends what is queued as one batch, and completes
 futures from the result batches the interchange sends back, which is also where the kernel
 launches the dependents. It watches the interchange process: if it dies, every outstanding
 task fails at once with a message that says so.
@@ -27,7 +28,9 @@ import logging
 import math
 import os
 import pickle
+import select
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -94,16 +97,20 @@ _PARSL_COMMANDS = {"MANAGERS": "connected_managers", "MANAGERS_PACKAGES": "manag
 class InterchangeLink:
     """The executor's one connection to its interchange.
 
-    Parsl opens three (``outgoing_q`` for tasks, ``incoming_q`` for results, ``command_client``
-    for commands). Here one CurveZMQ DEALER socket carries all three; the executor's I/O thread
-    alone owns that socket, so the executor exposes this object under all three names. ``put``
-    and ``run`` may be called from any thread: they queue, and wake the I/O thread through a pipe.
+    Parsl opens three zmq connections (``outgoing_q`` for tasks, ``incoming_q`` for results,
+    ``command_client`` for commands). Here one local socket pair carries all three
+    (``protocol.FrameStream``: the interchange is our child, and no other process can reach the
+    pair); the executor's I/O thread alone owns it, so the executor exposes this object under all
+    three names. ``put`` and ``run`` may be called from any thread: they queue, and wake the I/O
+    thread through a pipe. ``zmq_context`` is the CurveZMQ client context of the run's
+    certificates (``zmq_context.cert_dir``), as Parsl's links have; no socket is made on it.
     """
 
-    def __init__(self, cert_dir: str | None) -> None:
+    def __init__(self, cert_dir: str | None, stream: p.FrameStream) -> None:
         from parsl_repro import curvezmq
 
         self.zmq_context = curvezmq.ClientContext(cert_dir)
+        self.stream = stream
         self.outbox: collections.deque[tuple[bytes, bytes]] = collections.deque()
         self.commands: collections.deque[tuple[dict[str, Any], Future]] = collections.deque()
         self.awaiting_reply: collections.deque[Future] = collections.deque()
@@ -346,8 +353,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                 "set but encrypted is False. Either change cert_dir to None or encrypted to True.")
         self.resource_monitoring_interval = _resource_interval(self)
         self._write_log_config()
-        self._start_local_interchange_process()
-        self._link = InterchangeLink(self.cert_dir)
+        stream = self._start_local_interchange_process()
+        self._link = InterchangeLink(self.cert_dir, stream)
         self._start_result_queue_thread()
         self.initialize_scaling()
 
@@ -389,11 +396,14 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         with open(self.logconf_path, "wb") as f:
             pickle.dump(self.log_config, f)
 
-    def _start_local_interchange_process(self) -> None:
-        """Start the interchange and wait for it to report the ports it bound."""
+    def _start_local_interchange_process(self) -> p.FrameStream:
+        """Start the interchange and wait for it to report the port it bound; returns the link
+        to it (our end of the socket pair whose other end it inherits)."""
         from parsl_repro.serialize import serialize
 
+        ours, theirs = socket.socketpair()
         settings = {
+            "client_fd": theirs.fileno(),
             "cert_dir": self.cert_dir, "loopback_address": self.loopback_address,
             "worker_bind_address": self.address or self.loopback_address, "worker_port": self.worker_port,
             "worker_port_range": self.worker_port_range, "interchange_port_range": self.interchange_port_range,
@@ -406,22 +416,30 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             "manager_selector": None if type(self.manager_selector) is RandomManagerSelector
             else base64.b64encode(serialize(self.manager_selector)).decode(),
         }
-        self.interchange_proc = subprocess.Popen(self.interchange_launch_cmd, stdin=subprocess.PIPE,
-                                                 stdout=subprocess.PIPE, close_fds=True, start_new_session=True)
+        try:
+            self.interchange_proc = subprocess.Popen(self.interchange_launch_cmd, stdin=subprocess.PIPE,
+                                                     stdout=subprocess.PIPE, close_fds=True, start_new_session=True,
+                                                     pass_fds=(theirs.fileno(),))
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
         assert self.interchange_proc.stdin is not None and self.interchange_proc.stdout is not None
         self.interchange_proc.stdin.write((json.dumps(settings) + "\n").encode())
         self.interchange_proc.stdin.flush()
         line = self.interchange_proc.stdout.readline()
         if not line:
+            ours.close()
             code = self.interchange_proc.wait(10)
             raise BadStateException(self, RuntimeError(
                 f"the interchange of {self.label} exited with status {code} before binding its ports; see "
                 f"{os.path.join(self.logdir, 'interchange.log')}"))
         ports = json.loads(line)
-        self.interchange_port = ports["client_port"]
         self.worker_port = ports["worker_port"]
-        logger.info("Interchange of %s started (pid %s): client port %s, worker port %s", self.label,
-                    self.interchange_proc.pid, self.interchange_port, self.worker_port)
+        logger.info("Interchange of %s started (pid %s): worker port %s", self.label, self.interchange_proc.pid,
+                    self.worker_port)
+        return p.FrameStream(ours)
 
     def initialize_scaling(self) -> None:
         """Render the worker-pool command that each block runs (``{block_id}`` left to fill)."""
@@ -534,24 +552,15 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
 
     # --- the I/O thread ---------------------------------------------------------------------------------------
     def _io_loop(self) -> None:
-        import zmq
-
         link = self._link
         assert link is not None
         link.io_ident = threading.get_ident()
-        sock = link.zmq_context.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.SNDHWM, 0)  # queue rather than drop when the interchange lags
-        sock.setsockopt(zmq.RCVHWM, 0)
-
-        host = f"[{self.loopback_address}]" if ":" in self.loopback_address else self.loopback_address
-        if ":" in self.loopback_address:
-            sock.setsockopt(zmq.IPV6, 1)
-        sock.connect(f"tcp://{host}:{self.interchange_port}")
-        sock.send_multipart([p.HELLO, p.dumps({"label": self.label})])
-        poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
-        poller.register(link.wake_r, zmq.POLLIN)
+        stream = link.stream
+        stream.send([p.HELLO, p.dumps({"label": self.label})])
+        poller = select.poll()
+        poller.register(stream.fd, select.POLLIN)
+        stream_flags = select.POLLIN
+        poller.register(link.wake_r, select.POLLIN)
         next_check = time.monotonic() + 0.5
         stopping = self._result_queue_thread_exit
         failure: BaseException | None = None
@@ -560,44 +569,57 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                 events = dict(poller.poll(200))
                 if link.wake_r in events:
                     os.read(link.wake_r, 65536)
-                if sock in events:
-                    self._receive(sock, zmq)  # completing futures here submits their dependents...
-                self._send_queued(sock, link)  # ...which leave in the same pass
+                ready = events.get(stream.fd, 0)
+                if ready & select.POLLOUT:
+                    stream.flush()
+                if ready & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                    try:
+                        self._receive(stream)  # completing futures here submits their dependents...
+                    except EOFError:  # the interchange is gone: its exit status says why
+                        deadline = time.monotonic() + 5
+                        while not self._interchange_died() and time.monotonic() < deadline:
+                            time.sleep(0.01)
+                        return
+                self._send_queued(stream, link)  # ...which leave in the same pass
+                wanted = select.POLLIN | select.POLLOUT if stream.pending else select.POLLIN
+                if wanted != stream_flags:  # wait for room only while something waits to go
+                    poller.modify(stream.fd, wanted)
+                    stream_flags = wanted
                 now = time.monotonic()
                 if now >= next_check:
                     next_check = now + 0.5
                     if self._interchange_died():
                         return
-            self._send_queued(sock, link)
-            sock.send_multipart([p.STOP])
+            self._send_queued(stream, link)
+            stream.send([p.STOP])
+            deadline = time.monotonic() + 5
+            while stream.pending and time.monotonic() < deadline:  # the last tasks and STOP must arrive
+                select.select([], [stream.fd], [], 0.1)
+                stream.flush()
         except Exception as e:  # a bug here would hang every task: fail them instead
             logger.exception("The I/O thread of %s failed", self.label)
             failure = e
             self.set_bad_state_and_fail_all(e)
         finally:
             link.close(failure or RuntimeError(f"executor {self.label} is shutting down"))
-            sock.close(linger=500)
+            stream.sock.close()
             link.zmq_context.term()
 
-    def _send_queued(self, sock: Any, link: InterchangeLink) -> None:
+    def _send_queued(self, stream: p.FrameStream, link: InterchangeLink) -> None:
         outbox = link.outbox
         if outbox:
             frames = [p.TASKS]
             while outbox:
                 frames.extend(outbox.popleft())
-            sock.send_multipart(frames, copy=False)
+            stream.send(frames)
         commands = link.commands
         while commands:
             command, reply = commands.popleft()
             link.awaiting_reply.append(reply)
-            sock.send_multipart([p.COMMAND, p.dumps(command)])
+            stream.send([p.COMMAND, p.dumps(command)])
 
-    def _receive(self, sock: Any, zmq: Any) -> None:
-        while True:
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+    def _receive(self, stream: p.FrameStream) -> None:
+        for frames in stream.receive():
             tag = frames[0]
             if tag == p.RESULTS:
                 self._results(frames)

@@ -4,13 +4,15 @@ It runs as its own process (``python -m parsl_repro.executors.high_throughput.in
 started by the executor, which writes its settings as one JSON line on the interchange's
 standard input and keeps that pipe open: when the pipe closes, the executor is gone and the
 interchange stops its pools and exits. The interchange answers with one JSON line on standard
-output naming the ports it bound.
+output naming the worker port it bound.
 
-Two ROUTER sockets, both CurveZMQ-authenticated unless ``encrypted`` is off:
-  * the client socket (bound to the loopback address) where the executor sends tasks and
-    commands and receives results;
-  * the worker socket (bound to ``address``, loopback by default) where pools register, pull
-    tasks up to their capacity (workers + prefetch), return results and send heartbeats.
+Two connections:
+  * the client link to the executor: one end of a local socket pair the executor made and
+    passed down (``client_fd``), carrying tasks and commands in and results out as
+    ``protocol.FrameStream`` messages; only the executor holds the other end;
+  * the worker socket, a ROUTER bound to ``address`` (loopback by default), CurveZMQ-authenticated
+    unless ``encrypted`` is off, where pools register, pull tasks up to their capacity (workers
+    + prefetch), return results and send heartbeats.
 
 Tasks wait in the pending queue and go to pools with free capacity, a batch per pool per pass,
 in the order the ``manager_selector`` puts the pools (random by default). Tasks with a
@@ -31,6 +33,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections import deque
@@ -57,20 +60,15 @@ class Interchange:
         self.context = curvezmq.ServerContext(settings.get("cert_dir"))
         # no high-water marks: a ROUTER silently drops what it cannot queue, and a result or a
         # task must never vanish because the other side fell behind for a while
-        self.client = self.context.socket(zmq.ROUTER)
-        self.client.setsockopt(zmq.LINGER, 0)
-        self.client.setsockopt(zmq.SNDHWM, 0)
-        self.client.setsockopt(zmq.RCVHWM, 0)
+        # the executor: our parent, over the socket it passed us (see protocol.FrameStream)
+        self.client = p.FrameStream(socket.socket(fileno=int(settings["client_fd"])))
         self.workers = self.context.socket(zmq.ROUTER)
         self.workers.setsockopt(zmq.LINGER, 0)
         self.workers.setsockopt(zmq.SNDHWM, 0)
         self.workers.setsockopt(zmq.RCVHWM, 0)
         self.workers.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.client_port = _bind(self.client, settings.get("loopback_address", "127.0.0.1"), None,
-                                 settings.get("interchange_port_range"))
         self.worker_port = _bind(self.workers, settings.get("worker_bind_address", "127.0.0.1"),
                                  settings.get("worker_port"), settings.get("worker_port_range"))
-        self.client_identity: bytes | None = None
         self.queue: deque[tuple[bytes, bytes]] = deque()  # tasks without a priority, in arrival order
         self.prioritized: list[tuple[float, int, bytes, bytes]] = []  # heap of (priority, arrival, id, payload)
         self._arrivals = 0
@@ -88,7 +86,9 @@ class Interchange:
     def run(self, control: int) -> None:
         """Serve until told to stop, or until ``control`` (the executor's pipe) closes."""
         poller = zmq.Poller()
-        poller.register(self.client, zmq.POLLIN)
+        client = self.client
+        poller.register(client.fd, zmq.POLLIN)
+        client_flags = zmq.POLLIN
         poller.register(self.workers, zmq.POLLIN)
         poller.register(control, zmq.POLLIN)
         next_heartbeat = time.monotonic() + self.heartbeat_period
@@ -99,12 +99,19 @@ class Interchange:
                 if not os.read(control, 4096):
                     logger.info("The executor's pipe closed; stopping")
                     break
-            if self.client in events:
+            ready = events.get(client.fd, 0)
+            if ready & zmq.POLLOUT:
+                client.flush()
+            if ready & zmq.POLLIN:
                 self._from_client()
             if self.workers in events:
                 self._from_workers()
             self._dispatch()
             self._flush_results()
+            wanted = zmq.POLLIN | zmq.POLLOUT if client.pending else zmq.POLLIN
+            if wanted != client_flags:  # wait for room only while something is waiting to go
+                poller.modify(client.fd, wanted)
+                client_flags = wanted
             self._stop_drained()
             now = time.monotonic()
             if now >= next_heartbeat:
@@ -117,38 +124,39 @@ class Interchange:
         self._stop_pools()
 
     def _from_client(self) -> None:
-        while True:
-            try:
-                frames = self.client.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        try:
+            messages = self.client.receive()
+        except EOFError:
+            logger.info("The executor closed its link; stopping")
+            self.stopping = True
+            return
+        for frames in messages:
             try:
                 self._client_message(frames)
             except Exception:
                 logger.exception("Dropped a malformed message from the executor (%d frames, starting %r)",
-                                 len(frames), frames[1][:64] if len(frames) > 1 else b"")
+                                 len(frames), frames[0][:64] if frames else b"")
 
     def _client_message(self, frames: list[bytes]) -> None:
-        identity, tag = frames[0], frames[1]
-        self.client_identity = identity
+        tag = frames[0]
         if tag == p.TASKS:
             queue = self.queue
-            for i in range(2, len(frames) - 1, 2):
+            for i in range(1, len(frames) - 1, 2):
                 task_id = frames[i]
                 if len(task_id) == p.ID_SIZE:
                     queue.append((task_id, frames[i + 1]))
                 else:
                     self._prioritize(task_id, frames[i + 1])
             if self._debug:
-                for i in range(2, len(frames) - 1, 2):
+                for i in range(1, len(frames) - 1, 2):
                     logger.debug("Put task %d onto pending_task_queue", p.unpack_id(frames[i][:p.ID_SIZE]))
         elif tag == p.COMMAND:
             try:
-                reply = self._command(p.loads(frames[2]))
+                reply = self._command(p.loads(frames[1]))
             except Exception as e:  # the client waits for exactly one reply per command
-                logger.exception("Command %r failed", frames[2][:200])
+                logger.exception("Command %r failed", frames[1][:200])
                 reply = {"error": f"{type(e).__name__}: {e}"}
-            self.client.send_multipart([identity, p.COMMAND, p.dumps(reply)])
+            self.client.send([p.COMMAND, p.dumps(reply)])
         elif tag == p.STOP:
             self.stopping = True
         elif tag == p.HELLO:
@@ -297,13 +305,11 @@ class Interchange:
                 return
 
     def _flush_results(self) -> None:
-        if self.client_identity is None:
-            return
         if self.pending_results:
-            self.client.send_multipart([self.client_identity, p.RESULTS, *self.pending_results])
+            self.client.send([p.RESULTS, *self.pending_results])
             self.pending_results = []
         if self.activity:  # pools that turned busy or idle in this pass, for the node records
-            self.client.send_multipart([self.client_identity, p.EVENTS, p.dumps(self.activity)])
+            self.client.send([p.EVENTS, p.dumps(self.activity)])
             self.activity = []
 
     def _stop_drained(self) -> None:
@@ -359,8 +365,7 @@ class Interchange:
             return False
 
     def _event(self, event: dict[str, Any]) -> None:
-        if self.client_identity is not None:
-            self.client.send_multipart([self.client_identity, p.EVENTS, p.dumps(event)])
+        self.client.send([p.EVENTS, p.dumps(event)])
 
     def _stop_pools(self) -> None:
         for identity in list(self.managers):
@@ -369,7 +374,8 @@ class Interchange:
             except zmq.ZMQError:
                 pass
         time.sleep(0.05)
-        self.client.close(0)
+        self.client.flush()  # what the socket takes now; the executor may be gone already
+        self.client.sock.close()
         self.workers.close(0)
         self.context.term()
 
@@ -439,8 +445,7 @@ def main() -> int:
         interchange.stopping = True
 
     signal.signal(signal.SIGTERM, stop)
-    sys.stdout.write(json.dumps({"client_port": interchange.client_port,
-                                 "worker_port": interchange.worker_port}) + "\n")
+    sys.stdout.write(json.dumps({"worker_port": interchange.worker_port}) + "\n")
     sys.stdout.flush()
     try:
         interchange.run(sys.stdin.fileno())

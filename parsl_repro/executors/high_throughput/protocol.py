@@ -1,6 +1,8 @@
 """The wire format between the executor, the interchange and the worker pools.
 
-Every message is one zmq multipart message whose first frame is a tag. Control messages carry
+Every message is one multipart message whose first frame is a tag: a zmq multipart message
+between the interchange and its pools, a ``FrameStream`` message between the executor and its
+interchange (its own child, over a socket pair only the two of them hold). Control messages carry
 one JSON frame; tasks and results travel as raw frames, several per message, so a batch of a
 thousand tasks is one send with no per-task encoding beyond the 8-byte task id::
 
@@ -32,6 +34,8 @@ dropped by whoever receives it; it never stops the interchange.
 """
 from __future__ import annotations
 
+import array
+import collections
 import json
 import struct
 from typing import Any
@@ -100,3 +104,102 @@ def dumps(value: Any) -> bytes:
 
 def loads(frame: bytes) -> Any:
     return json.loads(frame)
+
+
+class FrameStream:
+    """Multipart messages over a local stream socket: the executor's link to its interchange.
+
+    The interchange is the executor's own child, so the two talk over a ``socket.socketpair()``
+    that no other process can reach: authenticated by construction, with no encryption to pay
+    for, and a round trip about four times quicker than a zmq TCP connection (whose every
+    message also passes through zmq's I/O threads). A message is its total length (8 bytes),
+    its frame count (4 bytes), each frame's length (4 bytes each), then the frames.
+
+    Non-blocking both ways: ``send`` queues and writes what the socket takes, ``flush`` writes
+    more of what is queued (call it when ``pending`` and the socket is writable), ``receive``
+    returns the complete messages read so far. Both sides write while the other is busy writing
+    too, so neither may ever block on a full socket buffer. ``receive`` raises ``EOFError`` once
+    the other end has closed.
+    """
+
+    _TOTAL = struct.Struct("=Q")
+    _COUNT = struct.Struct("=I")
+    READ_SIZE = 1 << 20
+
+    def __init__(self, sock: Any) -> None:
+        import socket
+
+        sock.setblocking(False)
+        for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, 4 << 20)  # fewer wake-ups for big batches
+            except OSError:
+                pass
+        self.sock = sock
+        self.fd = sock.fileno()
+        self._out: collections.deque[bytes] = collections.deque()
+        self._sent = 0  # bytes of _out[0] already written
+        self._in = bytearray()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._out)
+
+    def send(self, frames: list[bytes]) -> None:
+        lengths = array.array("I", map(len, frames))
+        header = self._TOTAL.pack(4 + 4 * len(frames) + sum(lengths)) + self._COUNT.pack(len(frames))
+        self._out.append(b"".join([header, lengths.tobytes(), *frames]))
+        self.flush()
+
+    def flush(self) -> None:
+        out = self._out
+        while out:
+            first = out[0]
+            try:
+                sent = self.sock.send(memoryview(first)[self._sent:])
+            except (BlockingIOError, InterruptedError):
+                return
+            self._sent += sent
+            if self._sent == len(first):
+                out.popleft()
+                self._sent = 0
+
+    def receive(self) -> list[list[bytes]]:
+        buffer = self._in
+        while True:
+            try:
+                chunk = self.sock.recv(self.READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not chunk:
+                raise EOFError("the other end of the link closed")
+            buffer += chunk
+            if len(chunk) < self.READ_SIZE:
+                break
+        messages = []
+        view = memoryview(buffer)
+        start = 0
+        end = len(buffer)
+        total_size, count_size = self._TOTAL.size, self._COUNT.size
+        try:
+            while end - start >= total_size:
+                (total,) = self._TOTAL.unpack_from(view, start)
+                if end - start - total_size < total:
+                    break
+                at = start + total_size
+                (count,) = self._COUNT.unpack_from(view, at)
+                at += count_size
+                lengths = array.array("I")
+                lengths.frombytes(view[at:at + 4 * count])
+                at += 4 * count
+                frames = []
+                for length in lengths:
+                    frames.append(bytes(view[at:at + length]))
+                    at += length
+                messages.append(frames)
+                start += total_size + total
+        finally:
+            view.release()
+        if start:
+            del buffer[:start]
+        return messages
