@@ -510,3 +510,33 @@ def test_pools_of_quick_tasks_are_kept_two_tasks_deep_per_worker(htex_load):
         assert [f.result() for f in futures] == list(range(600))
         assert held == deepest
         parsl_repro.dfk().cleanup()
+
+
+def _pool_logs(executor: HighThroughputExecutor) -> str:
+    import glob
+    return "".join(open(path).read() for path in glob.glob(os.path.join(executor.worker_logdir, "block-*", "*.log")))
+
+
+def test_pools_on_this_host_use_a_private_unix_socket_removed_at_shutdown(htex_load):
+    import stat
+    kernel = htex_load()
+    executor = kernel.executors["htex"]
+    assert square(7).result() == 49
+    directory = os.path.dirname(executor.worker_ipc)
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    assert stat.S_ISSOCK(os.stat(executor.worker_ipc).st_mode)
+    assert f"Connected to the interchange at ipc://{executor.worker_ipc}" in _pool_logs(executor)
+    kernel.cleanup()
+    assert not os.path.exists(directory)
+
+
+def test_pools_elsewhere_connect_over_tcp(htex_load):
+    """A pool whose --ipc-host is not this host (or a launch_cmd without the option) uses TCP."""
+    from parsl_repro.executors.high_throughput.executor import DEFAULT_LAUNCH_CMD
+
+    launch_cmd = DEFAULT_LAUNCH_CMD.replace("{ipc_option}", "--ipc=/tmp/no-such-socket --ipc-host=some-other-node")
+    executor = htex_load(_htex(launch_cmd=launch_cmd)).executors["htex"]
+    assert [f.result() for f in [square(i) for i in range(20)]] == [i * i for i in range(20)]
+    log = _pool_logs(executor)
+    assert f"Connected to the interchange at 127.0.0.1 (port {executor.worker_port})" in log
+    assert "ipc://" not in log

@@ -33,6 +33,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -66,10 +67,11 @@ DEFAULT_LAUNCH_CMD = ("{worker_pool} {debug} {max_workers_per_node} -a {addresse
                       "--hb-threshold={heartbeat_threshold} --drain-period={drain_period} "
                       "--cpu-affinity {cpu_affinity} "
                       "--resource-monitoring-interval={resource_monitoring_interval} {enable_mpi_mode} "
-                      "--available-accelerators={accelerators}")
+                      "--available-accelerators={accelerators} {ipc_option}")
 """The command each block runs on each node (``launch_cmd``); ``{block_id}`` is filled per block.
 ``{worker_pool}`` is the ``parsl-repro-worker-pool`` script: found on PATH, else the one installed
-beside this interpreter (so an un-activated virtual environment works)."""
+beside this interpreter (so an un-activated virtual environment works). ``{ipc_option}`` names
+the interchange's Unix socket, which pools on this host use instead of TCP."""
 
 
 def worker_pool_command() -> str:
@@ -275,6 +277,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         self._active_pools: set[str] = set()
         self._pool_busy: dict[str, bool] = {}  # by pool: whether its last node record says busy
         self._shut_down = False
+        self._ipc_dir: str | None = None
+        self.worker_ipc: str | None = None
 
     enable_mpi_mode: bool = False
     """MPI mode (as Parsl, a class attribute, on in ``MPIExecutor``): each task asks for nodes in
@@ -402,8 +406,12 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         from parsl_repro.serialize import serialize
 
         ours, theirs = socket.socketpair()
+        # pools on this host reach the interchange over a Unix socket in a directory only this
+        # user can enter (quicker than TCP; CurveZMQ still applies); remote pools use TCP
+        self._ipc_dir = tempfile.mkdtemp(prefix="parsl-repro-")
+        self.worker_ipc = os.path.join(self._ipc_dir, "pools")
         settings = {
-            "client_fd": theirs.fileno(),
+            "client_fd": theirs.fileno(), "worker_ipc": self.worker_ipc,
             "cert_dir": self.cert_dir, "loopback_address": self.loopback_address,
             "worker_bind_address": self.address or self.loopback_address, "worker_port": self.worker_port,
             "worker_port_range": self.worker_port_range, "interchange_port_range": self.interchange_port_range,
@@ -461,7 +469,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             cpu_affinity=self.cpu_affinity, accelerators=",".join(self.available_accelerators),
             resource_monitoring_interval=self.resource_monitoring_interval,
             enable_mpi_mode=f"--enable-mpi-mode --mpi-launcher={self.mpi_launcher}" if self.enable_mpi_mode else "",
-            mpi_launcher=self.mpi_launcher)
+            mpi_launcher=self.mpi_launcher,
+            ipc_option=f"--ipc={self.worker_ipc} --ipc-host={socket.gethostname()}" if self.worker_ipc else "")
         logger.debug("Launch command of %s: %s", self.label, self.launch_cmd)
 
     def _get_launch_command(self, block_id: str) -> str:
@@ -765,6 +774,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             self._link.wake()  # the I/O thread sends what is queued, then STOP
             self._result_queue_thread.join(timeout)
         self._stop_interchange(proc, timeout)
+        if self._ipc_dir is not None:
+            shutil.rmtree(self._ipc_dir, ignore_errors=True)
         for uid in list(self._active_pools):  # their pools stop with the interchange
             if self._pool_busy.get(uid) and not self._tasks:  # idle since its last result, not yet recorded
                 self._pool_event(dict(self._managers.get(uid, {}), manager=uid, event="idle"))

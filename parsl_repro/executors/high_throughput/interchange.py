@@ -69,6 +69,8 @@ class Interchange:
         self.workers.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.worker_port = _bind(self.workers, settings.get("worker_bind_address", "127.0.0.1"),
                                  settings.get("worker_port"), settings.get("worker_port_range"))
+        if settings.get("worker_ipc"):  # pools on this host: a Unix socket, in the executor's private directory
+            self.workers.bind(f"ipc://{settings['worker_ipc']}")
         self.queue: deque[tuple[bytes, bytes]] = deque()  # tasks without a priority, in arrival order
         self.prioritized: list[tuple[float, int, bytes, bytes]] = []  # heap of (priority, arrival, id, payload)
         self._arrivals = 0

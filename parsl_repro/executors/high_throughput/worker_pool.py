@@ -423,6 +423,8 @@ def _connect(args: argparse.Namespace) -> tuple[Any, Any]:
     addresses = [a for a in args.addresses.split(",") if a]
     chosen = None
     deadline = time.monotonic() + args.address_probe_timeout
+    if args.ipc and args.ipc_host == socket.gethostname() and _unix_socket_answers(args.ipc):
+        chosen = f"ipc://{args.ipc}"  # the interchange runs on this host: skip TCP
     while chosen is None:
         for address in addresses:
             try:
@@ -441,10 +443,25 @@ def _connect(args: argparse.Namespace) -> tuple[Any, Any]:
     sock.setsockopt(zmq.RCVHWM, 0)
     sock.setsockopt(zmq.IDENTITY, args.uid.encode() if args.uid else uuid.uuid4().hex[:12].encode())
     sock.setsockopt(zmq.LINGER, 0)
-    host = f"[{chosen}]" if ":" in chosen else chosen
-    sock.connect(f"tcp://{host}:{args.port}")
-    logger.info("Connected to the interchange at %s:%s", chosen, args.port)
+    if chosen.startswith("ipc://"):
+        sock.connect(chosen)
+    else:
+        host = f"[{chosen}]" if ":" in chosen else chosen
+        sock.connect(f"tcp://{host}:{args.port}")
+    logger.info("Connected to the interchange at %s (port %s)", chosen, args.port)
     return context, sock
+
+
+def _unix_socket_answers(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def _worker_count(args: argparse.Namespace) -> int:
@@ -510,6 +527,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="parsl-repro-worker-pool", description=__doc__.split("\n\n")[0])
     parser.add_argument("-a", "--addresses", required=True, help="comma-separated interchange addresses")
     parser.add_argument("--port", type=int, required=True, help="the interchange's worker port")
+    parser.add_argument("--ipc", default=None, help="the interchange's Unix socket, used instead of TCP on its host")
+    parser.add_argument("--ipc-host", default=None, help="the host name where --ipc is")
     parser.add_argument("--cert-dir", default=None, help="CurveZMQ certificate directory (None: unencrypted)")
     parser.add_argument("-b", "--block-id", default="0")
     parser.add_argument("-u", "--uid", default=None, help="this pool's id (default: random)")
