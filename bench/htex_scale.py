@@ -11,9 +11,10 @@ batch (same task ids, status OK, ``META.pack(start, pid)``, ``serialize(None)`` 
 
 Two modes, each in its own subprocess (this file's hidden ``--worker`` mode):
 
-* ``raw``: this process speaks the executor's side directly (HELLO, TASKS batches of
-  ``--batch`` tasks, reading RESULTS), sending every task as fast as the socket takes it, like
-  the executor's I/O thread. It measures the interchange alone.
+* ``raw``: this process speaks the executor's side directly, over the executor's end of the
+  socket pair the interchange is started with (HELLO, TASKS batches of ``--batch`` tasks,
+  reading RESULTS), sending every task as fast as the socket takes it, like the executor's I/O
+  thread. It measures the interchange alone.
 * ``kernel``: the real path. ``parsl_repro.load`` a Config with one HighThroughputExecutor
   whose ``LocalProvider(init_blocks=0, min_blocks=0, max_blocks=0)`` starts no pool; the
   simulated pools connect to its worker port with its certificates, and ``--tasks`` no-op
@@ -41,6 +42,7 @@ import json
 import os
 import queue
 import resource
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -422,10 +424,13 @@ def cpu_between(before: dict[str, dict[str, Any]], after: dict[str, dict[str, An
 
 
 class InterchangeProcess:
-    """The interchange started as ``HighThroughputExecutor._start_interchange`` starts it."""
+    """The interchange started as ``HighThroughputExecutor._start_interchange`` starts it: given
+    one end of a socket pair, whose other end (``client``) this benchmark drives as the executor."""
 
     def __init__(self, cert_dir: str | None, logdir: str, args: argparse.Namespace, pid_file: str | None) -> None:
+        self.client, self._theirs = socket.socketpair()
         self.settings = {
+            "client_fd": self._theirs.fileno(),
             "cert_dir": cert_dir, "loopback_address": "127.0.0.1", "worker_bind_address": "127.0.0.1",
             "worker_port": None, "worker_port_range": (54000, 55000), "interchange_port_range": (55000, 56000),
             "heartbeat_period": args.heartbeat_period, "heartbeat_threshold": args.heartbeat_threshold,
@@ -434,11 +439,12 @@ class InterchangeProcess:
         self.command = interchange_command(args.profile_interchange)
         self.pid_file = pid_file
         self.proc: subprocess.Popen | None = None
-        self.client_port = self.worker_port = 0
+        self.worker_port = 0
 
     def start(self) -> None:
         self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
-                                     start_new_session=True)
+                                     start_new_session=True, pass_fds=(self._theirs.fileno(),))
+        self._theirs.close()
         _record_pid(self.pid_file, self.proc.pid)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write((json.dumps(self.settings) + "\n").encode())
@@ -447,8 +453,7 @@ class InterchangeProcess:
         if not line:
             raise RuntimeError(f"the interchange exited with status {self.proc.wait(10)} before binding its ports; "
                                f"see {self.settings['logdir']}/interchange.log")
-        ports = json.loads(line)
-        self.client_port, self.worker_port = ports["client_port"], ports["worker_port"]
+        self.worker_port = json.loads(line)["worker_port"]
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """Close its stdin (how the executor says goodbye) and wait; kill it if it does not exit."""
@@ -476,42 +481,39 @@ def interchange_command(profile_path: str | None) -> list[str]:
     return [sys.executable, "-m", INTERCHANGE_MODULE]
 
 
-def drive_raw(port: int, cert_dir: str | None, args: argparse.Namespace, payload: bytes) -> dict[str, Any]:
-    """Send ``args.tasks`` tasks in TASKS batches and read every result; the client's figures."""
-    import zmq
+def drive_raw(client: socket.socket, args: argparse.Namespace, payload: bytes) -> dict[str, Any]:
+    """Send ``args.tasks`` tasks in TASKS batches over the executor's end of the interchange's
+    socket pair and read every result; the client's figures."""
+    import select
 
-    from parsl_repro import curvezmq
     from parsl_repro.executors.high_throughput import protocol as p
 
     n, batch, window = args.tasks, args.batch, args.window
-    context = curvezmq.ClientContext(cert_dir)
-    sock = context.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(f"tcp://127.0.0.1:{port}")
-    sock.send_multipart([p.HELLO, p.dumps({"label": "htex_scale"})])
+    stream = p.FrameStream(client)
+    stream.send([p.HELLO, p.dumps({"label": "htex_scale"})])
     seen = bytearray(n)
     duplicates = failed = received = sent = messages_in = 0
     pack_id = p.pack_id
     timeline = Timeline()
-    poller = zmq.Poller()
-    poller.register(sock, zmq.POLLIN | zmq.POLLOUT)
+    poller = select.poll()
+    poller.register(stream.fd, select.POLLIN)
     start = time.perf_counter()
     first_result = last_result = sent_all = longest_gap = 0.0
     last_progress = next_mark = start
     next_report = start + 10
     try:
         while received < n:
-            want_send = sent < n and (window <= 0 or sent - received < window)
-            poller.modify(sock, zmq.POLLIN | (zmq.POLLOUT if want_send else 0))
-            events = dict(poller.poll(1000))
+            want_send = sent < n and (window <= 0 or sent - received < window) and not stream.pending
+            poller.modify(stream.fd, select.POLLIN | (select.POLLOUT if want_send or stream.pending else 0))
+            ready = dict(poller.poll(1000)).get(stream.fd, 0)
             now = time.perf_counter()
-            if sock in events and events[sock] & zmq.POLLIN:
+            if ready & (select.POLLIN | select.POLLHUP):
                 before = received
-                while True:
-                    try:
-                        frames = sock.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
+                try:
+                    messages = stream.receive()
+                except EOFError:
+                    raise RuntimeError(f"the interchange closed its link after {received:,} results") from None
+                for frames in messages:
                     if frames[0] != p.RESULTS:
                         continue
                     messages_in += 1
@@ -529,12 +531,14 @@ def drive_raw(port: int, cert_dir: str | None, args: argparse.Namespace, payload
                     else:
                         first_result = now
                     last_result = last_progress = now
-            if want_send and sock in events and events[sock] & zmq.POLLOUT:
+            if ready & select.POLLOUT:
+                stream.flush()
+            if want_send and ready & select.POLLOUT:
                 count = min(batch, n - sent)
                 frames = [p.TASKS]
                 for task_id in range(sent, sent + count):
                     frames += (pack_id(task_id), payload)
-                sock.send_multipart(frames, copy=False)
+                stream.send(frames)
                 sent += count
                 last_progress = now
                 if sent == n:
@@ -549,10 +553,13 @@ def drive_raw(port: int, cert_dir: str | None, args: argparse.Namespace, payload
                 raise RuntimeError(f"stalled: {received:,} of {n:,} results after {now - start:.0f} s "
                                    f"({sent:,} sent), none for {args.stall_timeout:.0f} s")
         timeline.add(time.perf_counter(), received)
-        sock.send_multipart([p.STOP])
+        stream.send([p.STOP])
+        deadline = time.monotonic() + 5
+        while stream.pending and time.monotonic() < deadline:
+            select.select([], [stream.fd], [], 0.1)
+            stream.flush()
     finally:
-        sock.close(linger=500)
-        context.term()
+        client.close()
     return {
         "sent": sent, "received": received, "failed": failed, "duplicates": duplicates,
         "missing": n - sum(seen), "result_messages": messages_in,
@@ -585,7 +592,7 @@ def run_raw(args: argparse.Namespace) -> dict[str, Any]:
             pools.watch(sampler)
             before = {name: dict(snap) for name, snap in sampler.last.items()}
             busy_before, usage_before = machine_busy(), resource.getrusage(resource.RUSAGE_SELF)
-            result["client"] = drive_raw(interchange.client_port, cert_dir, args, payload)
+            result["client"] = drive_raw(interchange.client, args, payload)
             usage_after = resource.getrusage(resource.RUSAGE_SELF)
             busy_after = machine_busy()
             sampler.sample()
