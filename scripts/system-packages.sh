@@ -2,7 +2,8 @@
 # Install Debian/Ubuntu packages that tests need but Python cannot provide (as root, with apt-get),
 # if their command is missing. Usage: bash scripts/system-packages.sh COMMAND:PACKAGE ...
 # e.g.  bash scripts/system-packages.sh parallel:parallel
-# Used by the tests: parallel:parallel (tests/test_launchers.py); mpiexec:mpich (tests/test_htex_mpi.py:
+# Used by the tests: parallel:parallel (tests/test_launchers.py); slurmctld:slurm-wlm, slurmd:slurm-wlm,
+# munged:munge (scripts/slurm.sh, for tests/test_providers_slurm.py); mpiexec:mpich (tests/test_htex_mpi.py:
 # MPICH's Hydra mpiexec takes the -n/-ppn/-hosts prefix of MPI mode; Open MPI's does not).
 set -euo pipefail
 missing=()

@@ -1,0 +1,207 @@
+"""``SlurmProvider``: blocks are Slurm batch jobs.
+
+A block is a batch script (``template.py``: ``#SBATCH`` directives for nodes, walltime, tasks
+per node and the options below, then ``worker_init`` and the launcher's text) written under
+``script_dir`` and submitted with ``sbatch``. Job states come from ``sacct`` where Slurm keeps
+accounting, else from ``squeue`` (which forgets a job once it ends, so a job it no longer lists
+counts as completed); ``scancel`` cancels. Every command runs through ``execute_wait``, bounded
+by ``cmd_timeout``, so a later channel can run the same commands on a remote login node.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from parsl_repro.jobs.states import JobState, JobStatus
+from parsl_repro.launchers import SingleNodeLauncher
+from parsl_repro.launchers.base import Launcher
+from parsl_repro.providers.cluster_provider import ClusterProvider
+from parsl_repro.providers.errors import SubmitException
+from parsl_repro.providers.slurm.template import template_string
+from parsl_repro.typecheck import typechecked_config
+from parsl_repro.utils import RepresentationMixin, wtime_to_minutes
+
+logger = logging.getLogger(__name__)
+
+SACCT_STATES = {
+    "PENDING": JobState.PENDING, "REQUEUED": JobState.PENDING, "RUNNING": JobState.RUNNING,
+    "COMPLETED": JobState.COMPLETED, "CANCELLED": JobState.CANCELLED, "FAILED": JobState.FAILED,
+    "NODE_FAIL": JobState.FAILED, "BOOT_FAIL": JobState.FAILED, "REVOKED": JobState.FAILED,
+    "OUT_OF_MEMORY": JobState.FAILED, "TIMEOUT": JobState.TIMEOUT, "DEADLINE": JobState.TIMEOUT,
+    "PREEMPTED": JobState.TIMEOUT, "SUSPENDED": JobState.HELD,
+}
+"""sacct's job state names (slurm.schedmd.com/sacct.html, JOB STATE CODES) as block states."""
+
+SQUEUE_STATES = {
+    "PD": JobState.PENDING, "CF": JobState.PENDING, "R": JobState.RUNNING, "CG": JobState.RUNNING,
+    "CD": JobState.COMPLETED, "CA": JobState.CANCELLED, "F": JobState.FAILED, "NF": JobState.FAILED,
+    "RV": JobState.FAILED, "SE": JobState.FAILED, "OOM": JobState.FAILED, "BF": JobState.FAILED,
+    "TO": JobState.TIMEOUT, "DL": JobState.TIMEOUT, "PR": JobState.TIMEOUT, "S": JobState.HELD,
+}
+"""squeue's compact state codes (``%t``) as block states."""
+
+
+class SlurmProvider(ClusterProvider, RepresentationMixin):
+    """Blocks from a Slurm cluster.
+
+    Parameters (Parsl's, with Parsl's defaults)
+    -------------------------------------------
+    partition, account, qos, constraint, clusters : the ``#SBATCH`` option of that name, when set.
+    nodes_per_block : nodes each block asks for.
+    cores_per_node : cores per node to ask for (``--cpus-per-task`` = cores / tasks per node, and
+        ``PARSL_CORES`` in the job); None leaves it to Slurm.
+    mem_per_node : GB per node to ask for (``--mem``, and ``PARSL_MEMORY_GB`` in the job).
+    gpus_per_node, gres : ``--gpus-per-node`` and ``--gres``.
+    init_blocks, min_blocks, max_blocks, parallelism : see ``ExecutionProvider``.
+    walltime : ``HH:MM:SS`` per block (sent to Slurm in whole minutes).
+    scheduler_options : extra lines for the script's ``#SBATCH`` section.
+    regex_job_id : how to find the job id in ``sbatch``'s output (a group named ``id``).
+    worker_init : shell lines run first in each block (activate an environment, load modules).
+    cmd_timeout : seconds any Slurm command may take.
+    status_batch_size : jobs asked about per ``sacct``/``squeue`` call.
+    exclusive : ask for whole nodes (``--exclusive``).
+    launcher : how the block starts the executor's command on its nodes (``SingleNodeLauncher()``
+        by default; ``SrunLauncher()`` for several nodes).
+
+    ``resources[job_id]`` holds ``job_id``, ``status``, ``job_stdout_path`` and
+    ``job_stderr_path`` (the block's own output, quoted by the executor if the block fails).
+    """
+
+    @typechecked_config
+    def __init__(self, partition: str | None = None, account: str | None = None, qos: str | None = None,
+                 constraint: str | None = None, clusters: str | None = None, nodes_per_block: int = 1,
+                 cores_per_node: int | None = None, mem_per_node: int | None = None,
+                 gpus_per_node: int | None = None, gres: str | None = None, init_blocks: int = 1,
+                 min_blocks: int = 0, max_blocks: int = 1, parallelism: float = 1, walltime: str = "00:10:00",
+                 scheduler_options: str = "", regex_job_id: str = r"Submitted batch job (?P<id>\S*)",
+                 worker_init: str = "", cmd_timeout: int = 10, status_batch_size: int = 50,
+                 exclusive: bool = True, launcher: Launcher = SingleNodeLauncher()) -> None:
+        super().__init__("slurm", nodes_per_block, init_blocks, min_blocks, max_blocks, parallelism, walltime,
+                         launcher=launcher, cmd_timeout=cmd_timeout)
+        self.partition = partition
+        self.account = account
+        self.qos = qos
+        self.constraint = constraint
+        self.clusters = clusters
+        self.cores_per_node = cores_per_node
+        self.mem_per_node = mem_per_node
+        self.gpus_per_node = gpus_per_node
+        self.gres = gres
+        self.exclusive = exclusive
+        self.regex_job_id = regex_job_id
+        self.status_batch_size = status_batch_size
+        self.worker_init = worker_init + "\n"
+        directives = [("exclusive", "" if exclusive else None), ("partition", partition), ("account", account),
+                      ("qos", qos), ("constraint", constraint), ("clusters", clusters),
+                      ("gpus-per-node", gpus_per_node), ("gres", gres)]
+        self.scheduler_options = scheduler_options + "\n" + "".join(
+            f"#SBATCH --{name}\n" if value == "" else f"#SBATCH --{name}={value}\n"
+            for name, value in directives if value is not None)
+        self._use_sacct: bool | None = None  # decided by the first status query
+
+    @property
+    def status_polling_interval(self) -> int:
+        return 60
+
+    def _clusters_option(self) -> str:
+        return f" --clusters={self.clusters}" if self.clusters else ""
+
+    # --- submit -------------------------------------------------------------------------------------
+    def submit(self, command: str, tasks_per_node: int, job_name: str = "parsl.slurm") -> str:
+        """Write the block's batch script and ``sbatch`` it; returns the Slurm job id.
+
+        Raises ``SubmitException`` (with ``sbatch``'s exit code and output) when ``sbatch`` fails
+        or prints no job id that ``regex_job_id`` matches."""
+        if not self.script_dir:
+            raise SubmitException(job_name, "the provider has no script_dir: the executor sets it at start()")
+        scheduler_options, worker_init = self.scheduler_options, self.worker_init
+        if self.mem_per_node is not None:
+            scheduler_options += f"#SBATCH --mem={self.mem_per_node}g\n"
+            worker_init += f"export PARSL_MEMORY_GB={self.mem_per_node}\n"
+        if self.cores_per_node is not None:
+            cpus_per_task = math.floor(self.cores_per_node / tasks_per_node)
+            scheduler_options += f"#SBATCH --cpus-per-task={cpus_per_task}\n"
+            worker_init += f"export PARSL_CORES={cpus_per_task}\n"
+        job_name = f"{job_name}.{time.time()}"
+        script_path = os.path.abspath(os.path.join(self.script_dir, job_name))
+        stdout_path, stderr_path = script_path + ".stdout", script_path + ".stderr"
+        self._write_submit_script(template_string, script_path, job_name, {
+            "submit_script_dir": self.script_dir, "nodes": self.nodes_per_block, "tasks_per_node": tasks_per_node,
+            "walltime": wtime_to_minutes(self.walltime), "scheduler_options": scheduler_options,
+            "worker_init": worker_init, "job_stdout_path": stdout_path, "job_stderr_path": stderr_path,
+            "user_script": self.launcher(command, tasks_per_node, self.nodes_per_block, self.script_dir)})
+        logger.debug("Submitting block %s (%d nodes) with sbatch", job_name, self.nodes_per_block)
+        retcode, stdout, stderr = self.execute_wait(f"sbatch{self._clusters_option()} {script_path}")
+        if retcode == 0:
+            for line in stdout.splitlines():
+                match = re.match(self.regex_job_id, line)
+                if match:
+                    job_id = match.group("id")
+                    self.resources[job_id] = {"job_id": job_id, "status": JobStatus(JobState.PENDING),
+                                              "job_stdout_path": stdout_path, "job_stderr_path": stderr_path}
+                    return job_id
+            message = f"sbatch printed no job id matching {self.regex_job_id!r}"
+        else:
+            message = f"sbatch failed with exit code {retcode}"
+        logger.error("%s for %s: stdout %r, stderr %r", message, job_name, stdout.strip(), stderr.strip())
+        raise SubmitException(job_name, message, stdout=stdout, stderr=stderr, retcode=retcode)
+
+    # --- status -------------------------------------------------------------------------------------
+    def _status(self) -> None:
+        active = [job_id for job_id, job in self.resources.items() if not job["status"].terminal]
+        if not active:
+            return
+        if self._use_sacct is None:
+            retcode, _, stderr = self.execute_wait(f"sacct{self._clusters_option()} -X --noheader -j {active[0]}")
+            self._use_sacct = retcode == 0
+            logger.debug("Block states come from %s%s", "sacct" if self._use_sacct else "squeue",
+                         "" if self._use_sacct else f" (sacct: {stderr.strip()})")
+        states = SACCT_STATES if self._use_sacct else SQUEUE_STATES
+        seen: set[str] = set()
+        for start in range(0, len(active), self.status_batch_size):
+            ids = ",".join(active[start:start + self.status_batch_size])
+            if self._use_sacct:
+                cmd = f"sacct{self._clusters_option()} -X --noheader --format=jobid,state%20 --job '{ids}'"
+            else:
+                cmd = f"squeue{self._clusters_option()} --noheader --format='%i %t' --job '{ids}'"
+            retcode, stdout, stderr = self.execute_wait(cmd)
+            if retcode != 0:  # keep what is known; the next poll asks again
+                logger.warning("Block status query failed (exit code %s): %s", retcode, stderr.strip())
+                return
+            for line in stdout.splitlines():
+                fields = line.split()  # sacct may add words: "123 CANCELLED by 0"
+                if len(fields) < 2 or fields[0] not in self.resources:
+                    continue
+                job_id, slurm_state = fields[0], fields[1].rstrip("+")
+                state = states.get(slurm_state)
+                if state is None:
+                    logger.warning("Slurm state %s of job %s is not one this provider knows", slurm_state, job_id)
+                    state = JobState.UNKNOWN
+                self._set_state(job_id, state)
+                seen.add(job_id)
+        if not self._use_sacct:
+            for job_id in set(active) - seen:  # squeue lists only jobs still queued or running
+                self._set_state(job_id, JobState.COMPLETED)
+
+    def _set_state(self, job_id: str, state: JobState) -> None:
+        job = self.resources[job_id]
+        job["status"] = JobStatus(state, stdout_path=job["job_stdout_path"], stderr_path=job["job_stderr_path"])
+
+    # --- cancel -------------------------------------------------------------------------------------
+    def cancel(self, job_ids: Sequence[Any]) -> list[bool]:
+        """``scancel`` the jobs; every entry True when it succeeded, every one False when not."""
+        if not job_ids:
+            return []
+        retcode, _, stderr = self.execute_wait(f"scancel{self._clusters_option()} {' '.join(map(str, job_ids))}")
+        if retcode != 0:
+            logger.error("scancel of %s failed (exit code %s): %s", list(job_ids), retcode, stderr.strip())
+            return [False] * len(job_ids)
+        for job_id in job_ids:
+            if job_id in self.resources:
+                self.resources[job_id]["status"] = JobStatus(JobState.CANCELLED)
+        return [True] * len(job_ids)
