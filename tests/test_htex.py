@@ -540,3 +540,26 @@ def test_pools_elsewhere_connect_over_tcp(htex_load):
     log = _pool_logs(executor)
     assert f"Connected to the interchange at 127.0.0.1 (port {executor.worker_port})" in log
     assert "ipc://" not in log
+
+
+PARSL_STYLE_LAUNCH_CMD = (
+    "process_worker_pool.py {debug} {max_workers_per_node} -a {addresses} -p {prefetch_capacity} "
+    "-c {cores_per_worker} -m {mem_per_worker} --poll {poll_period} --port={worker_port} --cert_dir {cert_dir} "
+    "--logdir={logdir} --logconf={logconf} --block_id={{block_id}} --hb_period={heartbeat_period} "
+    "{address_probe_timeout_string} --hb_threshold={heartbeat_threshold} --drain_period={drain_period} "
+    "--cpu-affinity {cpu_affinity} {enable_mpi_mode} --mpi-launcher={mpi_launcher} "
+    "--available-accelerators {accelerators}")
+"""A launch_cmd as written for Parsl's own worker pool: its script name and option spellings."""
+
+
+def test_parsls_script_names_stand_for_ours_and_a_parsl_style_launch_cmd_runs_our_pool(htex_load):
+    default = HighThroughputExecutor()
+    assert default.launch_cmd.startswith("process_worker_pool.py ")
+    assert default.interchange_launch_cmd == ["interchange.py"]
+    executor = htex_load(_htex(launch_cmd=PARSL_STYLE_LAUNCH_CMD)).executors["htex"]
+    assert [f.result() for f in [square(i) for i in range(10)]] == [i * i for i in range(10)]
+    assert "process_worker_pool.py" not in executor.launch_cmd and "worker-pool" in executor.launch_cmd
+    interchange = " ".join(psutil.Process(executor.interchange_proc.pid).cmdline())
+    assert interchange.endswith("-m parsl_repro.executors.high_throughput.interchange")
+    [pool] = executor.connected_managers()
+    assert pool["block_id"] == "0" and pool["worker_count"] == 2

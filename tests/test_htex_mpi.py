@@ -143,12 +143,12 @@ def test_mpi_executor_needs_simple_launcher_and_a_known_mpi_launcher():
     assert HighThroughputExecutor.enable_mpi_mode is False
 
 
-def test_mpi_executor_signature_is_htex_without_per_worker_settings_or_prefetch():
+def test_mpi_executor_signature_is_htex_without_per_worker_settings():
     htex = set(inspect.signature(HighThroughputExecutor.__init__).parameters)
     mpi = set(inspect.signature(MPIExecutor.__init__).parameters)
     assert mpi - htex == {"max_workers_per_block", "mpi_launcher"}
     assert htex - mpi == {"available_accelerators", "cores_per_worker", "max_workers_per_node",
-                          "mem_per_worker", "cpu_affinity", "manager_selector", "short_task_prefetch"}
+                          "mem_per_worker", "cpu_affinity", "manager_selector"}
 
 
 # --- nodes of the batch job -----------------------------------------------------------------------------

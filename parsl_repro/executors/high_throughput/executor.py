@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import pickle
+import re
 import select
 import shutil
 import socket
@@ -60,7 +61,7 @@ from parsl_repro.utils import RepresentationMixin
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LAUNCH_CMD = ("{worker_pool} {debug} {max_workers_per_node} -a {addresses} "
+DEFAULT_LAUNCH_CMD = ("process_worker_pool.py {debug} {max_workers_per_node} -a {addresses} "
                       "-p {prefetch_capacity} -c {cores_per_worker} -m {mem_per_worker} --poll {poll_period} "
                       "--port={worker_port} {cert_dir_option} --logdir={logdir} --block-id={{block_id}} "
                       "--hb-period={heartbeat_period} {address_probe_timeout_string} {logconf_option} "
@@ -69,9 +70,14 @@ DEFAULT_LAUNCH_CMD = ("{worker_pool} {debug} {max_workers_per_node} -a {addresse
                       "--resource-monitoring-interval={resource_monitoring_interval} {enable_mpi_mode} "
                       "--available-accelerators={accelerators} {ipc_option}")
 """The command each block runs on each node (``launch_cmd``); ``{block_id}`` is filled per block.
-``{worker_pool}`` is the ``parsl-repro-worker-pool`` script: found on PATH, else the one installed
-beside this interpreter (so an un-activated virtual environment works). ``{ipc_option}`` names
-the interchange's Unix socket, which pools on this host use instead of TCP."""
+It names the pool as Parsl does, ``process_worker_pool.py``, so that Parsl code reading
+``launch_cmd`` sees what it expects; in any ``launch_cmd``, that name (or ``{worker_pool}``)
+stands for this project's pool, ``parsl-repro-worker-pool`` (found on PATH, else the one
+installed beside this interpreter, so an un-activated virtual environment works): Parsl's own
+script, which speaks another protocol, is never run. ``{ipc_option}`` names the interchange's
+Unix socket, which pools on this host use instead of TCP."""
+
+_PARSL_POOL_SCRIPT = re.compile(r"(?<![\w./-])process_worker_pool\.py(?![\w.-])")
 
 
 def worker_pool_command() -> str:
@@ -83,9 +89,19 @@ def worker_pool_command() -> str:
         return beside
     return f"{sys.executable} -m parsl_repro.executors.high_throughput.worker_pool"
 
-DEFAULT_INTERCHANGE_LAUNCH_CMD = [sys.executable, "-m", "parsl_repro.executors.high_throughput.interchange"]
+DEFAULT_INTERCHANGE_LAUNCH_CMD = ["interchange.py"]
 """How the interchange process is started (``interchange_launch_cmd``); it reads its settings as
-one JSON line on standard input."""
+one JSON line on standard input. As in ``launch_cmd``, Parsl's name stands for ours: a command
+whose first word is ``interchange.py`` runs ``INTERCHANGE_MODULE`` with this interpreter."""
+
+INTERCHANGE_MODULE = "parsl_repro.executors.high_throughput.interchange"
+
+
+def interchange_command(launch_cmd: Sequence[str]) -> list[str]:
+    """``launch_cmd`` with Parsl's ``interchange.py`` (its first word) made this project's."""
+    if launch_cmd and launch_cmd[0] == "interchange.py":
+        return [sys.executable, "-m", INTERCHANGE_MODULE, *launch_cmd[1:]]
+    return list(launch_cmd)
 
 SUPPORTED_RESOURCE_KEYS = frozenset({"priority"})
 _META_SIZE = p.META.size
@@ -425,9 +441,9 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             else base64.b64encode(serialize(self.manager_selector)).decode(),
         }
         try:
-            self.interchange_proc = subprocess.Popen(self.interchange_launch_cmd, stdin=subprocess.PIPE,
-                                                     stdout=subprocess.PIPE, close_fds=True, start_new_session=True,
-                                                     pass_fds=(theirs.fileno(),))
+            self.interchange_proc = subprocess.Popen(interchange_command(self.interchange_launch_cmd),
+                                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+                                                     start_new_session=True, pass_fds=(theirs.fileno(),))
         except BaseException:
             ours.close()
             raise
@@ -455,8 +471,10 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         max_workers = "" if self.max_workers_per_node == float("inf") else \
             f"--max-workers-per-node={self.max_workers_per_node}"
         probe = f"--address-probe-timeout={self.address_probe_timeout}" if self.address_probe_timeout else ""
-        self.launch_cmd = self.launch_cmd.format(
-            worker_pool=worker_pool_command(), debug=debug, max_workers_per_node=max_workers,
+        pool = worker_pool_command()
+        self.launch_cmd = _PARSL_POOL_SCRIPT.sub(lambda _: pool.replace("{", "{{").replace("}", "}}"),
+                                                 self.launch_cmd).format(
+            worker_pool=pool, debug=debug, max_workers_per_node=max_workers,
             prefetch_capacity=self.prefetch_capacity,
             address_probe_timeout_string=probe, addresses=",".join(sorted(self.all_addresses)),
             worker_port=self.worker_port, cores_per_worker=self.cores_per_worker,

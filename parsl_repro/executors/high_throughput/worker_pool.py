@@ -524,26 +524,33 @@ def _version() -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The pool's command line. Parsl's spellings of the options (``--cert_dir``, ``--block_id``,
+    ``--hb_period``, ...) are accepted too, and ``None`` for a path means none, so a
+    ``launch_cmd`` written for Parsl's ``process_worker_pool.py`` starts this pool unchanged."""
     parser = argparse.ArgumentParser(prog="parsl-repro-worker-pool", description=__doc__.split("\n\n")[0])
     parser.add_argument("-a", "--addresses", required=True, help="comma-separated interchange addresses")
     parser.add_argument("--port", type=int, required=True, help="the interchange's worker port")
     parser.add_argument("--ipc", default=None, help="the interchange's Unix socket, used instead of TCP on its host")
     parser.add_argument("--ipc-host", default=None, help="the host name where --ipc is")
-    parser.add_argument("--cert-dir", default=None, help="CurveZMQ certificate directory (None: unencrypted)")
-    parser.add_argument("-b", "--block-id", default="0")
+    parser.add_argument("--cert-dir", "--cert_dir", dest="cert_dir", default=None,
+                        help="CurveZMQ certificate directory (None: unencrypted)")
+    parser.add_argument("-b", "--block-id", "--block_id", dest="block_id", default="0")
     parser.add_argument("-u", "--uid", default=None, help="this pool's id (default: random)")
-    parser.add_argument("--max-workers-per-node", default="inf")
+    parser.add_argument("--max-workers-per-node", "--max_workers_per_node", dest="max_workers_per_node",
+                        default="inf")
     parser.add_argument("-c", "--cores-per-worker", type=float, default=1.0)
     parser.add_argument("-m", "--mem-per-worker", type=float, default=0.0, help="GB per worker (0: no limit)")
     parser.add_argument("-p", "--prefetch-capacity", type=int, default=0)
-    parser.add_argument("--hb-period", dest="heartbeat_period", type=float, default=30)
-    parser.add_argument("--hb-threshold", dest="heartbeat_threshold", type=float, default=120)
+    parser.add_argument("--hb-period", "--hb_period", dest="heartbeat_period", type=float, default=30)
+    parser.add_argument("--hb-threshold", "--hb_threshold", dest="heartbeat_threshold", type=float, default=120)
     parser.add_argument("--poll", type=float, default=10, help="poll period in ms (accepted for Parsl parity)")
-    parser.add_argument("--address-probe-timeout", type=float, default=30)
-    parser.add_argument("--drain-period", type=float, default=0,
+    parser.add_argument("--address-probe-timeout", "--address_probe_timeout", dest="address_probe_timeout",
+                        type=float, default=30)
+    parser.add_argument("--drain-period", "--drain_period", dest="drain_period", type=_optional_float, default=0,
                         help="ask to drain this many seconds after starting (0: never)")
     parser.add_argument("--cpu-affinity", default="none")
-    parser.add_argument("--available-accelerators", default="")
+    parser.add_argument("--available-accelerators", nargs="*", default=[],
+                        help="accelerator ids, comma- or space-separated")
     parser.add_argument("--resource-monitoring-interval", type=float, default=0.0)
     parser.add_argument("--enable-mpi-mode", "--enable_mpi_mode", dest="enable_mpi_mode", action="store_true",
                         help="give each task the nodes its resource specification asks for (MPI mode)")
@@ -553,7 +560,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--logconf", default=None,
                         help="a pickled LogConfig to log through, written by the executor (None: the default log)")
     parser.add_argument("-d", "--debug", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name in ("cert_dir", "logconf", "logdir", "uid"):
+        if getattr(args, name) == "None":
+            setattr(args, name, None)
+    args.available_accelerators = ",".join(a for item in args.available_accelerators for a in item.split(",") if a)
+    return args
+
+
+def _optional_float(text: str) -> float:
+    return 0.0 if text == "None" else float(text)
 
 
 def main(argv: list[str] | None = None) -> int:
