@@ -14,9 +14,8 @@ import os
 import pathlib
 import re
 import shutil
-import subprocess
 
-SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "postgres.sh"
+from tests.server_script import ServerScript
 
 _DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -28,39 +27,22 @@ def postgres_available() -> bool:
     return shutil.which("apt-get") is not None and os.geteuid() == 0
 
 
-class PostgresServer:
+class PostgresServer(ServerScript):
     """A cluster in base_dir, started by start() (or `with`) and stopped by stop()."""
 
-    def __init__(self, base_dir: pathlib.Path, start_timeout: float = 600.0) -> None:
-        self.base_dir = pathlib.Path(base_dir)
-        self.start_timeout = start_timeout  # covers an apt-get install on a bare machine
-        self.url: str = ""
+    script = "postgres.sh"
 
-    def _run(self, command: str, timeout: float) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["bash", str(SCRIPT), command, str(self.base_dir)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
+    def __init__(self, base_dir: pathlib.Path, start_timeout: float = 600.0) -> None:
+        super().__init__(base_dir, start_timeout)
+        self.url: str = ""
 
     def start(self) -> str:
         """Start (or find running) the server; return the SQLAlchemy URL of database provenance_test."""
-        proc = self._run("start", self.start_timeout)
-        # Never put stdout (the URL, with its password) into the message.
-        if proc.returncode != 0:
-            raise RuntimeError(f"scripts/postgres.sh start failed ({proc.returncode}):\n{proc.stderr}")
-        lines = proc.stdout.strip().splitlines()
+        lines = self._start_output().strip().splitlines()
         if len(lines) != 1 or not lines[0].startswith("postgresql+psycopg://"):
-            raise RuntimeError(f"scripts/postgres.sh start printed no URL; stderr:\n{proc.stderr}")
+            raise RuntimeError("scripts/postgres.sh start printed no URL")
         self.url = lines[0]
         return self.url
-
-    def stop(self) -> None:
-        proc = self._run("stop", 120)
-        if proc.returncode != 0:
-            raise RuntimeError(f"scripts/postgres.sh stop failed ({proc.returncode}):\n{proc.stderr}")
 
     def is_running(self) -> bool:
         return self._run("status", 30).returncode == 0

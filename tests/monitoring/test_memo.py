@@ -187,32 +187,35 @@ def test_long_standing_config_fields_work_like_the_memoizer_form(tmp_path, no_le
         assert token(3).result() == first
 
 
-def test_result_is_not_reused_when_its_output_file_changed(tmp_path, no_leaks, monkeypatch):
+@python_app(cache=True)
+def produce(outputs=()):
+    import uuid
+    value = str(uuid.uuid4())
+    with open(outputs[0], "w") as f:
+        f.write(value)
+    return value
+
+
+@pytest.mark.parametrize("disturb, named", [(lambda out: out.write_text("edited by hand"), "has changed"),
+                                             (lambda out: out.unlink(), "has vanished")], ids=["changed", "vanished"])
+def test_result_is_not_reused_when_its_output_file_changed_or_vanished(tmp_path, no_leaks, monkeypatch, disturb,
+                                                                        named):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out.txt"
-
-    @python_app(cache=True)
-    def produce(outputs=()):
-        import uuid
-        value = str(uuid.uuid4())
-        with open(outputs[0], "w") as f:
-            f.write(value)
-        return value
-
     from parsl_repro import File
     with _load(tmp_path):
         first = produce(outputs=[File(str(out))]).result()
     with _load(tmp_path):
         assert produce(outputs=[File(str(out))]).result() == first  # untouched output: a hit
-    out.write_text("edited by hand")
+    disturb(out)
     with _load(tmp_path) as dfk:
-        fut = produce(outputs=[File(str(out))])
-        assert fut.result() != first
+        assert produce(outputs=[File(str(out))]).result() != first
         run_id = dfk.run_id
+    assert out.exists(), "the task ran again and wrote its output"
     from parsl_repro.monitoring import queries
     from tests.monitoring.conftest import store_engine
     [explanation] = queries.why(store_engine(tmp_path / "runinfo"), run_id)
-    assert any("out.txt has changed" in c for c in explanation.changed)
+    assert any(f"out.txt {named}" in c for c in explanation.changed)
 
 
 @pytest.mark.sqlite_only
@@ -351,32 +354,6 @@ def test_why_names_the_changed_argument_and_a_changed_environment(workflow):
         conn.execute(update(m.Workflow).where(m.Workflow.run_id != last).values(packages_digest="0" * 64))
     [again] = [e for e in json.loads(workflow.cli("why", "--json", "--app", "scale")) if e["outcome"] == "miss"]
     assert "environment: the installed packages differ (not part of the memo key)" in again["changed"]
-
-
-def test_result_is_not_reused_when_its_output_file_vanished(tmp_path, no_leaks, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    out = tmp_path / "out.txt"
-
-    @python_app(cache=True)
-    def produce(outputs=()):
-        import uuid
-        value = str(uuid.uuid4())
-        with open(outputs[0], "w") as f:
-            f.write(value)
-        return value
-
-    from parsl_repro import File
-    with _load(tmp_path):
-        first = produce(outputs=[File(str(out))]).result()
-    out.unlink()
-    with _load(tmp_path) as dfk:
-        assert produce(outputs=[File(str(out))]).result() != first
-        run_id = dfk.run_id
-    assert out.exists(), "the task ran again and wrote its output"
-    from parsl_repro.monitoring import queries
-    from tests.monitoring.conftest import store_engine
-    [explanation] = queries.why(store_engine(tmp_path / "runinfo"), run_id)
-    assert any("out.txt has vanished" in c for c in explanation.changed)
 
 
 def test_periodic_checkpoint_writes_on_its_timer(tmp_path, no_leaks):
