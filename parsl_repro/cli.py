@@ -124,16 +124,26 @@ def cmd_show(args: argparse.Namespace) -> int:
     fields = [(key, str(_plain(value))) for key, value in detail.items()
               if key not in skip and value not in (None, "", [], {})]
     fields.append(("packages", f"{len(detail['packages'])} installed (digest {detail.get('packages_digest')})"))
+    states = detail.get("task_states") or {}
+    total = sum(states.values())
+    finished = sum(states.get(s, 0) for s in ("exec_done", "memo_done", "failed", "dep_fail"))
+    failed = states.get("failed", 0) + states.get("dep_fail", 0)
+    progress = f"{finished} of {total} tasks finished" + (f", {failed} failed" if failed else "")
+    fields.append(("progress", progress))
     config = detail.get("config_summary")
     if _on_terminal():
-        from rich.console import Console
+        from rich.console import Console, Group
+        from rich.progress_bar import ProgressBar
         from rich.table import Table
 
         table = Table(title=f"run {detail['run_id']}", show_header=False)
         table.add_column(style="bold")
         table.add_column(overflow="fold")
         for key, value in fields:
-            table.add_row(key, value)
+            if key == "progress":
+                table.add_row(key, Group(ProgressBar(total=max(total, 1), completed=finished, width=40), value))
+            else:
+                table.add_row(key, value)
         if config:
             table.add_row("config", config)
         Console().print(table)

@@ -46,6 +46,9 @@ from parsl_repro.executors.high_throughput import protocol as p
 from parsl_repro.executors.high_throughput.manager_record import ManagerRecord
 from parsl_repro.executors.high_throughput.manager_selector import ManagerSelector, RandomManagerSelector
 
+# plain ints: pyzmq's flag enums cost an enum construction on every `&` and `|` in the loop
+POLLIN, POLLOUT, EVENTS, NOBLOCK = int(zmq.POLLIN), int(zmq.POLLOUT), int(zmq.EVENTS), int(zmq.NOBLOCK)
+
 logger = logging.getLogger("parsl_repro.executors.high_throughput.interchange")
 
 IDLE_REPORT_AFTER = 1.0
@@ -89,10 +92,10 @@ class Interchange:
         """Serve until told to stop, or until ``control`` (the executor's pipe) closes."""
         poller = zmq.Poller()
         client = self.client
-        poller.register(client.fd, zmq.POLLIN)
-        client_flags = zmq.POLLIN
-        poller.register(self.workers, zmq.POLLIN)
-        poller.register(control, zmq.POLLIN)
+        poller.register(client.fd, POLLIN)
+        client_flags = POLLIN
+        poller.register(self.workers, POLLIN)
+        poller.register(control, POLLIN)
         next_heartbeat = time.monotonic() + self.heartbeat_period
         next_idle_check = time.monotonic() + 1.0
         while not self.stopping:
@@ -102,15 +105,15 @@ class Interchange:
                     logger.info("The executor's pipe closed; stopping")
                     break
             ready = events.get(client.fd, 0)
-            if ready & zmq.POLLOUT:
+            if ready & POLLOUT:
                 client.flush()
-            if ready & zmq.POLLIN:
+            if ready & POLLIN:
                 self._from_client()
             if self.workers in events:
                 self._from_workers()
             self._dispatch()
             self._flush_results()
-            wanted = zmq.POLLIN | zmq.POLLOUT if client.pending else zmq.POLLIN
+            wanted = POLLIN | POLLOUT if client.pending else POLLIN
             if wanted != client_flags:  # wait for room only while something is waiting to go
                 poller.modify(client.fd, wanted)
                 client_flags = wanted
@@ -208,11 +211,9 @@ class Interchange:
         return {"error": f"unknown command {name!r}"}
 
     def _from_workers(self) -> None:
-        while True:
-            try:
-                frames = self.workers.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        workers = self.workers
+        while workers.getsockopt(EVENTS) & POLLIN:  # cheaper than raising zmq.Again once drained
+            frames = workers.recv_multipart(NOBLOCK)
             try:
                 self._worker_message(frames)
             except Exception:

@@ -140,6 +140,8 @@ class FrameStream:
         self._out: collections.deque[bytes] = collections.deque()
         self._sent = 0  # bytes of _out[0] already written
         self._in = bytearray()
+        self._scratch = bytearray(self.READ_SIZE)
+        self._scratch_view = memoryview(self._scratch)
 
     @property
     def pending(self) -> bool:
@@ -166,15 +168,16 @@ class FrameStream:
 
     def receive(self) -> list[list[bytes]]:
         buffer = self._in
+        scratch = self._scratch  # recv(n) would allocate (and page in) n bytes on every call
         while True:
             try:
-                chunk = self.sock.recv(self.READ_SIZE)
+                size = self.sock.recv_into(scratch)
             except (BlockingIOError, InterruptedError):
                 break
-            if not chunk:
+            if not size:
                 raise EOFError("the other end of the link closed")
-            buffer += chunk
-            if len(chunk) < self.READ_SIZE:
+            buffer += self._scratch_view[:size]
+            if size < len(scratch):
                 break
         messages = []
         view = memoryview(buffer)

@@ -244,12 +244,13 @@ class Manager:
 
     def _loop(self, zmq: Any, p: Any, sock: Any) -> int:
         args = self.args
+        pollin, events_option, noblock = int(zmq.POLLIN), int(zmq.EVENTS), int(zmq.NOBLOCK)  # not enums: cheaper
         poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
+        poller.register(sock, pollin)
         by_fd: dict[int, _Worker] = {}
         for worker in self.workers:
             by_fd[worker.conn.fileno()] = worker
-            poller.register(worker.conn.fileno(), zmq.POLLIN)
+            poller.register(worker.conn.fileno(), pollin)
         last_heard = time.monotonic()
         next_heartbeat = time.monotonic() + args.heartbeat_period
         interval = args.resource_monitoring_interval
@@ -259,11 +260,8 @@ class Manager:
             events = dict(poller.poll(timeout * 1000))
             now = time.monotonic()
             if sock in events:
-                while True:
-                    try:
-                        frames = sock.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
+                while sock.getsockopt(events_option) & pollin:  # cheaper than raising zmq.Again when drained
+                    frames = sock.recv_multipart(noblock)
                     last_heard = now
                     tag = frames[0]
                     if tag == p.TASKS:
