@@ -86,13 +86,14 @@ def _emit_table(args: argparse.Namespace, rows: list[dict[str, Any]], columns: S
         return
     if _on_terminal():
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title=title)
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*["" if row.get(c) is None else str(_plain(row.get(c))) for c in columns])
+            table.add_row(*["" if row.get(c) is None else escape(str(_plain(row.get(c)))) for c in columns])
         Console().print(table)
         return
     sys.stdout.write("\t".join(columns) + "\n")
@@ -133,6 +134,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     config = detail.get("config_summary")
     if _on_terminal():
         from rich.console import Console, Group
+        from rich.markup import escape
         from rich.progress_bar import ProgressBar
         from rich.table import Table
 
@@ -143,9 +145,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             if key == "progress":
                 table.add_row(key, Group(ProgressBar(total=max(total, 1), completed=finished, width=40), value))
             else:
-                table.add_row(key, value)
+                table.add_row(key, escape(value))  # values are data: "[...]" is not rich markup
         if config:
-            table.add_row("config", config)
+            table.add_row("config", escape(config))
         Console().print(table)
         return 0
     for key, value in fields:

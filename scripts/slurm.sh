@@ -83,7 +83,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
 KillWait=5
-MinJobAge=60
+MinJobAge=2
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 ${node%% Boards=*} $(echo "$node" | grep -o 'RealMemory=[0-9]*') State=UNKNOWN

@@ -275,6 +275,9 @@ def test_cleanup_leaves_no_process_or_thread(htex_load):
     kernel.cleanup()
     assert not psutil.pid_exists(interchange) or psutil.Process(interchange).status() == psutil.STATUS_ZOMBIE
     assert not [t for t in threading.enumerate() if t.name.startswith("htex-io")]
+    assert executor.interchange_proc.returncode == 0, "the interchange did not stop cleanly"
+    log = open(os.path.join(executor.logdir, "interchange.log")).read()
+    assert "Interchange failed" not in log and "Traceback" not in log
 
 
 
@@ -474,21 +477,55 @@ def test_short_task_prefetch_holds_one_extra_task_per_worker_only_while_tasks_co
     from parsl_repro.executors.high_throughput.manager_record import SHORT_TASK_SECONDS, ManagerRecord
 
     pool = ManagerRecord(b"pool", {"uid": "p", "worker_count": 4, "capacity": 4})
-    assert pool.limit(True) == 4, "nothing known of its tasks yet: Parsl's capacity"
+    assert pool.limit(True, 100.0) == 4, "nothing known of its tasks yet: Parsl's capacity"
     for i in range(10):
         pool.tasks[bytes([i])] = 100.0
         pool.returned(bytes([i]), 100.0 + SHORT_TASK_SECONDS / 10)
-    assert pool.limit(True) == 8
-    assert pool.limit(False) == 4, "turned off: Parsl's capacity"
+    assert pool.limit(True, 101.0) == 8
+    assert pool.limit(False, 101.0) == 4, "turned off: Parsl's capacity"
+    pool.tasks[b"long"] = 101.0
+    assert pool.limit(True, 101.0 + SHORT_TASK_SECONDS / 2) == 8
+    assert pool.limit(True, 101.0 + 2 * SHORT_TASK_SECONDS) == 4, "a task it holds has been out too long"
+    del pool.tasks[b"long"]
     for i in range(10, 20):
         pool.tasks[bytes([i])] = 200.0
         pool.returned(bytes([i]), 200.0 + 20 * SHORT_TASK_SECONDS)
-    assert pool.limit(True) == 4, "long tasks: no task waits in a pool that another pool could run"
+    assert pool.limit(True, 300.0) == 4, "long tasks: no task waits in a pool that another pool could run"
     assert not pool.tasks
     generous = ManagerRecord(b"g", {"uid": "g", "worker_count": 2, "capacity": 12})  # prefetch_capacity=10
     generous.tasks[b"x"] = 0.0
     generous.returned(b"x", 0.001)
-    assert generous.limit(True) == 12, "an explicit prefetch_capacity larger than the extra is kept"
+    assert generous.limit(True, 1.0) == 12, "an explicit prefetch_capacity larger than the extra is kept"
+
+
+def test_extras_go_out_only_once_every_pool_is_at_capacity(tmp_path):
+    """Dispatch fills every pool to its capacity before any pool gets a short-task extra."""
+    import socket
+
+    from parsl_repro.executors.high_throughput.interchange import Interchange
+    from parsl_repro.executors.high_throughput.manager_record import ManagerRecord
+    from parsl_repro.executors.high_throughput.protocol import pack_id
+
+    ours, theirs = socket.socketpair()
+    interchange = Interchange({"client_fd": theirs.fileno(), "cert_dir": None, "logdir": str(tmp_path),
+                               "short_task_prefetch": True})
+    try:
+        interchange._send_worker = lambda identity, frames: True
+        pools = [ManagerRecord(bytes([i]), {"uid": str(i), "worker_count": 2, "capacity": 2}) for i in range(3)]
+        for pool in pools:
+            pool.turnaround = 0.001  # its tasks have been coming back quickly
+            interchange.managers[pool.identity] = pool
+        interchange.queue.extend((pack_id(i), b"call") for i in range(7))
+        interchange._dispatch()
+        assert sorted(len(pool.tasks) for pool in pools) == [2, 2, 3]
+        interchange.queue.extend((pack_id(i), b"call") for i in range(7, 20))
+        interchange._dispatch()
+        assert [len(pool.tasks) for pool in pools] == [4, 4, 4] and len(interchange.queue) == 8
+    finally:
+        interchange.workers.close(0)
+        interchange.client.sock.close()
+        interchange.context.term()
+        ours.close()
 
 
 def test_pools_of_quick_tasks_are_kept_two_tasks_deep_per_worker(htex_load):

@@ -78,12 +78,16 @@ def test_a_block_is_a_batch_job_with_the_asked_resources_that_runs_then_is_cance
 
 
 def test_a_finished_job_that_squeue_forgets_counts_as_completed(slurm, tmp_path):
-    """Accounting is off here, so sacct refuses and the provider asks squeue instead."""
+    """Accounting is off here, so sacct refuses and the provider asks squeue instead; squeue
+    forgets a job MinJobAge (2 s here) after it ends, and a job it no longer lists has ended."""
     provider = SlurmProvider(exclusive=False, launcher=SimpleLauncher())
     provider.script_dir = str(tmp_path)
     job_id = provider.submit("true", 1, "quick")
-    state = _wait_for_state(provider, job_id, {JobState.COMPLETED}, timeout=60)
-    assert state is JobState.COMPLETED and provider._use_sacct is False
+    deadline = time.monotonic() + 60
+    while job_id in _squeue() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job_id not in _squeue()
+    assert provider.status([job_id])[0].state is JobState.COMPLETED and provider._use_sacct is False
     assert provider.resources[job_id]["status"].stdout_path.endswith(".stdout")
 
 

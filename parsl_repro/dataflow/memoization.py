@@ -194,7 +194,7 @@ class BasicMemoizer(Memoizer):
       ``checkpoint_files`` and a ``checkpoint_mode``, every run that checkpointed under the same
       ``run_dir`` (Parsl's rule); with neither, every run recorded in the store. ``[]`` loads nothing.
     * A stored result is not reused if an output file it recorded has changed or vanished.
-    * With a store, every run's ``<run dir>/checkpoint/`` exists from the run's start: its
+    * With a store, a run's ``<run dir>/checkpoint/`` exists from its first cached result on: its
       checkpoint is the set of results it recorded (produced or reused), durable as each task
       ends, so ``checkpoint_files=get_last_checkpoint()`` resumes a run killed at any moment in
       any ``checkpoint_mode``. A run that resumes from ``checkpoint_files`` records the newest
@@ -227,6 +227,7 @@ class BasicMemoizer(Memoizer):
         self.config_run_dir = ""
         self.file_digests: Any = None
         self.checkpointed_tasks = 0
+        self._has_checkpoint = False
 
     def attach(self, *, store: Any, sink: Any, run_id: str) -> None:
         """Called by the kernel before ``start``: where results are recorded and loaded from."""
@@ -238,10 +239,6 @@ class BasicMemoizer(Memoizer):
 
         self.run_dir, self.config_run_dir = run_dir, config_run_dir
         self.file_digests = FileDigestCache()
-        if self.memoize and self.store is not None:
-            # A recorded run's checkpoint is every result it stored, durable as each task ends, so
-            # the run has one from its start: get_last_checkpoint() finds it even after a SIGKILL.
-            os.makedirs(os.path.join(run_dir, "checkpoint"), exist_ok=True)
         if self.memoize:
             self.stored = self._load()
             logger.info("App caching enabled; %d recorded results available", len(self.stored))
@@ -351,6 +348,13 @@ class BasicMemoizer(Memoizer):
             return
         with self._lock:
             self.memo_lookup_table[task.hashsum] = task.app_fu
+        if not self._has_checkpoint and self.store is not None:
+            # A recorded run's checkpoint is every result it stored (durable as each task ends), so
+            # it has one from its first result on: get_last_checkpoint() finds it even after a
+            # SIGKILL, and passes over runs that recorded nothing, as Parsl passes over runs that
+            # wrote no checkpoint file.
+            self._has_checkpoint = True
+            os.makedirs(os.path.join(self.run_dir, "checkpoint"), exist_ok=True)
         if task.from_memo:
             self._queue_checkpoint(task.hashsum, r)  # this run's checkpoint covers what it reused
             return

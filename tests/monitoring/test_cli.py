@@ -153,3 +153,20 @@ def test_a_store_from_a_newer_version_is_a_clear_error(recorded):
                           text=True, timeout=60)
     assert done.returncode == 2
     assert "schema version 999" in done.stderr and "Upgrade parsl_repro" in done.stderr
+
+
+def test_values_are_shown_as_they_are_never_read_as_markup(ws):
+    ws.write("wf.py", """
+        import parsl_repro as parsl
+        from parsl_repro import python_app
+
+        @python_app
+        def echo(x):
+            return x
+
+        with parsl.load():
+            echo("[/tmp] and [knl|haswell]").result()
+    """)
+    ws.run()
+    screen = _on_terminal(ws.root, "tasks")
+    assert "[/tmp] and [knl|haswell]" in screen.replace("\n", "")

@@ -372,3 +372,20 @@ def test_periodic_checkpoint_writes_on_its_timer(tmp_path, no_leaks):
     with parsl_repro.load(Config(checkpoint_files=get_last_checkpoint(str(tmp_path / "runinfo")),
                                  run_dir=str(tmp_path / "runinfo"))):
         assert token(11).result() == first
+
+
+def test_a_run_that_recorded_no_result_does_not_hide_the_last_checkpoint(tmp_path, no_leaks):
+    runinfo = str(tmp_path / "runinfo")
+    with parsl_repro.load(Config(checkpoint_mode="task_exit", run_dir=runinfo)):
+        first = token(5).result()
+
+    @python_app
+    def not_cached():
+        return 1
+
+    with parsl_repro.load(Config(run_dir=runinfo)):  # e.g. another script, sharing runinfo
+        not_cached().result()
+    [last] = get_last_checkpoint(runinfo)
+    assert last.endswith(os.path.join("000", "checkpoint"))
+    with parsl_repro.load(Config(checkpoint_files=get_last_checkpoint(runinfo), run_dir=runinfo)):
+        assert token(5).result() == first

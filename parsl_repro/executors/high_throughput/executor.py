@@ -104,6 +104,8 @@ def interchange_command(launch_cmd: Sequence[str]) -> list[str]:
     return list(launch_cmd)
 
 SUPPORTED_RESOURCE_KEYS = frozenset({"priority"})
+IPC_PATH_MAX = 100
+"""Longest Unix socket path used for local pools (Linux allows 107 bytes); longer: TCP only."""
 _META_SIZE = p.META.size
 
 _PARSL_COMMANDS = {"MANAGERS": "connected_managers", "MANAGERS_PACKAGES": "managers_packages",
@@ -424,8 +426,11 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         ours, theirs = socket.socketpair()
         # pools on this host reach the interchange over a Unix socket in a directory only this
         # user can enter (quicker than TCP; CurveZMQ still applies); remote pools use TCP
-        self._ipc_dir = tempfile.mkdtemp(prefix="parsl-repro-")
+        self._ipc_dir = tempfile.mkdtemp(prefix="parsl-repro-", dir="/tmp" if os.path.isdir("/tmp") else None)
         self.worker_ipc = os.path.join(self._ipc_dir, "pools")
+        if len(os.fsencode(self.worker_ipc)) > IPC_PATH_MAX:  # a Unix socket's path is short: TCP only
+            shutil.rmtree(self._ipc_dir, ignore_errors=True)
+            self._ipc_dir = self.worker_ipc = None
         settings = {
             "client_fd": theirs.fileno(), "worker_ipc": self.worker_ipc,
             "cert_dir": self.cert_dir, "loopback_address": self.loopback_address,
@@ -446,6 +451,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                                                      start_new_session=True, pass_fds=(theirs.fileno(),))
         except BaseException:
             ours.close()
+            if self._ipc_dir is not None:
+                shutil.rmtree(self._ipc_dir, ignore_errors=True)
             raise
         finally:
             theirs.close()
@@ -604,7 +611,12 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                         self._receive(stream)  # completing futures here submits their dependents...
                     except EOFError:  # the interchange is gone: its exit status says why
                         deadline = time.monotonic() + 5
-                        while not self._interchange_died() and time.monotonic() < deadline:
+                        while not self._interchange_died():
+                            if time.monotonic() > deadline:  # alive but deaf (a wrapper command?)
+                                self.set_bad_state_and_fail_all(BadStateException(self, RuntimeError(
+                                    f"the interchange of executor {self.label} closed its link; see "
+                                    f"{os.path.join(self.logdir, 'interchange.log')}")))
+                                break
                             time.sleep(0.01)
                         return
                 self._send_queued(stream, link)  # ...which leave in the same pass
@@ -621,7 +633,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             stream.send([p.STOP])
             deadline = time.monotonic() + 5
             while stream.pending and time.monotonic() < deadline:  # the last tasks and STOP must arrive
-                select.select([], [stream.fd], [], 0.1)
+                poller.modify(stream.fd, select.POLLOUT)
+                poller.poll(100)
                 stream.flush()
         except Exception as e:  # a bug here would hang every task: fail them instead
             logger.exception("The I/O thread of %s failed", self.label)

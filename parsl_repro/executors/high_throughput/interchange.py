@@ -98,35 +98,37 @@ class Interchange:
         poller.register(control, POLLIN)
         next_heartbeat = time.monotonic() + self.heartbeat_period
         next_idle_check = time.monotonic() + 1.0
-        while not self.stopping:
-            events = dict(poller.poll(min(self.heartbeat_period, 1.0) * 1000))
-            if control in events:
-                if not os.read(control, 4096):
-                    logger.info("The executor's pipe closed; stopping")
-                    break
-            ready = events.get(client.fd, 0)
-            if ready & POLLOUT:
-                client.flush()
-            if ready & POLLIN:
-                self._from_client()
-            if self.workers in events:
-                self._from_workers()
-            self._dispatch()
-            self._flush_results()
-            wanted = POLLIN | POLLOUT if client.pending else POLLIN
-            if wanted != client_flags:  # wait for room only while something is waiting to go
-                poller.modify(client.fd, wanted)
-                client_flags = wanted
-            self._stop_drained()
-            now = time.monotonic()
-            if now >= next_heartbeat:
-                next_heartbeat = now + self.heartbeat_period
-                self._heartbeat()
-            self._expire(now)
-            if now >= next_idle_check:
-                next_idle_check = now + 1.0
-                self._report_idle()
-        self._stop_pools()
+        try:
+            while not self.stopping:
+                events = dict(poller.poll(min(self.heartbeat_period, 1.0) * 1000))
+                if control in events:
+                    if not os.read(control, 4096):
+                        logger.info("The executor's pipe closed; stopping")
+                        break
+                ready = events.get(client.fd, 0)
+                if ready & POLLOUT:
+                    client.flush()
+                if ready & POLLIN:
+                    self._from_client()
+                if self.workers in events:
+                    self._from_workers()
+                self._dispatch()
+                self._flush_results()
+                wanted = POLLIN | POLLOUT if client.pending else POLLIN
+                if wanted != client_flags:  # wait for room only while something is waiting to go
+                    poller.modify(client.fd, wanted)
+                    client_flags = wanted
+                self._stop_drained()
+                now = time.monotonic()
+                if now >= next_heartbeat:
+                    next_heartbeat = now + self.heartbeat_period
+                    self._heartbeat()
+                self._expire(now)
+                if now >= next_idle_check:
+                    next_idle_check = now + 1.0
+                    self._report_idle()
+        finally:  # whatever ended the loop, the pools are told to stop
+            self._stop_pools()
 
     def _from_client(self) -> None:
         try:
@@ -278,34 +280,41 @@ class Interchange:
     def _dispatch(self) -> None:
         if not self.queue and not self.prioritized:
             return
+        now = time.monotonic()
         prefetch = self.short_task_prefetch
-        ready = {m.identity: m for m in self.managers.values()
-                 if m.active and not m.draining and len(m.tasks) < m.limit(prefetch)}
+        limits = {m.identity: m.limit(prefetch, now) for m in self.managers.values() if m.active and not m.draining}
+        ready = {m.identity: m for m in self.managers.values() if len(m.tasks) < limits.get(m.identity, 0)}
         if not ready:
             return
         order = self.manager_selector.sort_managers(ready, set(ready)) if len(ready) > 1 else list(ready)
-        queue = self.queue
-        prioritized = self.prioritized
-        now = time.monotonic()
-        for identity in reversed(order):  # as Parsl: the selector's last pool is filled first
-            manager = ready[identity]
-            held = manager.tasks
-            room = manager.limit(prefetch) - len(held)
-            frames = [p.TASKS]
-            while room and (queue or prioritized):
-                task_id, payload = self._next_task() if prioritized else queue.popleft()
-                frames += [task_id, payload]
-                held[task_id] = now
-                room -= 1
+        order.reverse()  # as Parsl: the selector's last pool is filled first
+        batches: dict[bytes, list[bytes]] = {}
+        # every pool up to its capacity first; only then the short-task extras, so that no task
+        # waits in one pool while another has a free worker
+        for fill_to in ((lambda m: m.capacity), (lambda m: limits[m.identity])):
+            for identity in order:
+                manager = ready[identity]
+                room = fill_to(manager) - len(manager.tasks)
+                if room > 0 and self._take(manager, room, batches.setdefault(identity, [p.TASKS]), now):
+                    break  # the queue is empty
+        for identity, frames in batches.items():
             if len(frames) > 1:
+                manager = ready[identity]
                 if manager.idle_reported:
                     manager.idle_reported = False
                     self.activity.append(dict(manager.describe(), event="busy", time=time.time()))
                 manager.idle_since = None
-                if not self._send_worker(manager.identity, frames):
-                    continue
-            if not queue and not prioritized:
-                return
+                self._send_worker(identity, frames)
+
+    def _take(self, manager: ManagerRecord, room: int, frames: list[bytes], now: float) -> bool:
+        """Move up to ``room`` queued tasks into ``frames`` for ``manager``; True once the queue is empty."""
+        queue, prioritized, held = self.queue, self.prioritized, manager.tasks
+        while room and (queue or prioritized):
+            task_id, payload = self._next_task() if prioritized else queue.popleft()
+            frames += [task_id, payload]
+            held[task_id] = now
+            room -= 1
+        return not queue and not prioritized
 
     def _flush_results(self) -> None:
         if self.pending_results:

@@ -42,14 +42,17 @@ class ManagerRecord:
         self.idle_since: float | None = time.time()
         self.idle_reported = True  # the registration's node record shows it idle
 
-    def limit(self, short_task_prefetch: bool) -> int:
-        """How many tasks the pool may hold now: its capacity (workers plus ``prefetch_capacity``),
-        or, with ``short_task_prefetch`` while its tasks come back within ``SHORT_TASK_SECONDS``,
-        at least two per worker, so a worker that finishes finds its next task waiting instead of
-        idling for a round trip through the interchange. Load balancing is what the extra task could
-        cost, and with tasks this short it costs at most one such task's run time."""
+    def limit(self, short_task_prefetch: bool, now: float) -> int:
+        """How many tasks the pool may hold at ``now`` (time.monotonic()): its capacity (workers
+        plus ``prefetch_capacity``), or, with ``short_task_prefetch`` while its tasks come back
+        within ``SHORT_TASK_SECONDS`` and none it holds has been out longer, at least two per
+        worker, so a worker that finishes finds its next task waiting instead of idling for a round
+        trip through the interchange. The interchange gives these extras only once every pool is
+        at capacity; a task held this way waits at most about one short task's run time."""
         if short_task_prefetch and self.turnaround is not None and self.turnaround < SHORT_TASK_SECONDS:
-            return max(self.capacity, 2 * self.worker_count)
+            oldest = next(iter(self.tasks.values()), now)  # tasks are held in the order they were sent
+            if now - oldest < SHORT_TASK_SECONDS:
+                return max(self.capacity, 2 * self.worker_count)
         return self.capacity
 
     def returned(self, task_id: bytes, now: float) -> None:

@@ -119,7 +119,9 @@ class FrameStream:
     more of what is queued (call it when ``pending`` and the socket is writable), ``receive``
     returns the complete messages read so far. Both sides write while the other is busy writing
     too, so neither may ever block on a full socket buffer. ``receive`` raises ``EOFError`` once
-    the other end has closed.
+    the other end has closed, after returning every complete message that arrived before; once
+    the other end is gone, ``send`` and ``flush`` quietly drop what they are given (``closed``
+    says so), since nobody is left to read it.
     """
 
     _TOTAL = struct.Struct("=Q")
@@ -140,6 +142,8 @@ class FrameStream:
         self._out: collections.deque[bytes] = collections.deque()
         self._sent = 0  # bytes of _out[0] already written
         self._in = bytearray()
+        self.closed = False  # the other end stopped reading: nothing more is sent
+        self._eof = False  # the other end stopped writing: nothing more will arrive
         self._scratch = bytearray(self.READ_SIZE)
         self._scratch_view = memoryview(self._scratch)
 
@@ -148,6 +152,8 @@ class FrameStream:
         return bool(self._out)
 
     def send(self, frames: list[bytes]) -> None:
+        if self.closed:
+            return
         lengths = array.array("I", map(len, frames))
         header = self._TOTAL.pack(4 + 4 * len(frames) + sum(lengths)) + self._COUNT.pack(len(frames))
         self._out.append(b"".join([header, lengths.tobytes(), *frames]))
@@ -161,6 +167,9 @@ class FrameStream:
                 sent = self.sock.send(memoryview(first)[self._sent:])
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError:  # BrokenPipeError, ConnectionResetError: the reader is gone
+                self._gone()
+                return
             self._sent += sent
             if self._sent == len(first):
                 out.popleft()
@@ -169,13 +178,17 @@ class FrameStream:
     def receive(self) -> list[list[bytes]]:
         buffer = self._in
         scratch = self._scratch  # recv(n) would allocate (and page in) n bytes on every call
-        while True:
+        ended = self._eof
+        while not ended:
             try:
                 size = self.sock.recv_into(scratch)
             except (BlockingIOError, InterruptedError):
                 break
+            except OSError:  # ConnectionResetError: the writer is gone
+                size = 0
             if not size:
-                raise EOFError("the other end of the link closed")
+                ended = True
+                break
             buffer += self._scratch_view[:size]
             if size < len(scratch):
                 break
@@ -205,4 +218,14 @@ class FrameStream:
             view.release()
         if start:
             del buffer[:start]
+        if ended:
+            self._eof = True
+            self._gone()
+            if not messages:
+                raise EOFError("the other end of the link closed")
         return messages
+
+    def _gone(self) -> None:
+        self.closed = True
+        self._out.clear()
+        self._sent = 0

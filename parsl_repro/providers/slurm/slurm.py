@@ -170,6 +170,8 @@ class SlurmProvider(ClusterProvider, RepresentationMixin):
             else:
                 cmd = f"squeue{self._clusters_option()} --noheader --format='%i %t' --job '{ids}'"
             retcode, stdout, stderr = self.execute_wait(cmd)
+            if retcode != 0 and not self._use_sacct and "invalid job id" in stderr.lower():
+                retcode, stdout = 0, ""  # squeue asked only about jobs it has forgotten: they ended
             if retcode != 0:  # keep what is known; the next poll asks again
                 logger.warning("Block status query failed (exit code %s): %s", retcode, stderr.strip())
                 return
