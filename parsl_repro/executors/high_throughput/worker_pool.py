@@ -29,6 +29,7 @@ import pathlib
 import pickle
 import platform
 import re
+import resource
 import signal
 import socket
 import struct
@@ -107,7 +108,8 @@ def _worker_loop(rank: int, conn: Connection, pool_id: str, count: int, block_id
 class SelfSample:
     """A worker's cheap sample of itself as a task ends, at most once per sampling interval (so
     a worker's first task, however short, has a resource record, as in Parsl): CPU times of the
-    process and its reaped children (``os.times``), resident and virtual size
+    process and its reaped children (``getrusage``: microseconds, where ``os.times`` counts whole
+    10 ms clock ticks and so reads 0 for a worker's first short task), resident and virtual size
     (``/proc/self/statm``) and bytes read and written (``/proc/self/io``), read from files kept
     open. Packed as ``FORMAT``: time, user, system, rss, vms, read, write."""
 
@@ -126,7 +128,7 @@ class SelfSample:
             return None
 
     def take(self) -> bytes:
-        t = os.times()
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         rss = vms = read = write = 0
         try:
             if self._statm is not None:
@@ -137,8 +139,8 @@ class SelfSample:
                 read, write = int(lines[4].split()[1]), int(lines[5].split()[1])
         except (OSError, ValueError, IndexError):
             pass
-        return self.FORMAT.pack(time.time(), t.user + t.children_user, t.system + t.children_system, rss, vms,
-                                read, write)
+        return self.FORMAT.pack(time.time(), own.ru_utime + children.ru_utime, own.ru_stime + children.ru_stime,
+                                rss, vms, read, write)
 
 
 def _execute_with_context(payload: bytes) -> Any:
