@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import pickle
 import time
 
+import dill
 import pytest
 
 import parsl_repro
@@ -83,6 +85,65 @@ def test_command_not_found_is_exit_127(dfk):
     with pytest.raises(BashExitFailure) as info:
         missing_command().result(timeout=30)
     assert info.value.exitcode == 127
+
+
+def test_a_failure_without_stderr_says_where_its_error_output_went(dfk):
+    """Under pytest fd 2 may be a capture file (deleted, so unnamed) or a pipe or terminal (with
+    -s): either way the message never claims a stderr= file and says how to keep the output."""
+    error = exit_with(3).exception(timeout=30)
+    text = str(error)
+    assert isinstance(error, BashExitFailure) and error.exitcode == 3 and error.stderr_path is None
+    assert text.startswith("bash_app exit_with failed with unix exit code 3; it had no stderr= file")
+    assert "its stderr is in" not in text and "give the app a stderr= file" in text
+    if error.inherited_stderr is None:
+        assert "went to the standard error of the process that ran it" in text
+    else:
+        assert f"went to the worker's stderr, {error.inherited_stderr};" in text
+        assert "about to fail" in open(error.inherited_stderr).read()
+
+
+@pytest.fixture
+def fd2(tmp_path):
+    """Point this process's fd 2 somewhere else for a moment (restored after the test)."""
+    saved = os.dup(2)
+
+    def point(fd: int) -> None:
+        os.dup2(fd, 2)
+
+    yield point
+    os.dup2(saved, 2)
+    os.close(saved)
+
+
+def test_inherited_stderr_names_fd_2s_regular_file_and_nothing_else(fd2, tmp_path):
+    from parsl_repro.app.bash import _inherited_stderr
+
+    log = tmp_path / "block.err"
+    with open(log, "w") as f:
+        fd2(f.fileno())
+    assert _inherited_stderr() == str(log)
+    log.unlink()  # deleted (as pytest's capture file is): no name to give
+    assert _inherited_stderr() is None
+    read, write = os.pipe()
+    fd2(write)
+    os.close(read)
+    os.close(write)
+    assert _inherited_stderr() is None
+
+
+def test_bash_exit_failure_keeps_parsls_signature_and_all_its_fields_across_processes():
+    from parsl_repro.app.errors import RemoteExceptionWrapper
+    from parsl_repro.serialize import deserialize, serialize
+
+    text = str(BashExitFailure("a", 1, "/x/a.err"))  # Parsl's positional form, message as before
+    assert text == "bash_app a failed with unix exit code 1; its stderr is in /x/a.err"
+    assert BashExitFailure("a", 1).inherited_stderr is None
+    error = BashExitFailure("a", 2, inherited_stderr="/x/block.sh.err")
+    for copy in (pickle.loads(pickle.dumps(error)), dill.loads(dill.dumps(error)),
+                 deserialize(serialize(RemoteExceptionWrapper(BashExitFailure, error, None))).get_exception()):
+        assert (copy.app_name, copy.exitcode, copy.stderr_path, copy.inherited_stderr) == ("a", 2, None,
+                                                                                          "/x/block.sh.err")
+        assert str(copy) == str(error) and "/x/block.sh.err" in str(copy)
 
 
 @pytest.mark.parametrize("value", [None, 42, ["echo", "hi"]])

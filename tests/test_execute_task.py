@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from parsl_repro.executors.execute_task import execute_task
+from parsl_repro.executors.execute_task import execute_task, execute_task_named
 from parsl_repro.serialize import pack_apply_message, pack_res_spec_apply_message
 
 
@@ -26,6 +26,13 @@ def read_env(*names):
 
 def test_runs_the_packed_call_and_returns_its_result():
     assert execute_task(pack_apply_message(addemup, (1, 2, 3), {"name": "boots"})) == "6 boots"
+
+
+def test_execute_task_named_also_names_the_function_that_ran():
+    assert execute_task_named(pack_apply_message(addemup, (1, 2), {})) == ("addemup", "3 apples")
+    spec = {"num_nodes": 2}
+    assert execute_task_named(pack_res_spec_apply_message(read_env, ("PARSL_NUM_NODES",), {}, spec)) == \
+        ("read_env", {"PARSL_NUM_NODES": "2"})
 
 
 def test_the_function_s_exception_propagates_unchanged():

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import text
 
 import parsl_repro
-from parsl_repro import python_app
+from parsl_repro import bash_app, python_app
+from parsl_repro.app.errors import BashExitFailure
 from parsl_repro.config import Config
 from parsl_repro.executors import HighThroughputExecutor
 from parsl_repro.monitoring import MonitoringHub
@@ -265,6 +266,51 @@ def test_an_unpicklable_argument_fails_only_its_task_naming_the_type(htex_load):
     error = bad.exception(timeout=30)
     assert "generator" in str(error) and "argument 1 of identity" in str(error)
     assert good.result(timeout=30) == 5
+
+
+@python_app
+def gen():
+    return (i for i in range(3))
+
+
+def test_an_unpicklable_return_value_is_named_as_the_return_value_of_its_function(htex_load):
+    from parsl_repro.serialize import pack_apply_message
+    from parsl_repro.serialize.errors import SerializationError
+
+    kernel = htex_load()
+    error = gen().exception(timeout=30)
+    text = str(error)
+    assert "the return value of gen: object of type generator cannot be serialized" in text
+    assert "return plain data (a list instead of a generator" in text
+    assert "pass plain data (or a path to it)" not in text and "generators inside the app" not in text
+    assert isinstance(error, SerializationError) and error.role == "result" and error.fname == "gen"
+    # the same through submit_payload (whose futures hold the worker's RemoteExceptionWrapper, as in
+    # Parsl): an apply message, and a named task executor
+    executor = kernel.executors["htex"]
+    wrapped = executor.submit_payload({}, pack_apply_message(lambda: (i for i in range(3)), (), {}))
+    text = str(wrapped.result(timeout=30).get_exception())
+    assert "the return value of <lambda>: object of type generator cannot be serialized" in text
+    wrapped = executor.submit_payload({"task_executor": {"f": "builtins.memoryview"}}, b"bytes")
+    text = str(wrapped.result(timeout=30).get_exception())
+    assert "the return value of builtins.memoryview: object of type memoryview cannot be serialized" in text
+    assert "pass plain data (or a path to it)" not in text
+
+
+@bash_app
+def exits_three():
+    return "echo 'no such sample: S42' >&2; exit 3"
+
+
+def test_a_failing_bash_app_without_stderr_names_the_block_err_file_its_error_output_went_to(htex_load):
+    kernel = htex_load()
+    error = exits_three().exception(timeout=30)
+    text = str(error)
+    scripts = os.path.join(kernel.run_dir, "submit_scripts")
+    assert f"exit code 3; it had no stderr= file, so its error output went to the worker's stderr, {scripts}/" in text
+    path = text.split(", ")[-1].split(";")[0]
+    assert path.endswith(".err") and "no such sample: S42" in open(path).read()
+    assert text.endswith(f"{path}; give the app a stderr= file to keep it per task")
+    assert isinstance(error, BashExitFailure) and error.stderr_path is None and error.inherited_stderr == path
 
 
 def test_cleanup_leaves_no_process_or_thread(htex_load):

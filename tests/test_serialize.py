@@ -272,6 +272,26 @@ def test_unserializable_lone_object_names_its_type():
         serialize(numbers())
 
 
+def test_an_unserializable_result_is_named_as_the_return_value_of_its_function():
+    from parsl_repro.app.errors import RemoteExceptionWrapper
+    from parsl_repro.serialize.facade import serialize_result
+
+    assert deserialize(serialize_result("count", [1, 2])) == [1, 2]
+    with pytest.raises(SerializationError) as info:
+        serialize_result("count", {"values": numbers()})
+    error = info.value
+    text = str(error)
+    assert (error.fname, error.role) == ("count", SerializationError.RESULT)
+    assert text.startswith("the return value of count, at ['values']: object of type generator cannot be "
+                           "serialized (pickle: ")
+    assert "return plain data (a list instead of a generator" in text and "pass plain data" not in text
+    wrapped = RemoteExceptionWrapper(type(error), error, error.__traceback__)
+    for copy in (pickle.loads(pickle.dumps(error)), deserialize(serialize(wrapped)).get_exception()):
+        assert (copy.fname, copy.reason, copy.role) == (error.fname, error.reason, error.role)
+        assert str(copy) == text
+    assert SerializationError("f").role == SerializationError.CALL  # Parsl's one-argument form still works
+
+
 def test_garbage_is_a_deserialization_error():
     with pytest.raises(DeserializationError):
         deserialize(b"no header at all" * 30)

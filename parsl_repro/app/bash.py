@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import stat
 import subprocess
 from collections.abc import Callable, Sequence
 from functools import partial, update_wrapper
@@ -47,9 +48,10 @@ def _open_stream(name: str, spec: Any) -> Any:
 def remote_side_bash_executor(func: Callable, *args: Any, **kwargs: Any) -> int:
     """Build the command line with ``func`` and run it in bash, with the call's streams and walltime.
 
-    Raises ``BashAppNoReturn`` when ``func`` returns no string, ``BashExitFailure`` (exit code and
-    stderr path) when the command fails, ``AppTimeout`` (after killing the command's process
-    group) when it outlives ``walltime``, and ``MissingOutputs`` when a declared output is absent.
+    Raises ``BashAppNoReturn`` when ``func`` returns no string, ``BashExitFailure`` (exit code, and
+    the ``stderr=`` file, or else the file this process's own stderr goes to) when the command
+    fails, ``AppTimeout`` (after killing the command's process group) when it outlives
+    ``walltime``, and ``MissingOutputs`` when a declared output is absent.
     """
     name = getattr(func, "__name__", "bash_app")
     try:
@@ -84,11 +86,33 @@ def remote_side_bash_executor(func: Callable, *args: Any, **kwargs: Any) -> int:
             if stream is not None:
                 stream.close()
     if returncode != 0:
-        raise BashExitFailure(name, returncode, stderr_path)
+        raise BashExitFailure(name, returncode, stderr_path,
+                              inherited_stderr=None if stderr is not None else _inherited_stderr())
     missing = [f for f in kwargs.get("outputs") or [] if not os.path.exists(getattr(f, "filepath", f))]
     if missing:
         raise MissingOutputs(f"Missing outputs from app {name}", missing)
     return returncode
+
+
+def _inherited_stderr() -> str | None:
+    """The absolute path of the regular file this process's fd 2 writes to (where a command given no
+    ``stderr=`` file wrote its errors), or None for a terminal, a pipe, or a file that cannot be named.
+
+    On a HighThroughputExecutor worker this is its block's ``submit_scripts/*.err`` file (the provider
+    redirects the pool's streams there). The name comes from ``/proc/self/fd/2`` (Linux), and is
+    checked to still be that same file (not deleted or replaced).
+    """
+    try:
+        opened = os.fstat(2)
+        if not stat.S_ISREG(opened.st_mode):
+            return None
+        path = os.readlink("/proc/self/fd/2")  # Linux; elsewhere OSError, and no name
+        named = os.stat(path)
+    except OSError:
+        return None
+    if not os.path.isabs(path) or (named.st_dev, named.st_ino) != (opened.st_dev, opened.st_ino):
+        return None
+    return path
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

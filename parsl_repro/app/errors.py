@@ -25,17 +25,31 @@ class AppBadFormatting(ParslError):
 
 
 class BashExitFailure(AppException):
-    """A bash app's command exited with a non-zero code."""
+    """A bash app's command exited with a non-zero code.
 
-    def __init__(self, app_name: str, exitcode: int, stderr_path: str | None = None) -> None:
-        super().__init__(app_name, exitcode)
+    ``stderr_path`` is the app's own ``stderr=`` file, if it had one. Without one, the command
+    wrote its error output to the stderr it inherited from the process that ran it (for a
+    HighThroughputExecutor worker, its block's ``submit_scripts/*.err`` file):
+    ``inherited_stderr`` is that file's absolute path when it is a regular file, else None.
+    """
+
+    def __init__(self, app_name: str, exitcode: int, stderr_path: str | None = None,
+                 inherited_stderr: str | None = None) -> None:
+        super().__init__(app_name, exitcode)  # args unchanged; unpickling restores the rest from __dict__
         self.app_name = app_name
         self.exitcode = exitcode
         self.stderr_path = stderr_path
+        self.inherited_stderr = inherited_stderr
 
     def __str__(self) -> str:
-        where = f"; its stderr is in {self.stderr_path}" if self.stderr_path else \
-            "; give the app a stderr= file to keep its error output"
+        if self.stderr_path:
+            where = f"; its stderr is in {self.stderr_path}"
+        elif self.inherited_stderr:
+            where = (f"; it had no stderr= file, so its error output went to the worker's stderr, "
+                     f"{self.inherited_stderr}; give the app a stderr= file to keep it per task")
+        else:
+            where = ("; it had no stderr= file, so its error output went to the standard error of the process "
+                     "that ran it; give the app a stderr= file to keep it")
         return f"bash_app {self.app_name} failed with unix exit code {self.exitcode}{where}"
 
 

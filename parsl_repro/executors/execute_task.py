@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from parsl_repro.serialize import unpack_res_spec_apply_message
+from parsl_repro.serialize.facade import _name_of
 
 logger = logging.getLogger(__name__)
 
@@ -26,11 +27,19 @@ def execute_task(bufs: bytes) -> Any:
     Returns what the function returns; an exception the function raises propagates unchanged.
     Only call this on bytes from an authenticated peer: unpacking runs code the sender chose.
     """
+    return execute_task_named(bufs)[1]
+
+
+def execute_task_named(bufs: bytes) -> tuple[str, Any]:
+    """``execute_task``, also naming the function that ran: ``(its name, what it returned)``, so that a
+    worker can say whose return value could not be sent back. Same contract as ``execute_task`` otherwise.
+    """
     func, args, kwargs, resource_specification = unpack_res_spec_apply_message(bufs)
+    name = _name_of(func)  # as packing errors name it
     if not resource_specification:
-        return func(*args, **kwargs)
+        return name, func(*args, **kwargs)
     with _resource_environment(resource_specification):
-        return func(*args, **kwargs)
+        return name, func(*args, **kwargs)
 
 
 @contextlib.contextmanager

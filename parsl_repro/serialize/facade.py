@@ -123,6 +123,23 @@ def serialize(obj: Any, buffer_threshold: int = int(1e6)) -> bytes:
     return payload
 
 
+def serialize_result(fname: str, obj: Any, buffer_threshold: int = int(1e6)) -> bytes:
+    """``serialize`` for ``obj``, what the function named ``fname`` returned, on its way back from a worker
+    (the argument order of ``execute_task_named``'s answer).
+
+    When no method can carry it, the ``SerializationError`` (role ``"result"``) says that it is the
+    return value of ``fname`` and gives advice about return values rather than about arguments.
+    """
+    is_code = callable(obj)
+    try:
+        payload = _serialize_code(obj) if is_code else _serialize_with(methods_for_data, obj)
+    except _NotSerializable as e:
+        raise SerializationError(fname, _explain(obj, f"the return value of {fname}"),
+                                 SerializationError.RESULT) from e.cause
+    _warn_if_large(payload, buffer_threshold, f"return value of {fname}")
+    return payload
+
+
 def _warn_if_large(payload: bytes, buffer_threshold: int, what: str) -> None:
     if len(payload) > buffer_threshold:
         logger.warning("Serialized %s is %d bytes, above the buffer threshold of %d bytes: large payloads slow "

@@ -74,9 +74,10 @@ def _worker_loop(rank: int, conn: Connection, pool_id: str, count: int, block_id
             os.environ[name] = accelerator
         os.environ["PARSL_WORKER_ACCELERATOR"] = accelerator
     from parsl_repro.app.errors import RemoteExceptionWrapper
-    from parsl_repro.executors.execute_task import execute_task
+    from parsl_repro.executors.execute_task import execute_task_named
     from parsl_repro.executors.high_throughput.protocol import CONTEXT_PAYLOAD
     from parsl_repro.serialize import serialize
+    from parsl_repro.serialize.facade import serialize_result
 
     sampler = SelfSample() if sample_interval > 0 else None
     next_sample = 0.0
@@ -89,9 +90,9 @@ def _worker_loop(rank: int, conn: Connection, pool_id: str, count: int, block_id
         # SystemExit and other BaseExceptions end this worker: the manager reports WorkerLost
         try:
             if payload.startswith(CONTEXT_PAYLOAD):
-                out = serialize(_execute_with_context(payload))
+                out = serialize_result(*_execute_with_context(payload))
             else:
-                out = serialize(execute_task(payload))
+                out = serialize_result(*execute_task_named(payload))
         except Exception:  # the app's own failure, or a result that cannot travel
             try:
                 out = serialize(RemoteExceptionWrapper(*sys.exc_info()))
@@ -143,11 +144,12 @@ class SelfSample:
                                 rss, vms, read, write)
 
 
-def _execute_with_context(payload: bytes) -> Any:
+def _execute_with_context(payload: bytes) -> tuple[str, Any]:
     """Run a task sent by ``submit_payload``: ``context["task_executor"]["f"]`` (a dotted import
     path) called as ``f(buffer, *a, **k)``, else the buffer as an apply message; with
-    ``context["resource_spec"]`` set as ``PARSL_<KEY>`` environment variables meanwhile."""
-    from parsl_repro.executors.execute_task import _resource_environment, execute_task
+    ``context["resource_spec"]`` set as ``PARSL_<KEY>`` environment variables meanwhile.
+    Returns (the name of the function that ran, what it returned), as ``execute_task_named``."""
+    from parsl_repro.executors.execute_task import _resource_environment, execute_task_named
     from parsl_repro.executors.high_throughput.protocol import unpack_context_payload
     from parsl_repro.serialize import deserialize
 
@@ -158,11 +160,11 @@ def _execute_with_context(payload: bytes) -> Any:
         module_name, _, name = task_executor["f"].rpartition(".")
         function = getattr(importlib.import_module(module_name), name)
 
-        def run() -> Any:
-            return function(buffer, *task_executor.get("a", ()), **task_executor.get("k", {}))
+        def run() -> tuple[str, Any]:
+            return task_executor["f"], function(buffer, *task_executor.get("a", ()), **task_executor.get("k", {}))
     else:
-        def run() -> Any:
-            return execute_task(buffer)
+        def run() -> tuple[str, Any]:
+            return execute_task_named(buffer)
     resource_specification = context.get("resource_spec")
     if not resource_specification:
         return run()
