@@ -11,6 +11,6 @@ __all__ = ["MonitoringHub"]
 
 def __getattr__(name: str) -> Any:
     if name == "MonitoringHub":
-        from parsl_repro.monitoring.hub import MonitoringHub
+        from parsl_repro.monitoring.monitoring import MonitoringHub
         return MonitoringHub
     raise AttributeError(f"module 'parsl_repro.monitoring' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""``MonitoringHub``: Parsl's monitoring configuration object, accepted so Parsl configs load.
+"""``MonitoringHub``: Parsl's monitoring configuration object, at Parsl's module path
+(``parsl_repro.monitoring.monitoring``), accepted so Parsl configs load.
 
 parsl_repro records every run whether or not a hub is configured; the hub's settings say where
 and how much: ``logging_endpoint`` (a database URL) chooses the store, ``workflow_name`` and

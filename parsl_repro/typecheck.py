@@ -39,6 +39,8 @@ def typechecked_config(init: F) -> F:
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return checked(self, *args, **kwargs)
+        except TypeCheckError:
+            raise  # ours, raised by the class's own checks: it already names the class
         except typeguard.TypeCheckError as e:
             raise TypeCheckError(f"{owner}: {_readable(signature, self, args, kwargs, str(e))}") from None
 
