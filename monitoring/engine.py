@@ -65,13 +65,15 @@ def make_engine(url: str, *, writer: bool) -> Engine:
     committed), ``synchronous=NORMAL`` and a generous busy timeout. Writer engines start every
     transaction with ``BEGIN IMMEDIATE`` so that two runs writing one file queue up for the lock
     instead of failing when a read transaction tries to become a write.
+
+    The directory of an SQLite file must exist: it is not created, so that a mistyped path fails
+    here (``ProvenanceStore.open`` reports it as ``StoreUnavailable``) instead of starting an empty
+    store somewhere unexpected. The default store's directory is made by ``prepare_default_store``.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, connect_args=_connect_timeout(parsed.get_backend_name()))
-    database = parsed.database
-    if database and database != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+    _check_sqlite_directory(parsed.database)
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -89,6 +91,24 @@ def make_engine(url: str, *, writer: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
+
+
+class StoreDirectoryMissing(FileNotFoundError):
+    """The directory an SQLite store URL points into does not exist."""
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(f"the directory {directory} does not exist (parsl_repro creates no directories for a store "
+                         f"URL): create it first, or choose another URL")
+        self.directory = directory
+
+
+def _check_sqlite_directory(database: str | None) -> None:
+    """Raise ``StoreDirectoryMissing`` when an SQLite file's directory is not there."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return  # in memory, or an SQLite URI filename (sqlite:///file:...?uri=true), which SQLite resolves itself
+    directory = os.path.dirname(os.path.abspath(database))
+    if not os.path.isdir(directory):
+        raise StoreDirectoryMissing(directory)
 
 
 def _connect_timeout(backend: str) -> dict[str, Any]:
