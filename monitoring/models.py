@@ -6,7 +6,10 @@ monitoring database work here), plus what reproducibility needs: the run's envir
 (``environment``), app identities (``app``), task-to-task edges (``dependency``), files by
 content (``file``, ``file_use``) and stored results for memoization (``result``).
 
-``workflow`` is the run record (DESIGN.md calls it ``run``). Times are UTC ``DateTime`` values.
+``workflow`` is the run record (DESIGN.md calls it ``run``). **Every stored time is UTC**: the
+``DateTime`` columns hold naive values in UTC (whatever the time zone of the machine that ran the
+workflow); ``parsl_repro.monitoring.queries`` returns them as timezone-aware UTC datetimes, and
+``parsl-repro`` shows them in local time with the zone's name (``--json``: ISO 8601 with the offset).
 The writer, the queries, the CLI and the dashboard import these models; nothing else states the
 schema.
 """
@@ -17,7 +20,7 @@ import datetime
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bump on every change of the tables below, with a migration step in ``schema.py``."""
 
 
@@ -54,7 +57,7 @@ class Workflow(Base):
     tasks_completed_count: Mapped[int] = mapped_column(Integer, default=0)
     # beyond Parsl
     runinfo_dir: Mapped[str | None] = mapped_column(Text)  # the config's run_dir: where checkpoints are looked up
-    outcome: Mapped[str | None] = mapped_column(Text)  # running | completed | failed | killed | failed to start
+    outcome: Mapped[str | None] = mapped_column(Text)  # running|completed|failed|interrupted|incomplete|killed|...
     pid: Mapped[int | None] = mapped_column(Integer)  # of the submitting process, to tell killed runs from live ones
     script_path: Mapped[str | None] = mapped_column(Text)
     script_sha256: Mapped[str | None] = mapped_column(Text)
@@ -70,6 +73,8 @@ class Workflow(Base):
     config_summary: Mapped[str | None] = mapped_column(Text)
     parent_run_id: Mapped[str | None] = mapped_column(Text)
     parsl_repro_version: Mapped[str | None] = mapped_column(Text)
+    # {"enabled", "from_store" (every earlier run), "runs", "files" (tasks.pkl read), "results"}
+    memo_sources: Mapped[str | None] = mapped_column(Text)  # JSON: what the memo table started with (schema 4)
 
 
 class App(Base):

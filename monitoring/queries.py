@@ -1,7 +1,8 @@
 """Read-side questions about the provenance store, for the CLI and the dashboard.
 
 Every function takes an open ``Engine`` and returns plain data (dicts, lists, dataclasses); no
-SQL lives outside this package.
+SQL lives outside this package. The store keeps times in UTC; times returned here are
+timezone-aware ``datetime`` values in UTC, which callers show in whatever zone suits them.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, or_, select
 
 from parsl_repro.errors import ParslError
+from parsl_repro.events import CANCELLED, SUCCEEDED_STATES, TASK_STATES
+from parsl_repro.monitoring import cache_notes
 from parsl_repro.monitoring import models as m
 
 
@@ -20,8 +23,19 @@ class RunNotFound(ParslError):
     """A run reference (id, unique prefix or ``last``) matches no run, or several."""
 
 
+class NothingMatches(ParslError):
+    """A filter names something the run does not have: a task id, an app, a state."""
+
+
 def _rows(result: Any) -> list[dict[str, Any]]:
-    return [dict(row._mapping) for row in result]
+    return [{k: _aware(v) for k, v in row._mapping.items()} for row in result]
+
+
+def _aware(value: Any) -> Any:
+    """A stored (naive, UTC) time as an aware UTC datetime; anything else as it is."""
+    if isinstance(value, datetime.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=datetime.UTC)
+    return value
 
 
 def resolve_run(engine: Engine, ref: str | None) -> str:
@@ -56,7 +70,7 @@ def run_detail(engine: Engine, run_id: str) -> dict[str, Any]:
     """Everything recorded about one run, with its task state counts and package count."""
     with engine.connect() as conn:
         run = conn.execute(select(m.Workflow.__table__).where(m.Workflow.run_id == run_id)).one()
-        detail = dict(run._mapping)
+        detail = {k: _aware(v) for k, v in run._mapping.items()}
         counts = conn.execute(select(m.Task.task_status_name, func.count()).where(m.Task.run_id == run_id)
                               .group_by(m.Task.task_status_name))
         detail["task_states"] = {state or "unknown": n for state, n in counts}
@@ -68,7 +82,10 @@ def run_detail(engine: Engine, run_id: str) -> dict[str, Any]:
 
 
 def list_tasks(engine: Engine, run_id: str, state: str | None = None, app: str | None = None) -> list[dict[str, Any]]:
-    """The tasks of a run in id order, optionally only those in ``state`` or of ``app``."""
+    """The tasks of a run in id order, optionally only those in ``state`` or of ``app``. Raises
+    ``NothingMatches`` for a state that does not exist or an app the run does not have."""
+    if state is not None and state not in TASK_STATES:
+        raise NothingMatches(f"There is no task state {state!r}; the states are: {', '.join(TASK_STATES)}")
     t = m.Task
     query = select(t.task_id, t.task_func_name, t.task_status_name, t.task_time_invoked, t.task_time_returned,
                    t.task_fail_count, t.executor, t.args_repr, t.error, t.task_hashsum, t.memo_source_run,
@@ -78,7 +95,11 @@ def list_tasks(engine: Engine, run_id: str, state: str | None = None, app: str |
     if app:
         query = query.where(t.task_func_name == app)
     with engine.connect() as conn:
-        return _rows(conn.execute(query))
+        rows = _rows(conn.execute(query))
+        if not rows and app is not None and not conn.execute(
+                select(t.task_id).where(t.run_id == run_id, t.task_func_name == app).limit(1)).first():
+            raise NothingMatches(_no_app(conn, run_id, app))
+        return rows
 
 
 def task_story(engine: Engine, run_id: str, task_id: int) -> list[dict[str, Any]]:
@@ -102,23 +123,71 @@ def list_files(engine: Engine, run_id: str) -> list[dict[str, Any]]:
 # --- why: explaining memo misses ----------------------------------------------------------------------
 @dataclass
 class Explanation:
-    """Why one task was or was not a memo hit, component by component."""
+    """Why one task was or was not a memo hit, component by component.
+
+    ``outcome`` is ``hit``, ``miss``, ``not-cached`` (the app is not cached, or the task's
+    arguments could not be keyed) or ``first`` (nothing it could have reused). ``changed`` lists
+    what differs from the task it is compared with; ``notes`` what the record says about the task
+    itself (an argument keyed by its path only, an identical task still running, ...).
+    """
     run_id: str
     task_id: int
     app: str
-    outcome: str  # hit | miss | not-cached | first
+    outcome: str
     summary: str
     changed: list[str] = field(default_factory=list)
     compared_with: tuple[str, int] | None = None
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "task_id": self.task_id, "app": self.app, "outcome": self.outcome,
-                "summary": self.summary, "changed": self.changed,
+                "summary": self.summary, "changed": self.changed, "notes": self.notes,
                 "compared_with": list(self.compared_with) if self.compared_with else None}
 
 
+@dataclass(frozen=True)
+class MemoSources:
+    """Which earlier results a run's memo table started with (``workflow.memo_sources``)."""
+    enabled: bool
+    from_store: bool
+    runs: frozenset[str]
+    files: tuple[str, ...]
+    began: datetime.datetime
+
+    @classmethod
+    def of(cls, recorded: str | None, began: datetime.datetime) -> MemoSources:
+        if recorded is None:  # recorded before schema 4, when every earlier run was consulted by default
+            return cls(True, True, frozenset(), (), began)
+        data = json.loads(recorded)
+        return cls(data.get("enabled", True), data.get("from_store", False), frozenset(data.get("runs", ())),
+                   tuple(data.get("files", ())), began)
+
+    def loaded(self, run_id: str, began: datetime.datetime) -> bool:
+        """Whether this run could reuse results of ``run_id`` (begun at ``began``)."""
+        return self.enabled and (run_id in self.runs or (self.from_store and began < self.began))
+
+    @property
+    def nothing(self) -> bool:
+        return not (self.from_store or self.runs or self.files)
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "app caching was off for this run (Config(app_cache=False))"
+        if self.nothing:
+            return ("this run loaded no earlier results: with neither checkpoint_files nor checkpoint_mode its memo "
+                    "table started empty, as in Parsl (checkpoint_files=get_last_checkpoint() or "
+                    "Config(reuse_from_store=True) reuse earlier runs)")
+        if self.from_store:
+            return "this run loaded the results of every earlier run in the store"
+        named = ", ".join(sorted(r[:12] for r in self.runs)) or "none recorded in the store"
+        files = f" and {len(self.files)} checkpoint file(s)" if self.files else ""
+        return f"this run loaded only the results of the runs its checkpoints name ({named}){files}"
+
+
 def why(engine: Engine, run_id: str, app: str | None = None, task_id: int | None = None) -> list[Explanation]:
-    """Explain memo outcomes. By default: every cached task of the run that was not a hit."""
+    """Explain memo outcomes. By default: every cached task of the run that was not a hit, and
+    hits that carry a note (an argument keyed by its path only). Raises ``NothingMatches`` when
+    ``task_id`` or ``app`` is not in the run."""
     t, a = m.Task, m.App
     query = select(t.run_id, t.task_id, t.task_func_name, t.task_status_name, t.task_memoize, t.task_hashsum,
                    t.memo_components, t.cache_note, t.memo_source_run, t.memo_source_task, t.app_digest,
@@ -129,19 +198,46 @@ def why(engine: Engine, run_id: str, app: str | None = None, task_id: int | None
     if app is not None:
         query = query.where(or_(t.task_func_name == app, a.qualname == app))
     if task_id is None and app is None:
-        not_a_hit = or_(t.task_status_name.is_(None), t.task_status_name != "memo_done")
+        not_a_hit = or_(t.task_status_name.is_(None), t.task_status_name != "memo_done", t.cache_note.is_not(None))
         query = query.where(t.task_memoize == "True", not_a_hit)
-    explanations = []
     with engine.connect() as conn:
-        env = conn.execute(select(m.Workflow.packages_digest).where(m.Workflow.run_id == run_id)).scalar()
-        for row in conn.execute(query).all():
-            explanations.append(_explain(conn, row, env))
-    return explanations
+        run = conn.execute(select(m.Workflow.packages_digest, m.Workflow.time_began, m.Workflow.memo_sources)
+                           .where(m.Workflow.run_id == run_id)).one()
+        sources = MemoSources.of(run.memo_sources, run.time_began)
+        rows = conn.execute(query).all()
+        if not rows and (task_id is not None or app is not None):
+            raise NothingMatches(_no_such(conn, run_id, task_id, app))
+        return [_explain(conn, row, run.packages_digest, sources) for row in rows]
 
 
-def _explain(conn: Any, row: Any, env_digest: str | None) -> Explanation:
+def cached_task_count(engine: Engine, run_id: str) -> int:
+    """How many tasks of the run belong to apps declared with ``cache=True``."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).where(m.Task.run_id == run_id, m.Task.task_memoize == "True")).scalar()
+
+
+def _no_such(conn: Any, run_id: str, task_id: int | None, app: str | None) -> str:
+    t = m.Task
+    if task_id is not None:
+        low, high = conn.execute(select(func.min(t.task_id), func.max(t.task_id)).where(t.run_id == run_id)).one()
+        if low is None:
+            return f"Run {run_id[:12]} has no task {task_id} (it has no tasks)"
+        if not low <= task_id <= high:
+            return f"Run {run_id[:12]} has no task {task_id} (it has tasks {low} to {high})"
+        return f"Task {task_id} of run {run_id[:12]} is not of app {app!r}"
+    return _no_app(conn, run_id, app)
+
+
+def _no_app(conn: Any, run_id: str, app: str | None) -> str:
+    t = m.Task
+    apps = sorted(conn.execute(select(t.task_func_name).where(t.run_id == run_id).distinct()).scalars())
+    return f"Run {run_id[:12]} has no app {app!r}; its apps are: {', '.join(apps) or 'none'}"
+
+
+def _explain(conn: Any, row: Any, env_digest: str | None, sources: MemoSources) -> Explanation:
     name = row.qualname or row.task_func_name
-    base = Explanation(row.run_id, row.task_id, name, "miss", "")
+    notes = cache_notes.split(row.cache_note)
+    base = Explanation(row.run_id, row.task_id, name, "miss", "", notes=notes)
     if row.task_memoize != "True":
         base.outcome, base.summary = "not-cached", "the app is not declared with cache=True"
         return base
@@ -152,28 +248,94 @@ def _explain(conn: Any, row: Any, env_digest: str | None) -> Explanation:
         return base
     if row.task_hashsum is None:
         base.outcome = "not-cached"
-        base.summary = row.cache_note or "no memo key was computed (the task never became ready to run)"
+        reasons = [n for n in notes if cache_notes.is_not_cached(n)]
+        base.notes = [n for n in notes if n not in reasons]
+        base.summary = reasons[0] if reasons else (
+            "cancelled before its memo key was computed" if row.task_status_name == CANCELLED else
+            "no memo key was computed (the task never became ready to run)")
+        return base
+    if row.memo_source_task is not None:  # an identical call of this run had failed: its failure was reused
+        base.summary = (f"reused the failure of run {str(row.memo_source_run)[:12]} task {row.memo_source_task} "
+                        f"(an identical call that had failed; within a run, failures are reused as in Parsl)")
+        base.compared_with = (row.memo_source_run, row.memo_source_task)
+        return base
+    in_flight = [n for n in notes if cache_notes.is_in_flight(n)]
+    if in_flight:
+        base.summary = in_flight[0]
+        base.notes = [n for n in notes if n not in in_flight]
+        return base
+    not_reused = [n for n in notes if cache_notes.is_not_reused(n)]
+    base.notes = [n for n in notes if n not in not_reused]
+    same = _same_key_earlier(conn, row)
+    if same is not None:
+        base.compared_with = (same.run_id, same.task_id)
+        where = f"run {same.run_id[:12]} task {same.task_id}"
+        if not_reused:
+            base.changed.extend(not_reused)
+            base.summary = f"miss against {where}: " + "; ".join(not_reused)
+        elif not sources.loaded(same.run_id, same.time_began):
+            base.summary = f"same memo key as {where}, but its results were not loaded: {sources.describe()}"
+        elif same.task_status_name not in SUCCEEDED_STATES:
+            base.summary = (f"same memo key as {where}, which ended {same.task_status_name}: only successful "
+                            f"results are reused across runs")
+        else:
+            base.summary = (f"same memo key as {where}, but its result is no longer stored (dropped by "
+                            f"`parsl-repro gc`, or it could not be serialized)")
+        return base
+    if sources.nothing or not sources.enabled:
+        base.outcome = "first"
+        base.summary = f"nothing to reuse: {sources.describe()}"
         return base
     mine = json.loads(row.memo_components or "{}")
-    earlier = _nearest_earlier(conn, row)
-    if row.cache_note:
-        base.changed.append(row.cache_note)
+    earlier = _nearest_earlier(conn, row, sources)
     if earlier is None:
         base.outcome = "first"
-        base.summary = f"no earlier task of {name} is recorded, so there was nothing to reuse"
+        base.summary = "first run of this app version: nothing to reuse"
         return base
     theirs = json.loads(earlier.memo_components or "{}")
     base.compared_with = (earlier.run_id, earlier.task_id)
     base.changed.extend(_component_differences(mine, theirs))
     if earlier.packages_digest and env_digest and earlier.packages_digest != env_digest:
         base.changed.append("environment: the installed packages differ (not part of the memo key)")
-    if earlier.task_hashsum == row.task_hashsum and not row.cache_note:
-        base.summary = (f"same memo key as run {earlier.run_id[:12]} task {earlier.task_id}, but that task's result "
-                        f"was not stored as reusable (it failed, or was not loaded into this run)")
-    else:
-        where = f"run {earlier.run_id[:12]} task {earlier.task_id}"
-        base.summary = f"miss against {where}: " + ("; ".join(base.changed) or "memo keys differ")
+    base.summary = f"miss against run {earlier.run_id[:12]} task {earlier.task_id}: " + (
+        "; ".join(base.changed) or "memo keys differ")
     return base
+
+
+def _same_key_earlier(conn: Any, row: Any) -> Any:
+    """The newest task of an earlier run with the same memo key, if any."""
+    t, w = m.Task, m.Workflow
+    return conn.execute(select(t.run_id, t.task_id, t.task_status_name, w.time_began)
+                        .join(w, w.run_id == t.run_id)
+                        .where(t.task_hashsum == row.task_hashsum, t.run_id != row.run_id,
+                               t.task_time_invoked < row.task_time_invoked)
+                        .order_by(w.time_began.desc(), t.task_id).limit(1)).first()
+
+
+def _nearest_earlier(conn: Any, row: Any, sources: MemoSources, candidates: int = 200) -> Any:
+    """The task of the same app (same module and qualname) in an earlier run whose results this
+    run loaded, most like this one: among the most recent ``candidates`` with a memo key, the one
+    differing in the fewest components."""
+    t, a, w = m.Task, m.App, m.Workflow
+    same_app = and_(a.qualname == row.qualname, a.module == row.module) if row.qualname else \
+        t.task_func_name == row.task_func_name
+    loaded = t.run_id.in_(sorted(sources.runs))
+    if sources.from_store:
+        loaded = or_(loaded, w.time_began < sources.began)
+    query = select(t.run_id, t.task_id, t.task_hashsum, t.memo_components, w.packages_digest) \
+        .join(a, a.app_digest == t.app_digest, isouter=True).join(w, w.run_id == t.run_id) \
+        .where(same_app, t.task_hashsum.is_not(None), t.run_id != row.run_id, loaded) \
+        .order_by(t.task_time_invoked.desc(), t.task_id.desc()).limit(candidates)
+    mine = json.loads(row.memo_components or "{}")
+    best, best_score = None, None
+    for other in conn.execute(query):
+        theirs = json.loads(other.memo_components or "{}")
+        # a changed argument weighs more than changed code, so a rerun of the same call after an
+        # edit is compared with that call, not with a neighbour that happens to share the code
+        score = sum((1 if k == "code" else 2) for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        if best_score is None or score < best_score:
+            best, best_score = other, score
+    return best
 
 
 def _component_differences(mine: dict[str, str], theirs: dict[str, str]) -> list[str]:
@@ -204,31 +366,6 @@ def _component_differences(mine: dict[str, str], theirs: dict[str, str]) -> list
         else:
             changes.append(f"{key} changed")
     return changes
-
-
-def _nearest_earlier(conn: Any, row: Any, candidates: int = 200) -> Any:
-    """The earlier task of the same app (same module and qualname) most like this one: among the
-    most recent ``candidates`` with a memo key, the one differing in the fewest components."""
-    t, a, w = m.Task, m.App, m.Workflow
-    same_app = and_(a.qualname == row.qualname, a.module == row.module) if row.qualname else \
-        t.task_func_name == row.task_func_name
-    earlier_time = or_(t.task_time_invoked < row.task_time_invoked,
-                       and_(t.run_id == row.run_id, t.task_id < row.task_id))
-    query = select(t.run_id, t.task_id, t.task_hashsum, t.memo_components, w.packages_digest) \
-        .join(a, a.app_digest == t.app_digest, isouter=True).join(w, w.run_id == t.run_id) \
-        .where(same_app, t.task_hashsum.is_not(None), earlier_time,
-               or_(t.run_id != row.run_id, t.task_id != row.task_id)) \
-        .order_by(t.task_time_invoked.desc(), t.task_id.desc()).limit(candidates)
-    mine = json.loads(row.memo_components or "{}")
-    best, best_score = None, None
-    for other in conn.execute(query):
-        theirs = json.loads(other.memo_components or "{}")
-        # a changed argument weighs more than changed code, so a rerun of the same call after an
-        # edit is compared with that call, not with a neighbour that happens to share the code
-        score = sum((1 if k == "code" else 2) for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-        if best_score is None or score < best_score:
-            best, best_score = other, score
-    return best
 
 
 # --- gc -------------------------------------------------------------------------------------------

@@ -3,6 +3,11 @@
 The version lives in ``schema_info`` (key ``schema_version``). A database from an older version
 is migrated in place, one step at a time, by ``MIGRATIONS``; one written by a newer parsl_repro
 is refused with ``SchemaTooNew`` rather than risk writing rows it would misread.
+
+Every migration step checks before it changes anything (``_add_column`` adds a column only when it
+is missing; a table already in the new shape is not rebuilt), so running a step on a database that
+already has its result does nothing. That happens when a store's recorded version is older than its
+tables, as when a user rewrites ``schema_version`` by hand.
 """
 from __future__ import annotations
 
@@ -32,25 +37,62 @@ class SchemaTooNew(ParslError):
                 f"another store (Config(provenance=URL)).")
 
 
+def _columns(conn: Connection, table: str) -> set[str]:
+    """The columns ``table`` has now. A fresh inspector on every call: an inspector caches what it
+    reflected, so one taken before a change would not see it."""
+    return {c["name"] for c in inspect(conn).get_columns(table)}
+
+
+def _add_column(conn: Connection, table: str, column_ddl: str) -> bool:
+    """``ALTER TABLE table ADD COLUMN column_ddl`` unless the column is there already.
+
+    ``column_ddl`` is the column as SQL, name first (``"manager TEXT"``). Returns whether it was
+    added. Checking first makes a migration step safe to run on a database that already has the
+    step's result (a store whose recorded version was rewritten, or a step interrupted on a
+    database without transactional DDL).
+    """
+    name = column_ddl.split(maxsplit=1)[0]
+    if name in _columns(conn, table):
+        logger.info("Column %s.%s already exists: not added again", table, name)
+        return False
+    quote = conn.dialect.identifier_preparer.quote
+    conn.execute(text(f"ALTER TABLE {quote(table)} ADD COLUMN {column_ddl}"))
+    return True
+
+
+def _primary_key(conn: Connection, table: str) -> set[str]:
+    """The columns of ``table``'s primary key now (a fresh inspector, as for ``_columns``)."""
+    return set(inspect(conn).get_pk_constraint(table)["constrained_columns"])
+
+
 def _v1_to_v2(conn: Connection) -> None:
     """Version 2: results are kept per run (primary key memo_key, run_id), and runs record the pid
     of their process (to tell killed runs from live ones)."""
     from parsl_repro.monitoring.models import Result
 
-    rows = [dict(r._mapping) for r in conn.execute(select(Result.__table__))]  # typed: times come back as datetimes
-    conn.execute(text("DROP TABLE result"))
-    Result.__table__.create(conn)
-    if rows:
-        conn.execute(Result.__table__.insert(), rows)
-    conn.execute(text("ALTER TABLE workflow ADD COLUMN pid INTEGER"))
+    if _primary_key(conn, "result") != {"memo_key", "run_id"}:
+        # typed: times come back as datetimes
+        rows = [dict(r._mapping) for r in conn.execute(select(Result.__table__))]
+        conn.execute(text("DROP TABLE result"))
+        Result.__table__.create(conn)
+        if rows:
+            conn.execute(Result.__table__.insert(), rows)
+    else:
+        logger.info("Table result already has its version-2 primary key: not rebuilt")
+    _add_column(conn, "workflow", "pid INTEGER")
 
 
 def _v2_to_v3(conn: Connection) -> None:
     """Version 3: a try records the worker pool (manager) that ran it."""
-    conn.execute(text('ALTER TABLE "try" ADD COLUMN manager TEXT'))
+    _add_column(conn, "try", "manager TEXT")
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(conn: Connection) -> None:
+    """Version 4: a run records which earlier results its memo table started with (for ``why``)."""
+    _add_column(conn, "workflow", "memo_sources TEXT")
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 """``MIGRATIONS[n]`` upgrades a database from version n to n + 1."""
 
 

@@ -13,13 +13,16 @@ the writer process's standard input. The writer process rebuilds the events and 
 ``StoreSink``, which writes them as the in-process writer would. If the submitting script is
 killed, the writer still writes everything it received, then exits at the end of its input.
 
-If the writer process ends first (killed, or a ctrl-C that reached it too), the run goes on:
+If the writer process ends first (killed, or crashed), the run goes on:
 the shipper logs an error and warns (naming the pid and the signal or exit status), then hands
 this and every later batch to a ``StoreSink`` writer thread in this process, which writes to the
 same database and spools to disk while it is unreachable, like any writer. What the dead process
 had read but not yet committed, and what was still in the pipe, cannot be recovered: at most the
 last second or so of events before it died, which the error message says may be missing. On
-SIGINT, SIGTERM or SIGQUIT the writer first commits everything it has read, then exits.
+SIGTERM or SIGQUIT the writer first commits everything it has read, then exits. It runs in a
+session of its own and ignores SIGINT: a ctrl-C at the terminal reaches every process of the
+foreground group, and the kernel, which then records the run as interrupted and its unfinished
+tasks as cancelled, still needs its writer.
 ``writer_process`` (``MonitoringHub.dbm_proc``, Parsl's name) is a handle on it.
 
 The database URL travels in the first message on the pipe, never on the command line (where
@@ -55,7 +58,7 @@ WRITER_NICENESS = 10
 machine it yields to the workflow and catches up when CPUs free, at the latest at cleanup."""
 _EVENT_TYPES: tuple[type, ...] = (
     RenderedTask, ev.TaskState, ev.TaskKeyed, ev.AppSeen, ev.TaskResult, ev.FileObserved, ev.RunEnded,
-    ev.TryPlaced, ev.BlockState, ev.NodeSeen, ev.ResourceSample, ev.TaskInputs)
+    ev.TryPlaced, ev.BlockState, ev.NodeSeen, ev.ResourceSample, ev.TaskInputs, ev.MemoTableLoaded)
 """What crosses the pipe, each as (its index here, its fields as a plain tuple)."""
 _CODES = {cls: code for code, cls in enumerate(_EVENT_TYPES)}
 _HEADER = struct.Struct(">Q")
@@ -104,8 +107,11 @@ class ProcessSink(EventSink):
         self._stop = threading.Event()
         self._closed = False
         self.error: BaseException | None = None
+        # a session of its own: a ctrl-C at the terminal signals the foreground process group, and the
+        # writer must outlive it (even while it is still starting) to record how the run ended; it
+        # ends when this process closes its input, or dies
         self._process = subprocess.Popen([sys.executable, "-m", "parsl_repro.monitoring.shipping"],
-                                         stdin=subprocess.PIPE, close_fds=True)
+                                         stdin=subprocess.PIPE, close_fds=True, start_new_session=True)
         assert self._process.stdin is not None
         self._pipe = self._process.stdin
         self.writer_process = WriterProcess(self._process)
@@ -247,12 +253,13 @@ def describe_exit(code: int | None) -> str:
     return f"exit status {code}"
 
 
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGQUIT)
 
 
 def _stop_on_signals() -> None:
-    """In the writer process: SIGINT, SIGTERM and SIGQUIT end it after it commits what it has read
-    (``writer_main``'s ``finally``), with exit status 128 + the signal; a second one ends it at once."""
+    """In the writer process: SIGTERM and SIGQUIT end it after it commits what it has read
+    (``writer_main``'s ``finally``), with exit status 128 + the signal; a second one ends it at once.
+    SIGINT is ignored: the kernel ends the writer by closing its input when the run is recorded."""
 
     def stop(signum: int, frame: Any) -> None:
         for number in _STOP_SIGNALS:
@@ -262,6 +269,7 @@ def _stop_on_signals() -> None:
 
     for number in _STOP_SIGNALS:
         signal.signal(number, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def writer_main(stream: IO[bytes]) -> int:

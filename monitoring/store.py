@@ -37,10 +37,15 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from parsl_repro.data_provider.files import public_url
 from parsl_repro.errors import ParslError
 from parsl_repro.events import (
+    CANCELLED,
+    FAILED_STATES,
+    FINISHED_STATES,
+    SUCCEEDED_STATES,
     AppSeen,
     BlockState,
     EventSink,
     FileObserved,
+    MemoTableLoaded,
     NodeSeen,
     ResourceSample,
     RunEnded,
@@ -60,7 +65,6 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 20_000
 SPOOL_LIMIT_BYTES = 512 * 1024 * 1024
-FINAL = {"exec_done", "memo_done", "failed", "dep_fail"}
 TRYING = {"launched", "running", "running_ended"}
 """States in which a try is open: the move out of one closes it."""
 SUCCESS = {"exec_done", "joining", "running_ended"}
@@ -220,10 +224,7 @@ class ProvenanceStore:
             for run_id in stale:  # the counts a clean end would have written, from the tasks recorded
                 counts = dict(conn.execute(select(m.Task.task_status_name, func.count()).where(
                     m.Task.run_id == run_id).group_by(m.Task.task_status_name)).all())
-                conn.execute(update(w).where(w.run_id == run_id).values(
-                    outcome="killed",
-                    tasks_completed_count=counts.get("exec_done", 0) + counts.get("memo_done", 0),
-                    tasks_failed_count=counts.get("failed", 0) + counts.get("dep_fail", 0)))
+                conn.execute(update(w).where(w.run_id == run_id).values(outcome="killed", **run_counts(counts)))
         return len(stale)
 
     def set_parent_run(self, run_id: str, candidates: Iterable[str]) -> str | None:
@@ -278,7 +279,7 @@ class ProvenanceStore:
         if run_ids is not None:
             if not run_ids:
                 return {}
-            succeeded = t.task_status_name.in_(("exec_done", "memo_done"))
+            succeeded = t.task_status_name.in_(SUCCEEDED_STATES)
             used = select(t.task_hashsum).where(t.run_id.in_(run_ids), succeeded)
             query = query.where(r.memo_key.in_(used)).order_by(r.run_id.in_(run_ids), r.created)
         else:
@@ -305,6 +306,12 @@ class ProvenanceStore:
             self._sink.close()
         if self.engine is not None:
             self.engine.dispose()
+
+
+def run_counts(state_counts: dict[str, int]) -> dict[str, int]:
+    """The run row's task counts from counts of tasks by state: cancelled tasks are neither."""
+    return {"tasks_completed_count": sum(state_counts.get(state, 0) for state in SUCCEEDED_STATES),
+            "tasks_failed_count": sum(state_counts.get(state, 0) for state in FAILED_STATES)}
 
 
 def _alive(pid: int) -> bool:
@@ -558,7 +565,7 @@ class _HeldRows:
         launched_at, returned_at = _TRY_INDEX["task_try_time_launched"], _TRY_INDEX["task_try_time_returned"]
         for key, row in list(rows.tasks.items()):
             invoked = row[invoked_at]
-            if row[state] not in FINAL and type(invoked) is float and invoked > horizon:
+            if row[state] not in FINISHED_STATES and type(invoked) is float and invoked > horizon:
                 self.tasks[key] = rows.tasks.pop(key)
                 self.oldest = min(self.oldest, invoked)
         for key, row in list(rows.tries.items()):
@@ -771,11 +778,11 @@ def _stream(kwargs: dict, name: str) -> str:
 def _on_task_state(sink: StoreSink, rows: _BatchRows, e: TaskState) -> None:
     when = e.time  # converted for the database in _BatchRows.write
     rows.status.append((e.run_id, e.task_id, e.try_id, e.new, when, e.old, e.cause, e.detail))
-    if e.new in FINAL:
+    if e.new in FINISHED_STATES:
         failures = e.try_id + (1 if e.new == "failed" else 0)
         values: dict[str, Any] = {"task_status_name": e.new, "task_time_returned": when,
                                   "task_fail_count": failures, "task_fail_cost": float(failures)}
-        if e.new in ("failed", "dep_fail"):
+        if e.new in FAILED_STATES:
             values["error"] = e.detail
         rows.update_task(e.run_id, e.task_id, **values)
     else:
@@ -785,7 +792,7 @@ def _on_task_state(sink: StoreSink, rows: _BatchRows, e: TaskState) -> None:
         row[0], row[1], row[2], row[3], row[4] = e.run_id, e.task_id, e.try_id, e.detail, when
         rows.tries[(e.run_id, e.task_id, e.try_id)] = row
     elif e.old in TRYING and e.new not in TRYING:
-        error = None if e.new in SUCCESS else e.detail
+        error = None if e.new in SUCCESS else f"cancelled: {e.detail}" if e.new == CANCELLED else e.detail
         if e.running:  # ran in the kernel's process (threads): its host and pid
             rows.update_try(e.run_id, e.task_id, e.try_id, task_try_time_returned=when, error=error,
                             task_fail_history=error, task_try_time_running=e.running, hostname=sink.host,
@@ -867,11 +874,14 @@ def _on_resource_sample(sink: StoreSink, rows: _BatchRows, e: ResourceSample) ->
 
 
 def _on_run_ended(sink: StoreSink, rows: _BatchRows, e: RunEnded) -> None:
-    counts = e.state_counts
-    rows.workflow_updates.append({
-        "run_id": e.run_id, "time_completed": utc(e.time), "outcome": e.outcome,
-        "tasks_completed_count": counts.get("exec_done", 0) + counts.get("memo_done", 0),
-        "tasks_failed_count": counts.get("failed", 0) + counts.get("dep_fail", 0)})
+    rows.workflow_updates.append({"run_id": e.run_id, "time_completed": utc(e.time), "outcome": e.outcome,
+                                  **run_counts(e.state_counts)})
+
+
+def _on_memo_table_loaded(sink: StoreSink, rows: _BatchRows, e: MemoTableLoaded) -> None:
+    rows.workflow_updates.append({"run_id": e.run_id, "memo_sources": json.dumps({
+        "enabled": e.enabled, "from_store": e.from_store, "runs": list(e.runs), "files": list(e.files),
+        "results": e.results})})
 
 
 _HANDLERS: dict[type, Any] = {
@@ -879,6 +889,7 @@ _HANDLERS: dict[type, Any] = {
     TaskKeyed: _on_task_keyed, AppSeen: _on_app_seen, TaskResult: _on_task_result, TaskInputs: _on_task_inputs,
     FileObserved: _on_file_observed, RunEnded: _on_run_ended, TryPlaced: _on_try_placed,
     BlockState: _on_block_state, NodeSeen: _on_node_seen, ResourceSample: _on_resource_sample,
+    MemoTableLoaded: _on_memo_table_loaded,
 }
 
 

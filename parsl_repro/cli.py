@@ -10,7 +10,11 @@
 
 RUN is a run id, a unique prefix of one, or ``last`` (the default). The store is
 ``runinfo/provenance.db`` unless ``--runinfo DIR`` or ``--db URL`` says otherwise. Every listing
-takes ``--json``; tables are drawn for a terminal and plain when piped.
+takes ``--json``; tables are drawn for a terminal and plain when piped. Times are shown in local
+time with their zone (ISO 8601 with the UTC offset in ``--json``); the store keeps them in UTC.
+
+Exit status: 0 on success; 1 when a filter names something the run does not have (a task, an
+app, a state); 2 when the store or the run cannot be found or read.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from parsl_repro.errors import ParslError
+from parsl_repro.events import CANCELLED, FAILED_STATES, SUCCEEDED_STATES
 
 
 def _url(args: argparse.Namespace) -> str:
@@ -74,14 +79,28 @@ def _on_terminal() -> bool:
 
 
 def _plain(value: Any) -> Any:
+    """A value as text for a table: times in local time, with the zone's name."""
     if isinstance(value, datetime.datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
+        return _local(value).strftime("%Y-%m-%d %H:%M:%S %Z")
     return value
+
+
+def _json_value(value: Any) -> Any:
+    """A value for ``--json``: times in ISO 8601, local, with their UTC offset."""
+    if isinstance(value, datetime.datetime):
+        return _local(value).isoformat()
+    return value
+
+
+def _local(value: datetime.datetime) -> datetime.datetime:
+    if value.tzinfo is None:  # the store keeps UTC
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.astimezone()
 
 
 def _emit_table(args: argparse.Namespace, rows: list[dict[str, Any]], columns: Sequence[str], title: str) -> None:
     if args.json:
-        json.dump([{k: _plain(v) for k, v in row.items()} for row in rows], sys.stdout, indent=2, default=str)
+        json.dump([{k: _json_value(v) for k, v in row.items()} for row in rows], sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return
     if _on_terminal():
@@ -118,19 +137,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     engine = _engine(args)
     detail = queries.run_detail(engine, queries.resolve_run(engine, args.run))
     if args.json:
-        json.dump({k: _plain(v) for k, v in detail.items()}, sys.stdout, indent=2, default=str)
+        json.dump({k: _json_value(v) for k, v in detail.items()}, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return 0
     skip = {"packages", "config_summary"}
     fields = [(key, str(_plain(value))) for key, value in detail.items()
               if key not in skip and value not in (None, "", [], {})]
     fields.append(("packages", f"{len(detail['packages'])} installed (digest {detail.get('packages_digest')})"))
+    fields.append(("progress", _progress(detail.get("task_states") or {})))
     states = detail.get("task_states") or {}
     total = sum(states.values())
-    finished = sum(states.get(s, 0) for s in ("exec_done", "memo_done", "failed", "dep_fail"))
-    failed = states.get("failed", 0) + states.get("dep_fail", 0)
-    progress = f"{finished} of {total} tasks finished" + (f", {failed} failed" if failed else "")
-    fields.append(("progress", progress))
+    finished = sum(states.get(s, 0) for s in (*SUCCEEDED_STATES, *FAILED_STATES))
     config = detail.get("config_summary")
     if _on_terminal():
         from rich.console import Console, Group
@@ -155,6 +172,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     if config:
         sys.stdout.write("config\n    " + config.replace("\n", "\n    ") + "\n")
     return 0
+
+
+def _progress(states: dict[str, int]) -> str:
+    """"N of M tasks finished, K failed, C cancelled": cancelled tasks never ran to an end, so they
+    are neither finished nor failed."""
+    total = sum(states.values())
+    finished = sum(states.get(s, 0) for s in (*SUCCEEDED_STATES, *FAILED_STATES))
+    failed = sum(states.get(s, 0) for s in FAILED_STATES)
+    cancelled = states.get(CANCELLED, 0)
+    return (f"{finished} of {total} tasks finished" + (f", {failed} failed" if failed else "")
+            + (f", {cancelled} cancelled" if cancelled else ""))
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -191,7 +219,11 @@ def cmd_why(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     if not explanations:
-        sys.stdout.write(f"Every cached task of run {run_id[:12]} was a memo hit.\n")
+        if queries.cached_task_count(engine, run_id):
+            sys.stdout.write(f"Every cached task of run {run_id[:12]} was a memo hit.\n")
+        else:
+            sys.stdout.write(f"Run {run_id[:12]} has no cached tasks: none of its apps is declared with "
+                             f"cache=True.\n")
         return 0
     if _on_terminal():
         from rich.console import Console
@@ -203,14 +235,17 @@ def cmd_why(args: argparse.Namespace) -> int:
         for column in ("task", "app", "outcome", "explanation"):
             table.add_column(column, overflow="fold")
         for e in explanations:
+            lines = [e.summary, *(f"- {change}" for change in e.changed), *(f"note: {note}" for note in e.notes)]
             table.add_row(str(e.task_id), escape(e.app), f"[{colours.get(e.outcome, 'white')}]{e.outcome}[/]",
-                          escape("\n".join([e.summary, *(f"- {change}" for change in e.changed)])))
+                          escape("\n".join(lines)))
         Console().print(table)
         return 0
     for e in explanations:
         sys.stdout.write(f"task {e.task_id} ({e.app}): {e.summary}\n")
         for change in e.changed:
             sys.stdout.write(f"    - {change}\n")
+        for note in e.notes:
+            sys.stdout.write(f"    note: {note}\n")
     return 0
 
 
@@ -273,9 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from parsl_repro.monitoring.queries import NothingMatches
+
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except NothingMatches as e:
+        sys.stderr.write(f"parsl-repro: {e}\n")
+        return 1
     except ParslError as e:
         sys.stderr.write(f"parsl-repro: {e}\n")
         return 2

@@ -26,7 +26,10 @@ class Config(RepresentationMixin):
     app_cache : allow apps declared with ``cache=True`` to reuse results (default True).
     checkpoint_files, checkpoint_mode, checkpoint_period : where earlier results are loaded from
         and when this run's results are checkpointed (``'task_exit'``, ``'periodic'`` with a
-        ``'HH:MM:SS'`` period, ``'dfk_exit'``, ``'manual'``, or None).
+        ``'HH:MM:SS'`` period, ``'dfk_exit'``, ``'manual'``, or None). With neither files nor a
+        mode, the memo table starts empty, as in Parsl.
+    reuse_from_store : also reuse the results of every earlier run recorded in the provenance
+        store (default False): caching across runs without naming checkpoints.
     memoizer : a ``Memoizer`` object; the newer way to give the settings above (not both).
     dependency_resolver : how futures are found in arguments; default only top-level futures.
     exit_mode : what leaving ``with parsl_repro.load(config):`` does: ``'cleanup'`` (default),
@@ -61,6 +64,7 @@ class Config(RepresentationMixin):
                  checkpoint_mode: Literal["task_exit", "periodic", "dfk_exit", "manual"] | None = None,
                  checkpoint_period: str | None = None,
                  memoizer: Memoizer | None = None,
+                 reuse_from_store: bool = False,
                  dependency_resolver: DependencyResolver | None = None,
                  exit_mode: Literal["cleanup", "skip", "wait"] = "cleanup",
                  garbage_collect: bool = True,
@@ -87,9 +91,9 @@ class Config(RepresentationMixin):
         self._executors: Sequence[ParslExecutor] = executors or (ThreadPoolExecutor(),)
         self._validate_executors()
         if memoizer is not None and (checkpoint_files is not None or checkpoint_mode is not None
-                                     or checkpoint_period is not None):
-            raise ConfigurationError("Config: give checkpoint_files/checkpoint_mode/checkpoint_period either to "
-                                     "Config or to its memoizer, not both")
+                                     or checkpoint_period is not None or reuse_from_store):
+            raise ConfigurationError("Config: give checkpoint_files/checkpoint_mode/checkpoint_period/"
+                                     "reuse_from_store either to Config or to its memoizer, not both")
         if checkpoint_mode == "periodic" and checkpoint_period is None:
             raise ConfigurationError("Config: checkpoint_mode='periodic' needs checkpoint_period='HH:MM:SS'")
         if checkpoint_period is not None:
@@ -108,6 +112,7 @@ class Config(RepresentationMixin):
         self.checkpoint_mode = checkpoint_mode
         self.checkpoint_period = checkpoint_period
         self.memoizer = memoizer
+        self.reuse_from_store = reuse_from_store
         self.dependency_resolver = dependency_resolver
         self.exit_mode = exit_mode
         self.garbage_collect = garbage_collect

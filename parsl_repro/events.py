@@ -20,6 +20,20 @@ from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+SUCCEEDED_STATES = frozenset({"exec_done", "memo_done"})
+"""Names of the final task states that mean success (the kernel's ``States``)."""
+FAILED_STATES = frozenset({"failed", "dep_fail"})
+"""Names of the final task states that mean failure."""
+CANCELLED = "cancelled"
+"""The final state of a task that never finished because its run was interrupted or cleaned up
+first: neither a success nor a failure."""
+FINISHED_STATES = SUCCEEDED_STATES | FAILED_STATES | {CANCELLED}
+"""Names of every final task state."""
+TASK_STATES = ("pending", "launched", "running", "running_ended", "joining", "fail_retryable", "exec_done",
+               "memo_done", "failed", "dep_fail", "cancelled")
+"""Every state a task may be recorded in: the names of the kernel's ``States``, in the order a
+task meets them."""
+
 
 class RunStarted(NamedTuple):
     run_id: str
@@ -66,6 +80,24 @@ class AppSeen(NamedTuple):
     kind: str
     source: str | None
     components: dict[str, str]
+
+
+class MemoTableLoaded(NamedTuple):
+    """Which earlier results a run's memo table started with, once, when the run starts.
+
+    ``from_store``: every run recorded in the store before this one (``reuse_from_store``);
+    ``runs``: the recorded runs that ``checkpoint_files`` (or ``checkpoint_mode``'s rule) named;
+    ``files``: checkpoint files read because the store does not know their run; ``results``:
+    how many results were loaded. ``enabled`` is False when ``app_cache=False``. All empty: the
+    table started empty (Parsl's rule with neither ``checkpoint_files`` nor ``checkpoint_mode``).
+    """
+    run_id: str
+    time: float
+    enabled: bool
+    from_store: bool
+    runs: tuple[str, ...]
+    files: tuple[str, ...]
+    results: int
 
 
 class TaskInputs(NamedTuple):

@@ -119,3 +119,20 @@ def test_resource_specification_on_threads_fails_the_task_with_a_clear_error(dfk
 def test_config_repr_reads_like_the_call():
     text = repr(Config(retries=3, executors=[ThreadPoolExecutor(label="x")]))
     assert text.startswith("Config(") and "retries=3" in text and "label='x'" in text
+
+
+def test_a_non_executor_in_executors_names_the_field_once():
+    """It said "Config: Config: field executors[0] ..." (the check's own prefix, then the wrapper's)."""
+    with pytest.raises(ConfigurationTypeError) as raised:
+        Config(executors=[ThreadPoolExecutor(), "threads"])
+    assert str(raised.value) == "Config: field executors[1] is a str, not an executor (ParslExecutor)"
+
+
+def test_monitoring_hub_imports_from_parsls_module_path():
+    """Parsl's monitoring docs import it from parsl.monitoring.monitoring."""
+    import parsl_repro.monitoring
+    from parsl_repro.monitoring.monitoring import MonitoringHub
+
+    assert MonitoringHub is parsl_repro.monitoring.MonitoringHub
+    hub = MonitoringHub(workflow_name="w", resource_monitoring_interval=5)
+    assert Config(monitoring=hub).monitoring is hub

@@ -30,6 +30,7 @@ from parsl_repro.data_provider.data_manager import DataManager, names_files
 from parsl_repro.dataflow import gc_tuning
 from parsl_repro.dataflow.futures import AppFuture
 from parsl_repro.dataflow.graph import DependencyTracker
+from parsl_repro.dataflow.interrupts import InterruptHandlers
 from parsl_repro.dataflow.launcher import TaskRunner
 from parsl_repro.dataflow.memoization import BasicMemoizer, Memoizer
 from parsl_repro.dataflow.retries import RetryPolicy
@@ -38,7 +39,16 @@ from parsl_repro.dataflow.states import FINAL_STATES
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError, NoDataFlowKernelError
-from parsl_repro.events import EventSink, FanOutSink, NullSink, RunEnded, RunStarted, TaskCreated
+from parsl_repro.events import (
+    CANCELLED,
+    FAILED_STATES,
+    EventSink,
+    FanOutSink,
+    NullSink,
+    RunEnded,
+    RunStarted,
+    TaskCreated,
+)
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.threads import ThreadPoolExecutor
 from parsl_repro.log_utils import set_background_file_logger
@@ -107,6 +117,10 @@ class DataFlowKernel:
             raise
         gc_tuning.acquire()
         _at_interpreter_exit(self)
+        self.interrupted: str | None = None
+        """The signal that interrupted the run (``'SIGINT'``, ``'SIGTERM'``), or None."""
+        self._interrupt_handlers = InterruptHandlers(self._note_interrupt, lambda: self.cleanup_called)
+        self._interrupt_handlers.install()
 
     def _start_components(self, config: Config) -> None:
         self.monitoring = config.monitoring
@@ -114,7 +128,7 @@ class DataFlowKernel:
             self.monitoring.attach(self.event_sink)
         self.memoizer: Memoizer = config.memoizer or BasicMemoizer(
             checkpoint_files=config.checkpoint_files, checkpoint_period=config.checkpoint_period,
-            checkpoint_mode=config.checkpoint_mode, memoize=config.app_cache)
+            checkpoint_mode=config.checkpoint_mode, memoize=config.app_cache, reuse_from_store=config.reuse_from_store)
         if hasattr(self.memoizer, "attach"):
             self.memoizer.attach(store=self.store, sink=self.event_sink, run_id=self.run_id)
         self.memoizer.start(run_dir=self.run_dir, config_run_dir=config.run_dir)
@@ -170,6 +184,8 @@ class DataFlowKernel:
         return self
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._note_interrupt("SIGINT")  # a ctrl-C whose handler was not ours (not the main thread)
         mode = self._config.exit_mode
         if mode == "skip":
             return
@@ -308,6 +324,10 @@ class DataFlowKernel:
             task.exec_fu = None
             task.app_fu = None
 
+    def _note_interrupt(self, signal_name: str) -> None:
+        if self.interrupted is None:
+            self.interrupted = signal_name
+
     def render_future_description(self, dep: Any) -> str:
         return self._tracker.describe(dep)
 
@@ -348,6 +368,10 @@ class DataFlowKernel:
             self.cleanup_called = True
         logger.info("DataFlowKernel cleanup initiated")
         self.log_task_states()
+        # From here on, no task launches or retries: what has not finished when the executors
+        # have stopped is cancelled (not failed), with the reason
+        self._runner.cancelling = (f"the run was interrupted ({self.interrupted})" if self.interrupted else
+                                   "the run was cleaned up before the task finished")
         try:
             self.job_status_poller.close()  # scales every block in
         except Exception:
@@ -357,18 +381,23 @@ class DataFlowKernel:
         finally:
             for executor in self.executors.values():
                 try:
+                    if self.interrupted:
+                        executor.cancel_queued()
                     executor.shutdown()
                 except Exception:
                     logger.exception("Executor %s failed to shut down cleanly", executor.label)
+            for task in list(self.tasks.values()):
+                if task.status not in FINAL_STATES:
+                    self._runner.cancel(task)
             counts = self._states.summary()
-            outcome = "failed" if counts.get("failed") or counts.get("dep_fail") else "completed"
-            self._emit(RunEnded(self.run_id, time.time(), outcome, counts))
+            self._emit(RunEnded(self.run_id, time.time(), _outcome(counts, self.interrupted), counts))
             self.event_sink.close()
             if self.store is not None:
                 self.store.close()
             if DataFlowKernelLoader._dfk is self:
                 DataFlowKernelLoader.clear()
             gc_tuning.release()
+            self._interrupt_handlers.restore()
             logger.info("DataFlowKernel cleanup complete")
             if self._logging_unregister is not None:
                 self._logging_unregister()
@@ -383,9 +412,19 @@ class DataFlowKernel:
                        "call parsl_repro.dfk().cleanup() to release resources explicitly", self.run_id, mode)
         if mode == "skip":
             return
-        if mode == "wait":
+        if mode == "wait" and self.interrupted is None:
             self.wait_for_current_tasks()
         self.cleanup()
+
+
+def _outcome(counts: dict[str, int], interrupted: str | None) -> str:
+    """How a run ended: ``interrupted`` by a signal; ``failed`` if a task failed; ``incomplete``
+    if it was cleaned up before every task finished; else ``completed``."""
+    if interrupted:
+        return "interrupted"
+    if any(counts.get(state) for state in FAILED_STATES):
+        return "failed"
+    return "incomplete" if counts.get(CANCELLED) else "completed"
 
 
 def store_url(config: Config) -> str | None:

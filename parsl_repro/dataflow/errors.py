@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import CancelledError
 
 from parsl_repro.errors import ParslError
 
@@ -84,3 +85,19 @@ class WorkflowHalted(DataFlowException):
         cause = self.__cause__
         return (f"workflow halted (lazy_errors=False) after task {self.task_id} ({self.func_name}) failed: "
                 f"{type(cause).__name__}: {cause}")
+
+
+class TaskCancelled(DataFlowException, CancelledError):
+    """A task never finished because its run ended first: interrupted (SIGINT, SIGTERM, ctrl-C)
+    or cleaned up before the task ran. Not a failure: the task is recorded as ``cancelled``, and
+    a run resumed from this one's checkpoint runs it. Also a ``concurrent.futures.CancelledError``.
+    """
+
+    def __init__(self, task_id: int, func_name: str, cause: str) -> None:
+        super().__init__(task_id, func_name, cause)
+        self.task_id = task_id
+        self.func_name = func_name
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} ({self.func_name}) was cancelled: {self.cause}"

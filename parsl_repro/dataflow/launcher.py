@@ -24,12 +24,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import Any
 
 from parsl_repro.app.errors import RemoteExceptionWrapper
 from parsl_repro.data_provider.files import File
-from parsl_repro.dataflow.errors import DependencyError, JoinError, WorkflowHalted
+from parsl_repro.dataflow.errors import DependencyError, JoinError, TaskCancelled, WorkflowHalted
 from parsl_repro.dataflow.graph import DependencyTracker, future_error
 from parsl_repro.dataflow.memoization import Memoizer
 from parsl_repro.dataflow.retries import RetryPolicy
@@ -39,6 +39,8 @@ from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError
 from parsl_repro.events import EventSink, FileObserved, TaskInputs
 from parsl_repro.executors.base import SUBMITTING, ParslExecutor
+from parsl_repro.executors.errors import BadStateException
+from parsl_repro.executors.high_throughput.errors import ManagerLost, WorkerLost
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +62,10 @@ class TaskRunner:
         self.forget = forget
         self.fail_fast = fail_fast
         self.halted: WorkflowHalted | None = None
+        self.cancelling: str | None = None
+        """Set by the kernel when the run ends (cleanup, or an interrupt): why unfinished tasks are
+        cancelled. From then on no task is launched or retried, and a try that the executors'
+        shutdown ended is a cancellation, not a failure."""
 
     # --- launching ----------------------------------------------------------------------------
     def ready(self, task: TaskRecord) -> None:
@@ -79,6 +85,9 @@ class TaskRunner:
     def _launch_ready(self, task: TaskRecord) -> None:
         try:
             if task.status is not States.pending:
+                return
+            if self.cancelling is not None:
+                self.cancel(task)
                 return
             if self.halted is not None:
                 self._fail(task, States.failed, self.halted)
@@ -149,7 +158,9 @@ class TaskRunner:
         result = None if error is not None else fut.result()
         if isinstance(result, RemoteExceptionWrapper):
             error = result.get_exception()
-        if error is not None:
+        if error is not None and self.cancelling is not None and ended_by_shutdown(error):
+            self.cancel(task)
+        elif error is not None:
             self._try_failed(task, error)
         elif task.from_memo:
             self._succeed(task, States.memo_done, result)
@@ -210,7 +221,9 @@ class TaskRunner:
         joinable = task.joins
         inner = joinable if isinstance(joinable, list) else [joinable]
         failures = [(error, self.tracker.describe(f)) for f in inner if (error := future_error(f)) is not None]
-        if failures:
+        if failures and self.cancelling is not None and any(ended_by_shutdown(e) for e, _ in failures):
+            self.cancel(task)
+        elif failures:
             error = JoinError(failures, task.id)
             task.fail_history.append(repr(error))
             task.fail_count += 1
@@ -249,6 +262,20 @@ class TaskRunner:
         app_fu = task.app_fu
         self.forget(task)  # may drop task.app_fu
         app_fu.set_exception(error)
+
+    def cancel(self, task: TaskRecord) -> None:
+        """End an unfinished task as ``cancelled`` (the run is ending, see ``cancelling``): its
+        future raises ``TaskCancelled``, and its dependents are cancelled in turn. A task that
+        reached a final state meanwhile is left as it is."""
+        cause = self.cancelling or "the run ended before the task finished"
+        task.time_returned = time.time()
+        if not self.states.move_unless_final(task, States.cancelled, detail=cause):
+            return
+        logger.info("Task %s (%s) cancelled: %s", task.id, task.func_name, cause)
+        app_fu = task.app_fu
+        self.forget(task)  # may drop task.app_fu
+        if app_fu is not None and not app_fu.done():
+            app_fu.set_exception(TaskCancelled(task.id, task.func_name, cause))
 
     def _observe_inputs(self, task: TaskRecord) -> None:
         """Record the input files a try reads, now that any producing task has finished."""
@@ -292,6 +319,14 @@ class TaskRunner:
             app_fu = getattr(task, "app_fu", None)
             if app_fu is not None and not app_fu.done():
                 app_fu.set_exception(error)
+
+
+def ended_by_shutdown(error: BaseException) -> bool:
+    """Whether a try's error came from the run ending (an executor shut down or its workers
+    stopped, a queued call cancelled, a dependency cancelled) rather than from the app itself."""
+    return isinstance(error, (CancelledError, BadStateException, ManagerLost, WorkerLost)) or (
+        isinstance(error, DependencyError) and any(isinstance(e, CancelledError)
+                                                   for e, _ in error.dependent_exceptions_tids))
 
 
 class _Settle:

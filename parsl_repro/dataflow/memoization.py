@@ -187,12 +187,17 @@ class BasicMemoizer(Memoizer):
     """Memoization and checkpointing, backed by the provenance store when the run has one.
 
     * Within a run, a call whose memo key matches an earlier finished task of the run reuses
-      that task's outcome (result or exception), as in Parsl. Duplicates in flight both run.
+      that task's outcome (result or exception), as in Parsl. Duplicates in flight both run (the
+      later one records a note naming the earlier).
     * Across runs, successful results are stored (table ``result``) as each cached task ends, and
-      loaded into memory when a run starts, from: the runs that ``checkpoint_files`` names (each
-      entry a ``<run dir>/checkpoint`` path, as ``get_last_checkpoint()`` returns); with no
-      ``checkpoint_files`` and a ``checkpoint_mode``, every run that checkpointed under the same
-      ``run_dir`` (Parsl's rule); with neither, every run recorded in the store. ``[]`` loads nothing.
+      loaded into memory when a run starts, by Parsl's rules: from the runs that
+      ``checkpoint_files`` names (each entry a ``<run dir>/checkpoint`` path, as
+      ``get_last_checkpoint()`` returns); with no ``checkpoint_files`` and a ``checkpoint_mode``,
+      from every run that checkpointed under the same ``run_dir``; with neither (or ``[]``), from
+      nothing: the memo table starts empty. ``reuse_from_store=True`` adds every run recorded in
+      the store. Which runs were loaded is recorded (``MemoTableLoaded``), for ``why``.
+    * A cached task's argument that is a plain string (or path object) naming an existing file is
+      keyed by the name, not the content: logged once per app, and noted on the task.
     * A stored result is not reused if an output file it recorded has changed or vanished.
     * With a store, a run's ``<run dir>/checkpoint/`` exists from its first cached result on: its
       checkpoint is the set of results it recorded (produced or reused), durable as each task
@@ -208,8 +213,9 @@ class BasicMemoizer(Memoizer):
 
     def __init__(self, *, checkpoint_files: Sequence[str] | None = None, checkpoint_period: str | None = None,
                  checkpoint_mode: Literal["task_exit", "periodic", "dfk_exit", "manual"] | None = None,
-                 memoize: bool = True) -> None:
+                 memoize: bool = True, reuse_from_store: bool = False) -> None:
         self.checkpoint_files = checkpoint_files
+        self.reuse_from_store = reuse_from_store
         self.checkpoint_period = checkpoint_period
         self.checkpoint_mode = checkpoint_mode
         self.memoize = memoize
@@ -228,6 +234,9 @@ class BasicMemoizer(Memoizer):
         self.file_digests: Any = None
         self.checkpointed_tasks = 0
         self._has_checkpoint = False
+        self._in_flight: dict[str, int] = {}  # memo key -> the task of this run computing it
+        self._names_a_file: dict[str, bool] = {}  # path-like argument -> whether it named a file when first seen
+        self._warned_apps: set[str] = set()
 
     def attach(self, *, store: Any, sink: Any, run_id: str) -> None:
         """Called by the kernel before ``start``: where results are recorded and loaded from."""
@@ -243,6 +252,7 @@ class BasicMemoizer(Memoizer):
             self.stored = self._load()
             logger.info("App caching enabled; %d recorded results available", len(self.stored))
         else:
+            self._emit_sources(False, [], [], 0)
             logger.info("App caching disabled for all apps")
         if self.checkpoint_mode == "periodic":
             from parsl_repro.config import _parse_period
@@ -259,33 +269,43 @@ class BasicMemoizer(Memoizer):
             paths = list(self.checkpoint_files)
         elif self.checkpoint_mode is not None:
             paths = list(get_all_checkpoints(self.config_run_dir))
-        elif self.store is not None:
-            return self.store.load_results(None)
         else:
-            return {}
-        table: dict[str, Any] = {}
+            paths = []
+        from_store = self.reuse_from_store and self.store is not None
+        table: dict[str, Any] = self.store.load_results(None) if from_store else {}
         rundirs = []
         for path in paths:
             path = os.path.abspath(path)
             rundirs.append((path, os.path.dirname(path) if os.path.basename(path) == "checkpoint" else path))
         recorded: set[str] = set()
-        if self.store is not None:
+        runs: list[str] = []
+        if self.store is not None and rundirs:
             runs = self.store.run_ids_for_rundirs([rundir for _, rundir in rundirs])
             if runs:
                 table.update(self.store.load_results(runs))
                 if self.checkpoint_files is not None:  # resuming from named runs: the newest is the parent
                     self.store.set_parent_run(self.run_id, runs)
                 recorded = {os.path.abspath(d) for d in self.store.rundirs_of(runs)}
+        files = []
         for path, rundir in rundirs:
             if rundir not in recorded:
                 table.update(_read_checkpoint_file(path))
+                files.append(path)
+        self._emit_sources(from_store, runs, files, len(table))
         return table
+
+    def _emit_sources(self, from_store: bool, runs: list[str], files: list[str], results: int) -> None:
+        if self.sink is not None:
+            from parsl_repro.events import MemoTableLoaded
+            self.sink.emit(MemoTableLoaded(self.run_id, time.time(), self.memoize, from_store, tuple(runs),
+                                           tuple(files), results))
 
     # --- lookups ------------------------------------------------------------------------------------
     def check_memo(self, task: TaskRecord) -> Future[Any] | None:
         if not self.memoize or not task.memoize:
             task.hashsum = None
             return None
+        from parsl_repro.monitoring import cache_notes
         from parsl_repro.monitoring.canonical import Uncacheable
 
         identity = identity_of(task.func)
@@ -293,33 +313,80 @@ class BasicMemoizer(Memoizer):
             key, components = memo_key(task, self.file_digests.sha256, identity)
         except Uncacheable as e:
             task.hashsum = None
-            reason = f"not cached: {e.reason}"
+            reason = cache_notes.not_cached(e.reason)
             logger.warning("Task %s (%s) %s", task.id, task.func_name, reason)
-            self._emit_keyed(task, identity, None, {}, reason)
+            self._emit_keyed(task, identity, None, {}, [reason])
             return None
         except FileNotFoundError as e:
             task.hashsum = None
-            self._emit_keyed(task, identity, None, {}, f"not cached: input file missing: {e.filename}")
+            self._emit_keyed(task, identity, None, {}, [cache_notes.input_missing(e.filename)])
             return None
         task.hashsum = key
-        note = None
+        notes = self._path_arguments(task)
         hit: Future | None = self.memo_lookup_table.get(key)
         source = (self.run_id, hit.task_record.id) if hit is not None and hasattr(hit, "task_record") else None
         if hit is None:
             stored = self.stored.get(key)
             if stored is not None:
-                note = self._outputs_changed(stored.outputs)
-                if note is None:
+                changed = self._outputs_changed(stored.outputs)
+                if changed is None:
                     hit = _CompletedFuture(self._value(stored))
                     source = (stored.run_id, stored.task_id)
-        self._emit_keyed(task, identity, key, components, note, source if hit is not None else None)
+                else:
+                    notes.append(changed)
+        if hit is None:
+            with self._lock:
+                running = self._in_flight.setdefault(key, task.id)
+            if running != task.id:
+                notes.append(cache_notes.in_flight(running))
+        self._emit_keyed(task, identity, key, components, notes, source if hit is not None else None)
         return hit
 
+    def _path_arguments(self, task: TaskRecord) -> list[str]:
+        """Notes for arguments that are plain paths to existing files (keyed by name, not content),
+        with a warning once per app. Each distinct value is looked up on disk once per run."""
+        notes = []
+        for position, value in enumerate(task.args):
+            if self._names_file(value):
+                notes.append(_path_note(f"argument {position}", value))
+        ignored = task.ignore_for_cache
+        for name, value in task.kwargs.items():
+            if name in _NOT_CONTENT or name in ignored:
+                continue
+            if name == "inputs" and isinstance(value, (list, tuple)):
+                notes.extend(_path_note(f"inputs[{i}]", v) for i, v in enumerate(value) if self._names_file(v))
+            elif self._names_file(value):
+                notes.append(_path_note(f"keyword argument {name}", value))
+        if notes and task.func_name not in self._warned_apps:
+            self._warned_apps.add(task.func_name)
+            logger.warning("App %s (task %s): %s. (Said once per app; `parsl-repro why` shows it per task.)",
+                           task.func_name, task.id, notes[0])
+        return notes
+
+    def _names_file(self, value: Any) -> bool:
+        if type(value) is not str and (not isinstance(value, os.PathLike) or isinstance(value, File)):
+            return False
+        try:
+            path = os.fspath(value)
+        except TypeError:
+            return False
+        if not isinstance(path, str) or not path or len(path) > 4096 or "\n" in path or "\0" in path:
+            return False
+        known = self._names_a_file.get(path)
+        if known is None:
+            if len(self._names_a_file) > 100_000:
+                self._names_a_file.clear()
+            known = self._names_a_file[path] = os.path.isfile(path)
+        return known
+
     def _emit_keyed(self, task: TaskRecord, identity: Any, key: str | None, components: dict[str, str],
-                    note: str | None, source: tuple[str, int] | None = None) -> None:
+                    notes: list[str], source: tuple[str, int] | None = None) -> None:
         if self.sink is None:
             return
         from parsl_repro.events import AppSeen, TaskKeyed
+        from parsl_repro.monitoring.cache_notes import join
+
+        note = join(notes)
 
         if identity.digest not in self._seen_apps:
             self._seen_apps.add(identity.digest)
@@ -329,13 +396,15 @@ class BasicMemoizer(Memoizer):
                                  *(source or ())))
 
     def _outputs_changed(self, outputs: Sequence[tuple[str, str]]) -> str | None:
+        from parsl_repro.monitoring import cache_notes
+
         for path, recorded in outputs:
             try:
                 current = self.file_digests.sha256(path)
             except OSError:
-                return f"recorded result not reused: output {path} has vanished"
+                return cache_notes.output_vanished(path)
             if current != recorded:
-                return f"recorded result not reused: output {path} has changed since it was recorded"
+                return cache_notes.output_changed(path)
         return None
 
     def _value(self, stored: Any) -> Any:
@@ -348,6 +417,8 @@ class BasicMemoizer(Memoizer):
             return
         with self._lock:
             self.memo_lookup_table[task.hashsum] = task.app_fu
+            if self._in_flight.get(task.hashsum) == task.id:
+                del self._in_flight[task.hashsum]
         if not self._has_checkpoint and self.store is not None:
             # A recorded run's checkpoint is every result it stored (durable as each task ends), so
             # it has one from its first result on: get_last_checkpoint() finds it even after a
@@ -384,6 +455,8 @@ class BasicMemoizer(Memoizer):
             return
         with self._lock:  # within the run only, as Parsl: failures are never stored for later runs
             self.memo_lookup_table[task.hashsum] = task.app_fu
+            if self._in_flight.get(task.hashsum) == task.id:
+                del self._in_flight[task.hashsum]
 
     def _output_digests(self, task: TaskRecord) -> tuple[tuple[str, str], ...]:
         digests = []
@@ -423,6 +496,15 @@ class BasicMemoizer(Memoizer):
             self._timer.close()
         if self.checkpoint_mode is not None:
             self.checkpoint()
+
+
+_NOT_CONTENT = frozenset({"outputs", "stdout", "stderr", "walltime", "parsl_resource_specification"})
+"""Keyword arguments that name files a task writes (or are not data): no note for them."""
+
+
+def _path_note(label: str, value: Any) -> str:
+    from parsl_repro.monitoring.cache_notes import path_argument
+    return path_argument(label, os.fspath(value))
 
 
 class _CompletedFuture(Future):

@@ -2,13 +2,17 @@
 
 A successful task goes pending -> launched -> exec_done. Everything else is a named detour:
 retries (launched -> fail_retryable -> pending), memo hits (pending -> memo_done), dependency
-failures (pending -> dep_fail), join apps (launched -> joining -> exec_done | failed).
+failures (pending -> dep_fail), join apps (launched -> joining -> exec_done | failed), and
+cancellation (any unfinished state -> cancelled) when the run is interrupted or cleaned up before
+the task finished: not a failure, and never retried.
 ``running`` and ``running_ended`` are only ever reported by executors' monitoring, never set by
 the kernel.
 """
 from __future__ import annotations
 
 from enum import IntEnum
+
+from parsl_repro.events import CANCELLED, FAILED_STATES, SUCCEEDED_STATES, TASK_STATES
 
 
 class States(IntEnum):
@@ -24,15 +28,18 @@ class States(IntEnum):
     memo_done = 9
     joining = 10
     running_ended = 11
+    cancelled = 12
 
     def __str__(self) -> str:
         return f"{type(self).__name__}.{self.name}"
 
 
-FINAL_FAILURE_STATES = frozenset({States.failed, States.dep_fail})
+assert {state.name for state in States} == set(TASK_STATES), "events.TASK_STATES must name every state"
+
+FINAL_FAILURE_STATES = frozenset(States[name] for name in FAILED_STATES)
 """Final states that mean the task failed."""
 
-FINAL_STATES = frozenset({States.exec_done, States.memo_done, *FINAL_FAILURE_STATES})
+FINAL_STATES = frozenset({*(States[name] for name in SUCCEEDED_STATES), *FINAL_FAILURE_STATES, States[CANCELLED]})
 """States a task never leaves."""
 
 TRANSITIONS: dict[tuple[States | None, States], str] = {
@@ -51,5 +58,9 @@ TRANSITIONS: dict[tuple[States | None, States], str] = {
     (States.fail_retryable, States.failed): "internal error while retrying",
     (States.joining, States.exec_done): "joined futures completed",
     (States.joining, States.failed): "a joined future failed",
+    (States.pending, States.cancelled): "run ended before the task ran",
+    (States.launched, States.cancelled): "run ended while the task was running",
+    (States.fail_retryable, States.cancelled): "run ended before the task was retried",
+    (States.joining, States.cancelled): "run ended while the join app waited",
 }
 """Every allowed move ``(old, new)`` and the cause recorded with it; any other move is a bug."""

@@ -5,7 +5,7 @@ import logging
 import threading
 import time
 
-from parsl_repro.dataflow.states import TRANSITIONS, States
+from parsl_repro.dataflow.states import FINAL_STATES, TRANSITIONS, States
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.errors import InternalConsistencyError
 from parsl_repro.events import EventSink, TaskState
@@ -39,23 +39,41 @@ class TaskStateMachine:
 
     def move(self, task: TaskRecord, new: States, cause: str | None = None, detail: str | None = None) -> None:
         with self._lock:
-            old = getattr(task, "status", None)
-            table_cause = TRANSITIONS.get((old, new))
-            if table_cause is None:
-                raise InternalConsistencyError(
-                    f"task {task.id} ({task.func_name}) cannot move from {old.name if old is not None else 'nothing'} "
-                    f"to {new.name}")
-            if old is not None:
-                self.counts[old] -= 1
-            self.counts[new] += 1
-            task.status = new
+            old, table_cause = self._move_locked(task, new)
+        self._record(task, old, new, cause or table_cause, detail)
+
+    def _move_locked(self, task: TaskRecord, new: States) -> tuple[States | None, str]:
+        old = getattr(task, "status", None)
+        table_cause = TRANSITIONS.get((old, new))
+        if table_cause is None:
+            raise InternalConsistencyError(
+                f"task {task.id} ({task.func_name}) cannot move from {old.name if old is not None else 'nothing'} "
+                f"to {new.name}")
+        if old is not None:
+            self.counts[old] -= 1
+        self.counts[new] += 1
+        task.status = new
+        return old, table_cause
+
+    def _record(self, task: TaskRecord, old: States | None, new: States, cause: str, detail: str | None) -> None:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Task %s changing state from %s to %s", task.id, "nothing" if old is None else old.name,
                          new.name,
                          extra={"parsl.dfk": self.run_id, "parsl.task": task.id, "parsl.task_state": new.name})
         self.sink.emit(TaskState(self.run_id, task.id, task.try_id, time.time(),
-                                 None if old is None else old.name, new.name, cause or table_cause, detail,
+                                 None if old is None else old.name, new.name, cause, detail,
                                  task.try_time_running))
+
+    def move_unless_final(self, task: TaskRecord, new: States, cause: str | None = None,
+                          detail: str | None = None) -> bool:
+        """``move``, unless the task already reached a final state (another thread settled it
+        first): then nothing happens and False is returned."""
+        with self._lock:
+            if getattr(task, "status", None) in FINAL_STATES:
+                return False
+            old, table_cause = self._move_locked(task, new)
+        self._record(task, old, new, cause or table_cause, detail)
+        return True
 
     def summary(self) -> dict[str, int]:
         with self._lock:

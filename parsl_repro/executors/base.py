@@ -59,6 +59,11 @@ class ParslExecutor(metaclass=ABCMeta):
     def shutdown(self) -> None:
         """Release everything the executor holds. Safe to call more than once."""
 
+    def cancel_queued(self) -> None:
+        """The run was interrupted: drop the tasks that have not started, if the executor can, so
+        that ``shutdown`` does not wait for them; their futures end cancelled. Optional (the
+        default does nothing); the kernel calls it just before ``shutdown``."""
+
     def monitor_resources(self) -> bool:
         """Whether per-task resource sampling makes sense here (not for threads)."""
         return True

@@ -66,6 +66,11 @@ class ThreadPoolExecutor(ParslExecutor, RepresentationMixin):
         if self.executor is not None:
             self.executor.shutdown(wait=block)
 
+    def cancel_queued(self) -> None:
+        """Cancel the calls still queued for a thread (running ones cannot be stopped)."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
     def monitor_resources(self) -> bool:
         return False
 

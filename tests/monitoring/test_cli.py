@@ -10,6 +10,7 @@ import pytest
 WORKFLOW = """
     import parsl_repro as parsl
     from parsl_repro import File, bash_app, python_app
+    from parsl_repro.config import Config
 
     @python_app(cache=True)
     def square(x):
@@ -23,7 +24,7 @@ WORKFLOW = """
     def copy(inputs=(), outputs=()):
         return f"cp {inputs[0]} {outputs[0]}"
 
-    with parsl.load():
+    with parsl.load(Config(reuse_from_store=True)):
         [square(i).result() for i in range(3)]
         broken().exception()
         copy(inputs=[File("a.txt")], outputs=[File("b.txt")]).result()

@@ -37,7 +37,7 @@ WORKFLOW = """
         return len(open(inputs[0]).read().split())
 
     if __name__ == "__main__":
-        with parsl.load(Config()):
+        with parsl.load(Config(reuse_from_store=True)):
             print([scale(i).result() for i in range(3)], count_words(inputs=[File("text.txt")]).result())
 """
 
@@ -141,6 +141,26 @@ def test_task_exit_checkpoint_writes_parsl_format_and_last_checkpoint_restores_i
     assert len(get_all_checkpoints(str(tmp_path / "runinfo"))) == 3
 
 
+def test_memo_hits_are_written_to_tasks_pkl_as_parsl_writes_them(tmp_path, no_leaks):
+    """docs/provenance.md and docs/api.md said memo hits are left out of tasks.pkl; they are written,
+    as Parsl writes them, so a chain of runs resuming from tasks.pkl files alone keeps them."""
+    runinfo = str(tmp_path / "runinfo")
+    with _load(tmp_path, checkpoint_mode="task_exit", checkpoint_files=[]):
+        first = token(1).result()
+    with _load(tmp_path, checkpoint_mode="task_exit", checkpoint_files=get_last_checkpoint(runinfo)) as dfk:
+        assert token(1).result() == first  # a memo hit
+        second = token(2).result()  # computed
+        path = os.path.join(dfk.run_dir, "checkpoint", "tasks.pkl")
+    entries = []
+    with open(path, "rb") as f:
+        while True:
+            try:
+                entries.append(pickle.load(f))
+            except EOFError:
+                break
+    assert sorted(e["result"] for e in entries) == sorted([first, second])
+
+
 def test_checkpoint_files_empty_loads_nothing_and_failures_are_never_reused(tmp_path, no_leaks):
     with _load(tmp_path, checkpoint_files=[]):
         first = token(5).result()
@@ -203,12 +223,12 @@ def test_result_is_not_reused_when_its_output_file_changed_or_vanished(tmp_path,
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out.txt"
     from parsl_repro import File
-    with _load(tmp_path):
+    with _load(tmp_path, reuse_from_store=True):
         first = produce(outputs=[File(str(out))]).result()
-    with _load(tmp_path):
+    with _load(tmp_path, reuse_from_store=True):
         assert produce(outputs=[File(str(out))]).result() == first  # untouched output: a hit
     disturb(out)
-    with _load(tmp_path) as dfk:
+    with _load(tmp_path, reuse_from_store=True) as dfk:
         assert produce(outputs=[File(str(out))]).result() != first
         run_id = dfk.run_id
     assert out.exists(), "the task ran again and wrote its output"

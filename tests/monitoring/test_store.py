@@ -200,17 +200,22 @@ SLOW_WORKFLOW = """
 
     from parsl_repro.utils import get_last_checkpoint
 
-    # argv[1]: how the script resumes: "implicit" (cache=True alone), or a checkpoint_mode with
+    # argv[1]: how the script resumes: "reuse_from_store" (every earlier run in the store),
+    # "no_mode" (checkpoint_files=get_last_checkpoint() alone), or a checkpoint_mode with
     # checkpoint_files=get_last_checkpoint(), as Parsl's documentation shows
-    checkpointing = {} if sys.argv[1] == "implicit" else {
-        "checkpoint_mode": sys.argv[1], "checkpoint_files": get_last_checkpoint()}
+    if sys.argv[1] == "reuse_from_store":
+        checkpointing = {"reuse_from_store": True}
+    elif sys.argv[1] == "no_mode":
+        checkpointing = {"checkpoint_files": get_last_checkpoint()}
+    else:
+        checkpointing = {"checkpoint_mode": sys.argv[1], "checkpoint_files": get_last_checkpoint()}
     os.makedirs("done", exist_ok=True)
     with parsl.load(Config(executors=[ThreadPoolExecutor(max_threads=2)], **checkpointing)):
         print(sum(f.result() for f in [step(i) for i in range(120)]))
 """
 
 
-@pytest.mark.parametrize("resume", ["implicit", "task_exit", "dfk_exit", "manual"])
+@pytest.mark.parametrize("resume", ["reuse_from_store", "no_mode", "task_exit", "dfk_exit", "manual"])
 def test_sigkill_leaves_every_completed_task_in_the_store_and_resume_skips_them(ws, resume):
     """Whatever the checkpoint_mode, a run killed mid-way has a checkpoint (the results it
     stored), and resuming from it redoes no finished task (counted by the task's side effects)."""
@@ -250,7 +255,7 @@ def test_sigkill_leaves_every_completed_task_in_the_store_and_resume_skips_them(
                                        .order_by(w.time_began)).all()
     assert killed.outcome == "killed"
     assert killed.tasks_completed_count == len(recorded_done), "a killed run keeps the count of its finished tasks"
-    assert resumed.parent_run_id == (None if resume == "implicit" else killed.run_id)
+    assert resumed.parent_run_id == (None if resume == "reuse_from_store" else killed.run_id)
 
 
 def test_writer_keeps_up_and_the_sink_is_cheap(tmp_path, no_leaks):
@@ -368,6 +373,7 @@ def test_a_version_1_store_is_migrated_in_place_to_the_current_version(tmp_path,
     with engine.begin() as conn:  # turn the database back into what version 1 wrote
         conn.execute(text("ALTER TABLE workflow DROP COLUMN pid"))
         conn.execute(text('ALTER TABLE "try" DROP COLUMN manager'))
+        conn.execute(text("ALTER TABLE workflow DROP COLUMN memo_sources"))
         conn.execute(text("DROP TABLE result"))
         conn.execute(text("CREATE TABLE result (memo_key TEXT PRIMARY KEY, run_id TEXT, task_id INTEGER, "
                           "result_digest TEXT, serializer TEXT, size BIGINT, value BLOB, outputs TEXT, "
@@ -380,10 +386,11 @@ def test_a_version_1_store_is_migrated_in_place_to_the_current_version(tmp_path,
     kernel.cleanup()
     engine = make_engine(default_url(str(tmp_path / "runinfo")), writer=False)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT value FROM schema_info WHERE key = 'schema_version'")).scalar() == "3"
+        assert conn.execute(text("SELECT value FROM schema_info WHERE key = 'schema_version'")).scalar() == "4"
         assert conn.execute(text("SELECT memo_key, run_id FROM result")).all() == [("k", "r")]
         assert conn.execute(text("SELECT count(pid) FROM workflow")).scalar() == 1
         assert conn.execute(text('SELECT count(manager) FROM "try"')).scalar() == 0  # the column is back
+        assert conn.execute(text("SELECT count(memo_sources) FROM workflow")).scalar() == 1  # the migrated run
     engine.dispose()
 
 

@@ -51,7 +51,24 @@ def test_dbm_proc_is_the_runs_writer_process_and_none_without_one(load):
     assert load(provenance=False, monitoring=MonitoringHub()).monitoring.dbm_proc is None
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_the_writer_ignores_ctrl_c_and_lives_in_a_session_of_its_own(load, tmp_path):
+    """A ctrl-C at the terminal signals the foreground process group; the writer must outlive it,
+    so that the interrupted run is still recorded. It is outside that group, and ignores SIGINT."""
+    kernel = load(monitoring=MonitoringHub(resource_monitoring_interval=0))
+    writer = kernel.monitoring.dbm_proc
+    assert double(1).result() == 2
+    _wait_for(lambda: _task_states(tmp_path, kernel.run_id) == {0: "exec_done"})
+    assert os.getpgid(writer.pid) != os.getpgid(0) and os.getsid(writer.pid) == writer.pid
+    os.kill(writer.pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert writer.is_alive()
+    assert double(2).result() == 4
+    kernel.cleanup()
+    assert writer.exitcode == 0
+    assert _task_states(tmp_path, kernel.run_id) == {0: "exec_done", 1: "exec_done"}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGQUIT], ids=lambda s: s.name)
 def test_killed_writer_is_reported_and_the_rest_of_the_run_is_still_recorded(load, tmp_path, caplog, sig):
     kernel = load(monitoring=MonitoringHub(resource_monitoring_interval=0))
     writer = kernel.monitoring.dbm_proc
