@@ -97,8 +97,8 @@ class StoreDirectoryMissing(FileNotFoundError):
     """The directory an SQLite store URL points into does not exist."""
 
     def __init__(self, directory: str) -> None:
-        super().__init__(f"the directory {directory} does not exist (parsl_repro creates no directories for a store "
-                         f"URL): create it first, or choose another URL")
+        super().__init__(f"the directory {directory} does not exist (parsl_repro makes no directory for a store "
+                         f"URL, so that a mistyped path is not silently a new, empty store)")
         self.directory = directory
 
 

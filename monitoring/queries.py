@@ -111,6 +111,12 @@ def task_story(engine: Engine, run_id: str, task_id: int) -> list[dict[str, Any]
         return _rows(conn.execute(query))
 
 
+def run_cwd(engine: Engine, run_id: str) -> str | None:
+    """The directory the run was started in (relative paths of its tasks are relative to it)."""
+    with engine.connect() as conn:
+        return conn.execute(select(m.Workflow.cwd).where(m.Workflow.run_id == run_id)).scalar()
+
+
 def list_files(engine: Engine, run_id: str) -> list[dict[str, Any]]:
     """Every file use of a run: which task used which file (by content digest) in which role."""
     f, u = m.File, m.FileUse

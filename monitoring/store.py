@@ -58,7 +58,7 @@ from parsl_repro.events import (
     TryPlaced,
 )
 from parsl_repro.monitoring import models as m
-from parsl_repro.monitoring.engine import make_engine
+from parsl_repro.monitoring.engine import StoreDirectoryMissing, make_engine
 from parsl_repro.monitoring.schema import ensure_schema
 
 logger = logging.getLogger(__name__)
@@ -99,9 +99,12 @@ class StoreUnavailable(ParslError):
         self.cause = cause
 
     def __str__(self) -> str:
+        advice = ("Create that directory, or choose another store with Config(provenance=URL)"
+                  if isinstance(self.cause, StoreDirectoryMissing) else
+                  "Check that the database is running and reachable, or choose another store with "
+                  "Config(provenance=URL)")
         return (f"Cannot open the provenance store at {redact(self.url)}: {type(self.cause).__name__}: {self.cause}. "
-                f"Check that the database is running and reachable, or choose another store with "
-                f"Config(provenance=URL), or switch recording off with Config(provenance=False).")
+                f"{advice}, or switch recording off with Config(provenance=False).")
 
 
 def redact(url: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -31,8 +32,6 @@ from parsl_repro.events import CANCELLED, FAILED_STATES, SUCCEEDED_STATES
 
 def _url(args: argparse.Namespace) -> str:
     """--db, else --runinfo, else $PARSL_REPRO_PROVENANCE_URL, else ./runinfo/provenance.db."""
-    import os
-
     from parsl_repro.monitoring.engine import default_url
 
     if args.db:
@@ -43,8 +42,6 @@ def _url(args: argparse.Namespace) -> str:
 
 
 def _engine(args: argparse.Namespace) -> Any:
-    import os
-
     from parsl_repro.monitoring.engine import make_engine
 
     url = _url(args)
@@ -126,9 +123,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
     rows = queries.list_runs(_engine(args), limit=args.limit)
     for row in rows:
         row["run"] = row["run_id"][:12]
-    _emit_table(args, rows, ["run", "workflow_name", "time_began", "time_completed", "outcome",
+        ended = row["time_completed"]
+        seconds = None if ended is None else (ended - row["time_began"]).total_seconds()
+        row["duration"] = seconds if args.json or seconds is None else _duration(seconds)
+    _emit_table(args, rows, ["run", "workflow_name", "time_began", "duration", "outcome",
                              "tasks_completed_count", "tasks_failed_count", "host"], "runs")
     return 0
+
+
+def _duration(seconds: float) -> str:
+    """``H:MM:SS`` (``D days, H:MM:SS`` past a day), to the second."""
+    return str(datetime.timedelta(seconds=round(seconds)))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -202,8 +207,12 @@ def cmd_files(args: argparse.Namespace) -> int:
     engine = _engine(args)
     run_id = queries.resolve_run(engine, args.run)
     rows = queries.list_files(engine, run_id)
-    for row in rows:
-        row["sha256"] = (row["sha256"] or "")[:16]
+    if not args.json:  # for reading: paths relative to where the run was started, digests cut short
+        cwd = queries.run_cwd(engine, run_id)
+        for row in rows:
+            row["sha256"] = (row["sha256"] or "")[:16]
+            if cwd and row["url"].startswith(cwd.rstrip("/") + "/"):
+                row["url"] = os.path.relpath(row["url"], cwd)
     _emit_table(args, rows, ["task_id", "role", "url", "sha256", "size"], f"files of run {run_id[:12]}")
     return 0
 

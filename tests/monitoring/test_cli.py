@@ -74,8 +74,11 @@ def test_files_lists_inputs_and_outputs_by_content(recorded):
     files = json.loads(recorded.cli("files", "--json"))
     roles = {(f["role"], f["url"].rsplit("/", 1)[-1]) for f in files}
     assert ("input", "a.txt") in roles and ("output", "b.txt") in roles
-    digest = hashlib.sha256(b"payload").hexdigest()[:16]
-    assert all(f["sha256"] == digest for f in files if f["url"].endswith(("a.txt", "b.txt")))
+    digest = hashlib.sha256(b"payload").hexdigest()
+    assert all(f["sha256"] == digest for f in files if f["url"].endswith(("a.txt", "b.txt")))  # in full
+    assert all(f["url"].startswith(str(recorded.root)) for f in files)  # absolute in --json
+    plain = [line.split("\t") for line in recorded.cli("files").splitlines()[1:]]
+    assert any(row[1:4] == ["input", "a.txt", digest[:16]] for row in plain), plain  # relative to the run's cwd
 
 
 def test_why_reports_hits(recorded):

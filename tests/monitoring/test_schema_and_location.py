@@ -184,7 +184,7 @@ def test_sqlite_url_in_a_missing_directory_is_store_unavailable(tmp_path, monkey
     error = _load_fails(_config(tmp_path, provenance=f"sqlite:///{missing}/prov.db"), StoreUnavailable)
     message = str(error)
     assert f"the directory {missing} does not exist" in message
-    assert "create it" in message and "choose another URL" in message
+    assert "Create that directory, or choose another store" in message
     assert isinstance(error.cause, StoreDirectoryMissing)
     assert not (tmp_path / "nonexistent").exists(), "the store's directory was created"
     _assert_no_kernel()

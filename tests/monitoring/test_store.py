@@ -362,7 +362,7 @@ def test_input_files_produced_by_other_tasks_are_hashed_when_read(ws):
     files = json.loads(ws.cli("files", "--json"))
     [read] = [f for f in files if f["role"] == "input"]
     assert read["url"] == str(ws.root / "mid.txt")
-    assert read["sha256"] == hashlib.sha256(b"second\n").hexdigest()[:16]
+    assert read["sha256"] == hashlib.sha256(b"second\n").hexdigest()  # in full in --json
 
 
 @pytest.mark.sqlite_only
