@@ -70,3 +70,22 @@ def load(make_config, no_leaks, monkeypatch, tmp_path):
     for kernel in loaded:
         kernel.cleanup()
     DataFlowKernelLoader.clear()
+
+
+@pytest.fixture(scope="module")
+def slurm_conf(tmp_path_factory):
+    """A real single-node Slurm cluster on ports of its own (scripts/slurm.sh), one per test module."""
+    from tests.slurm_server import SlurmCluster
+
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    conf = cluster.start()
+    yield conf
+    cluster.stop()
+
+
+@pytest.fixture
+def slurm(slurm_conf, monkeypatch, tmp_path):
+    """SLURM_CONF for this test's Slurm commands (and everything they start); cwd is tmp_path."""
+    monkeypatch.setenv("SLURM_CONF", slurm_conf)
+    monkeypatch.chdir(tmp_path)
+    return slurm_conf

@@ -202,24 +202,6 @@ def test_local_config_runs_a_task_as_it_is(name, tmp_path, monkeypatch, no_leaks
 # --- Slurm site configs, on the test cluster -------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def slurm_conf(tmp_path_factory):
-    """One cluster for every Slurm case here."""
-    from tests.slurm_server import SlurmCluster
-
-    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
-    conf = cluster.start()
-    yield conf
-    cluster.stop()
-
-
-@pytest.fixture
-def slurm(slurm_conf, monkeypatch, tmp_path):
-    monkeypatch.setenv("SLURM_CONF", slurm_conf)
-    monkeypatch.chdir(tmp_path)
-    return slurm_conf
-
-
 @pytest.mark.parametrize("name", SLURM_SITES)
 def test_slurm_site_config_runs_a_task_on_the_test_cluster_after_the_site_edits(name, slurm, tmp_path):
     """The module as shipped renders the site's job script (srun over all its nodes, its walltime,

@@ -18,24 +18,6 @@ from parsl_repro.providers import SlurmProvider
 from parsl_repro.providers.errors import SubmitException
 
 
-@pytest.fixture(scope="module")
-def slurm_conf(tmp_path_factory):
-    from tests.slurm_server import SlurmCluster
-
-    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
-    conf = cluster.start()
-    yield conf
-    cluster.stop()
-
-
-@pytest.fixture
-def slurm(slurm_conf, monkeypatch, tmp_path):
-    """SLURM_CONF for this test's Slurm commands (and everything they start)."""
-    monkeypatch.setenv("SLURM_CONF", slurm_conf)
-    monkeypatch.chdir(tmp_path)
-    return slurm_conf
-
-
 def _squeue() -> dict[str, str]:
     out = subprocess.run(["squeue", "--noheader", "--format=%i %t"], capture_output=True, text=True, check=True)
     return dict(line.split() for line in out.stdout.splitlines() if line.strip())

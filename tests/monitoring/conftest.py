@@ -20,6 +20,19 @@ from parsl_repro.monitoring.engine import default_url, make_engine
 
 _databases = itertools.count()
 
+ONE_TASK = """
+    import parsl_repro as parsl
+    from parsl_repro import python_app
+
+    @python_app
+    def one():
+        return 1
+
+    with parsl.load():
+        one().result()
+"""
+"""A workflow script of one task, for tests about the run record rather than the tasks."""
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: the test is about the SQLite store file itself")

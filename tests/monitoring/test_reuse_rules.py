@@ -13,6 +13,8 @@ import zoneinfo
 
 import pytest
 
+from tests.monitoring.conftest import ONE_TASK
+
 PORTED = """
     import sys
     import parsl_repro as parsl
@@ -198,17 +200,7 @@ def test_why_and_tasks_say_when_nothing_matches(ws):
 def test_times_are_shown_in_local_time_with_their_zone(ws):
     """The store keeps UTC; under TZ=America/New_York, `runs` showed 02:26 for a run the log
     stamped 21:26. Tables show local time with its zone, --json ISO 8601 with the offset."""
-    ws.write("wf.py", """
-        import parsl_repro as parsl
-        from parsl_repro import python_app
-
-        @python_app
-        def one():
-            return 1
-
-        with parsl.load():
-            one().result()
-    """)
+    ws.write("wf.py", ONE_TASK)
     new_york = {"TZ": "America/New_York"}
     import os
     done = subprocess.run([sys.executable, "wf.py"], cwd=ws.root, env={**os.environ, **new_york}, timeout=120)

@@ -23,7 +23,7 @@ from parsl_repro.monitoring import queries
 from parsl_repro.monitoring.engine import default_url, make_engine
 from parsl_repro.monitoring.schema import SchemaTooNew
 from parsl_repro.monitoring.store import StoreUnavailable
-from tests.monitoring.conftest import store_engine
+from tests.monitoring.conftest import ONE_TASK, store_engine
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -99,17 +99,7 @@ def test_every_task_try_state_dependency_and_file_use_is_recorded(tmp_path, monk
 
 def test_run_record_names_script_code_version_and_environment(ws):
     subprocess.run(["git", "init", "-q"], cwd=ws.root, check=True)
-    ws.write("wf.py", """
-        import parsl_repro as parsl
-        from parsl_repro import python_app
-
-        @python_app
-        def one():
-            return 1
-
-        with parsl.load():
-            one().result()
-    """)
+    ws.write("wf.py", ONE_TASK)
     git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
     subprocess.run(git + ["add", "wf.py"], cwd=ws.root, check=True)
     subprocess.run(git + ["commit", "-qm", "first"], cwd=ws.root, check=True)
