@@ -69,8 +69,8 @@ Action for any block:
     never taken as the expected output of the ``run`` block before it.
 
 Every ```python block of the docs in ``DOCS`` must carry a marker (``run``, ``file``, ``prelude``
-or ``skip``), so a new snippet cannot escape the test (``UNMARKED_FOR_NOW`` lists the parts still
-being rewritten). A malformed or misplaced marker fails ``test_markers_follow_the_grammar``.
+or ``skip``), so a new snippet cannot escape the test. A malformed or misplaced marker fails
+``test_markers_follow_the_grammar``.
 ```sh blocks (installation commands) and unmarked ```text blocks are never run.
 
 Environment
@@ -120,12 +120,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "docs" / "getting-started.md", ROOT / "docs" / "provenance.md"]
-
-# Python blocks that may still lack a marker, as (file name, "## " section or None for the whole file):
-# temporary, while these parts are rewritten. Each entry is reported as an expected failure, and fails
-# once it covers no unmarked block any more (then remove it).
-UNMARKED_FOR_NOW: dict[tuple[str, str | None], str] = {
-}
 
 ELLIPSIS = re.compile(r" *\.\.\. *")
 """``...`` and the spaces next to it: spaces let a table keep its columns aligned around a value
@@ -601,22 +595,10 @@ def unmarked_python_blocks(doc: Doc) -> list[Block]:
     return [b for b in doc.blocks if b.language == "python" and b.marker_line is None]
 
 
-def waiting_for_marker(block: Block) -> bool:
-    return any(block.path.name == name and section in (None, block.section) for name, section in UNMARKED_FOR_NOW)
-
-
 def test_every_python_block_has_a_marker() -> None:
-    missing = [b.where for doc in PARSED for b in unmarked_python_blocks(doc) if not waiting_for_marker(b)]
+    missing = [b.where for doc in PARSED for b in unmarked_python_blocks(doc)]
     assert not missing, ("python blocks without a <!-- doctest: ... --> marker (run, file, prelude, or skip "
                          "with a reason):\n" + "\n".join(missing))
-
-
-@pytest.mark.parametrize(("name", "section"), list(UNMARKED_FOR_NOW), ids=lambda part: str(part))
-def test_blocks_waiting_for_a_marker(name: str, section: str | None) -> None:
-    waiting = [b.where for doc in PARSED if doc.path.name == name for b in unmarked_python_blocks(doc)
-               if section in (None, b.section)]
-    assert waiting, f"UNMARKED_FOR_NOW[({name!r}, {section!r})] covers no unmarked block any more: remove it"
-    pytest.xfail(f"{UNMARKED_FOR_NOW[(name, section)]}: {len(waiting)} python blocks unmarked ({', '.join(waiting)})")
 
 
 # --- the harness itself, on a small page ---------------------------------------------------------------------------
