@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, or_, select
 
 from parsl_repro.errors import ParslError
-from parsl_repro.events import CANCELLED, SUCCEEDED_STATES, TASK_STATES
 from parsl_repro.monitoring import cache_notes
 from parsl_repro.monitoring import models as m
+from parsl_repro.task_states import CANCELLED, SUCCEEDED_STATES, TASK_STATES, States
+
+MEMO_DONE = States.memo_done.name
 
 
 class RunNotFound(ParslError):
@@ -204,7 +206,7 @@ def why(engine: Engine, run_id: str, app: str | None = None, task_id: int | None
     if app is not None:
         query = query.where(or_(t.task_func_name == app, a.qualname == app))
     if task_id is None and app is None:
-        not_a_hit = or_(t.task_status_name.is_(None), t.task_status_name != "memo_done", t.cache_note.is_not(None))
+        not_a_hit = or_(t.task_status_name.is_(None), t.task_status_name != MEMO_DONE, t.cache_note.is_not(None))
         query = query.where(t.task_memoize == "True", not_a_hit)
     with engine.connect() as conn:
         run = conn.execute(select(m.Workflow.packages_digest, m.Workflow.time_began, m.Workflow.memo_sources)
@@ -247,7 +249,7 @@ def _explain(conn: Any, row: Any, env_digest: str | None, sources: MemoSources) 
     if row.task_memoize != "True":
         base.outcome, base.summary = "not-cached", "the app is not declared with cache=True"
         return base
-    if row.task_status_name == "memo_done":
+    if row.task_status_name == MEMO_DONE:
         base.outcome = "hit"
         base.summary = f"hit: reused the result of run {str(row.memo_source_run)[:12]} task {row.memo_source_task}"
         base.compared_with = (row.memo_source_run, row.memo_source_task)

@@ -37,10 +37,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from parsl_repro.data_provider.files import public_url
 from parsl_repro.errors import ParslError
 from parsl_repro.events import (
-    CANCELLED,
-    FAILED_STATES,
-    FINISHED_STATES,
-    SUCCEEDED_STATES,
     AppSeen,
     BlockState,
     EventSink,
@@ -60,17 +56,19 @@ from parsl_repro.events import (
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.engine import StoreDirectoryMissing, make_engine
 from parsl_repro.monitoring.schema import ensure_schema
+from parsl_repro.task_states import CANCELLED, FAILED_STATES, FINISHED_STATES, SUBMITTED, SUCCEEDED_STATES, States
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 20_000
 SPOOL_LIMIT_BYTES = 512 * 1024 * 1024
-TRYING = {"launched", "running", "running_ended"}
+TRYING = frozenset({States.launched.name, States.running.name, States.running_ended.name})
 """States in which a try is open: the move out of one closes it."""
-SUCCESS = {"exec_done", "joining", "running_ended"}
-SUBMITTED = "submitted"
-"""The cause of a task's first move, into pending (``TRANSITIONS[(None, pending)]`` in the kernel,
-which this layer may not import); ``TaskCreated`` stands for that move."""
+SUCCESS = frozenset({States.exec_done.name, States.joining.name, States.running_ended.name})
+"""States whose move out of a try closes it without an error."""
+PENDING = States.pending.name
+
+
 class _ArgumentRepr(reprlib.Repr):
     """Bounded reprs for the task table: files by path and futures by task, never by address."""
 
@@ -743,9 +741,9 @@ def _on_rendered_task(sink: StoreSink, rows: _BatchRows, e: RenderedTask) -> Non
     row[6], row[7], row[8], row[9], row[10] = e.inputs, e.outputs, e.stdin, e.stdout, e.stderr
     row[11], row[12], row[13], row[14] = 0, 0.0, e.app_kind, e.executor
     row[15] = e.args_repr
-    row[18] = "pending"
+    row[18] = PENDING
     rows.tasks[(e.run_id, e.task_id)] = row
-    rows.status.append((e.run_id, e.task_id, 0, "pending", e.time, None, SUBMITTED, None))
+    rows.status.append((e.run_id, e.task_id, 0, PENDING, e.time, None, SUBMITTED, None))
     if e.depends_on:
         for dep in dict.fromkeys(e.depends_on):
             rows.dependencies.append({"run_id": e.run_id, "task_id": e.task_id, "depends_on": dep, "kind": "data"})
@@ -782,9 +780,13 @@ def _on_task_state(sink: StoreSink, rows: _BatchRows, e: TaskState) -> None:
     when = e.time  # converted for the database in _BatchRows.write
     rows.status.append((e.run_id, e.task_id, e.try_id, e.new, when, e.old, e.cause, e.detail))
     if e.new in FINISHED_STATES:
-        failures = e.try_id + (1 if e.new == "failed" else 0)
+        if e.fail_count is not None:  # as the kernel counted them
+            failures, cost = e.fail_count, e.fail_cost
+        else:  # an event from before they were carried (a spool file written by an older version)
+            failures = e.try_id + (1 if e.new == "failed" else 0)
+            cost = float(failures)
         values: dict[str, Any] = {"task_status_name": e.new, "task_time_returned": when,
-                                  "task_fail_count": failures, "task_fail_cost": float(failures)}
+                                  "task_fail_count": failures, "task_fail_cost": cost}
         if e.new in FAILED_STATES:
             values["error"] = e.detail
         rows.update_task(e.run_id, e.task_id, **values)

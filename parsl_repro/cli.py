@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from parsl_repro.errors import ParslError
-from parsl_repro.events import CANCELLED, FAILED_STATES, SUCCEEDED_STATES
+from parsl_repro.task_states import CANCELLED, FAILED_STATES, SUCCEEDED_STATES
 
 
 def _url(args: argparse.Namespace) -> str:

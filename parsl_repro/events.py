@@ -20,20 +20,6 @@ from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-SUCCEEDED_STATES = frozenset({"exec_done", "memo_done"})
-"""Names of the final task states that mean success (the kernel's ``States``)."""
-FAILED_STATES = frozenset({"failed", "dep_fail"})
-"""Names of the final task states that mean failure."""
-CANCELLED = "cancelled"
-"""The final state of a task that never finished because its run was interrupted or cleaned up
-first: neither a success nor a failure."""
-FINISHED_STATES = SUCCEEDED_STATES | FAILED_STATES | {CANCELLED}
-"""Names of every final task state."""
-TASK_STATES = ("pending", "launched", "running", "running_ended", "joining", "fail_retryable", "exec_done",
-               "memo_done", "failed", "dep_fail", "cancelled")
-"""Every state a task may be recorded in: the names of the kernel's ``States``, in the order a
-task meets them."""
-
 
 class RunStarted(NamedTuple):
     run_id: str
@@ -146,7 +132,9 @@ class TaskState(NamedTuple):
     ``detail`` adds what the move needs: the error's text for a failure, the executor's label
     for a launch (which opens try ``try_id``; the next move of the task closes it). ``running``
     is when the try started running, for executors that run tries in the kernel's own process
-    (threads), which report it here instead of with a ``TryPlaced`` of their own.
+    (threads), which report it here instead of with a ``TryPlaced`` of their own. A move into a
+    final state carries the task's ``fail_count`` (failed tries) and ``fail_cost`` (what they
+    cost against ``retries``, as ``retry_handler`` charged them), as the kernel counted them.
     """
     run_id: str
     task_id: int
@@ -157,6 +145,8 @@ class TaskState(NamedTuple):
     cause: str
     detail: str | None = None
     running: float | None = None
+    fail_count: int | None = None
+    fail_cost: float | None = None
 
 
 class FileObserved(NamedTuple):

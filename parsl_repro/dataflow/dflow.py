@@ -39,20 +39,12 @@ from parsl_repro.dataflow.states import FINAL_STATES
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError, NoDataFlowKernelError
-from parsl_repro.events import (
-    CANCELLED,
-    FAILED_STATES,
-    EventSink,
-    FanOutSink,
-    NullSink,
-    RunEnded,
-    RunStarted,
-    TaskCreated,
-)
+from parsl_repro.events import EventSink, FanOutSink, NullSink, RunEnded, RunStarted, TaskCreated
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.threads import ThreadPoolExecutor
 from parsl_repro.log_utils import set_background_file_logger
 from parsl_repro.logconfigs.base import LogConfig, oneshot_initialize_logging, oneshot_uninitialize_logging
+from parsl_repro.task_states import CANCELLED, FAILED_STATES
 from parsl_repro.utils import get_version, redact_secrets
 
 logger = logging.getLogger(__name__)

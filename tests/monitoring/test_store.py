@@ -508,3 +508,30 @@ def test_parsl_monitoring_config_loads_and_logging_endpoint_chooses_the_store(tm
         assert tuple(row) == ("calibration", "7", "completed")
         assert conn.execute(select(m.Task.task_status_name).where(m.Task.run_id == run_id)).scalar() == "exec_done"
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+@pytest.mark.sqlite_only
+def test_fail_counts_are_stored_as_the_kernel_charged_them(tmp_path, no_leaks, backend):
+    """The store used to recompute fail counts from try ids (one per try): wrong when a
+    retry_handler charges 2.5 a failure, and for a task that launched, then dependency-failed."""
+    from parsl_repro.dataflow.errors import DependencyError
+
+    @python_app
+    def always_busy():
+        raise ConnectionError("server busy")
+
+    @python_app
+    def reports_a_failed_parent():
+        raise DependencyError([(ValueError("bad parent"), "task 99")], 1)
+
+    with parsl_repro.load(Config(run_dir=str(tmp_path / "runinfo"), retries=5,
+                                 retry_handler=lambda error, task: 2.5)) as kernel:
+        busy, dependent = always_busy(), reports_a_failed_parent()
+        assert isinstance(busy.exception(), ConnectionError) and isinstance(dependent.exception(), DependencyError)
+        expected = {t.id: (t.fail_count, t.fail_cost) for t in (busy.task_record, dependent.task_record)}
+    assert expected == {0: (3, 7.5), 1: (1, 2.5)}  # 2.5 + 2.5 is within 5; the third failure is not
+    with _engine(tmp_path).connect() as conn:
+        stored = {row.task_id: (row.task_fail_count, row.task_fail_cost, row.task_status_name) for row in conn.execute(
+            text("SELECT task_id, task_fail_count, task_fail_cost, task_status_name FROM task WHERE run_id = :run"),
+            {"run": kernel.run_id})}
+    assert stored == {0: (3, 7.5, "failed"), 1: (1, 2.5, "dep_fail")}
