@@ -58,7 +58,7 @@ WRITER_NICENESS = 10
 machine it yields to the workflow and catches up when CPUs free, at the latest at cleanup."""
 _EVENT_TYPES: tuple[type, ...] = (
     RenderedTask, ev.TaskState, ev.TaskKeyed, ev.AppSeen, ev.TaskResult, ev.FileObserved, ev.RunEnded,
-    ev.TryPlaced, ev.BlockState, ev.NodeSeen, ev.ResourceSample, ev.TaskInputs, ev.MemoTableLoaded)
+    ev.TryPlaced, ev.BlockState, ev.NodeSeen, ev.ResourceSample, ev.TaskInputs, ev.MemoTableLoaded, ev.RunStarted)
 """What crosses the pipe, each as (its index here, its fields as a plain tuple)."""
 _CODES = {cls: code for code, cls in enumerate(_EVENT_TYPES)}
 _HEADER = struct.Struct(">Q")

@@ -155,7 +155,8 @@ class StoredResult:
 
 
 class ProvenanceStore:
-    """One database of runs. ``open()`` it, ``begin_run()``, hand ``sink()`` to the kernel, ``close()``."""
+    """One database of runs. ``open()`` it, hand ``sink()`` to the kernel (whose first event, ``RunStarted``,
+    writes the run's row), ``close()``."""
 
     def __init__(self, url: str, *, spool_dir: str | None = None, initialize_logging: bool | Any = True) -> None:
         self.url = url
@@ -188,60 +189,16 @@ class ProvenanceStore:
         self.engine = engine
         return self
 
-    def begin_run(self, started: RunStarted, environment: Any, *, parent_run_id: str | None = None) -> None:
-        """Write the run's row (and its package list, once per distinct set) before any task runs."""
-        from parsl_repro.version import VERSION
-
+    def newest_run(self, run_ids: Iterable[str]) -> str | None:
+        """The most recently begun of ``run_ids`` that the store knows, or None."""
         assert self.engine is not None
-        env = environment
-        with self.engine.begin() as conn:
-            if env is not None:
-                _insert_ignore(conn, m.Environment.__table__, [{
-                    "packages_digest": env.packages_digest,
-                    "packages": json.dumps([list(p) for p in env.packages])}])
-            conn.execute(m.Workflow.__table__.insert(), [{
-                "run_id": started.run_id, "workflow_name": started.workflow_name,
-                "workflow_version": started.workflow_version or str(utc(started.time).replace(microsecond=0)),
-                "pid": started.pid,
-                "time_began": utc(started.time), "host": env.host if env else "", "user": env.user if env else "",
-                "rundir": started.run_dir, "runinfo_dir": started.runinfo_dir, "tasks_failed_count": 0,
-                "tasks_completed_count": 0, "outcome": "running", "config_summary": started.config_summary,
-                "script_path": env and env.script_path, "script_sha256": env and env.script_sha256,
-                "argv": json.dumps(list(env.argv)) if env else None, "cwd": env and env.cwd,
-                "python_version": env and env.python_version, "platform": env and env.platform,
-                "packages_digest": env and env.packages_digest, "git_repository": env and env.git_repository,
-                "git_commit": env and env.git_commit, "git_dirty": env and env.git_dirty,
-                "git_diff_sha256": env and env.git_diff_sha256, "parent_run_id": parent_run_id,
-                "parsl_repro_version": VERSION}])
-
-    def mark_killed_runs(self, host: str) -> int:
-        """Runs on ``host`` still marked running whose process is gone ended abruptly: mark them
-        ``killed`` (their recorded tasks stay as they are). Returns how many were marked."""
-        assert self.engine is not None
-        w = m.Workflow
-        with self.engine.begin() as conn:
-            stale = [row.run_id for row in conn.execute(select(w.run_id, w.pid).where(
-                w.host == host, w.outcome == "running", w.pid.is_not(None))) if not _alive(row.pid)]
-            for run_id in stale:  # the counts a clean end would have written, from the tasks recorded
-                counts = dict(conn.execute(select(m.Task.task_status_name, func.count()).where(
-                    m.Task.run_id == run_id).group_by(m.Task.task_status_name)).all())
-                conn.execute(update(w).where(w.run_id == run_id).values(outcome="killed", **run_counts(counts)))
-        return len(stale)
-
-    def set_parent_run(self, run_id: str, candidates: Iterable[str]) -> str | None:
-        """Record as ``run_id``'s parent the newest of ``candidates`` (the runs it resumed from,
-        such as those its ``checkpoint_files`` name); returns that parent, or None."""
-        assert self.engine is not None
-        w = m.Workflow
-        wanted = [c for c in candidates if c != run_id]
+        wanted = list(run_ids)
         if not wanted:
             return None
-        with self.engine.begin() as conn:
-            parent = conn.execute(select(w.run_id).where(w.run_id.in_(wanted)).order_by(
-                w.time_began.desc()).limit(1)).scalar()
-            if parent is not None:
-                conn.execute(update(w).where(w.run_id == run_id).values(parent_run_id=parent))
-        return parent
+        w = m.Workflow
+        with self.engine.connect() as conn:
+            return conn.execute(select(w.run_id).where(w.run_id.in_(wanted)).order_by(w.time_began.desc())
+                                .limit(1)).scalar()
 
     def sink(self, run_id: str, *, in_process: bool = False) -> EventSink:
         """The event sink for this run: a writer process (default), or a writer thread here."""
@@ -307,6 +264,43 @@ class ProvenanceStore:
             self._sink.close()
         if self.engine is not None:
             self.engine.dispose()
+
+
+def _begin_run(conn: Any, started: RunStarted) -> None:
+    """Write a run's row (and its package list, once per distinct set) from its ``RunStarted``,
+    after marking the runs of its host that were left running by a process now gone as killed."""
+    from parsl_repro.version import VERSION
+
+    env = started.environment or {}
+    if env.get("host"):
+        _mark_killed_runs(conn, env["host"])
+    if env.get("packages_digest"):
+        _insert_ignore(conn, m.Environment.__table__, [{"packages_digest": env["packages_digest"],
+                                                        "packages": json.dumps(env.get("packages") or [])}])
+    conn.execute(m.Workflow.__table__.insert(), [{
+        "run_id": started.run_id, "workflow_name": started.workflow_name,
+        "workflow_version": started.workflow_version or str(utc(started.time).replace(microsecond=0)),
+        "pid": started.pid, "time_began": utc(started.time), "host": env.get("host", ""), "user": env.get("user", ""),
+        "rundir": started.run_dir, "runinfo_dir": started.runinfo_dir, "tasks_failed_count": 0,
+        "tasks_completed_count": 0, "outcome": "running", "config_summary": started.config_summary,
+        "script_path": env.get("script_path"), "script_sha256": env.get("script_sha256"),
+        "argv": json.dumps(env["argv"]) if "argv" in env else None, "cwd": env.get("cwd"),
+        "python_version": env.get("python_version"), "platform": env.get("platform"),
+        "packages_digest": env.get("packages_digest"), "git_repository": env.get("git_repository"),
+        "git_commit": env.get("git_commit"), "git_dirty": env.get("git_dirty"),
+        "git_diff_sha256": env.get("git_diff_sha256"), "parsl_repro_version": VERSION}])
+
+
+def _mark_killed_runs(conn: Any, host: str) -> None:
+    """Runs on ``host`` still marked running whose process is gone ended abruptly: mark them
+    ``killed``, with the task counts a clean end would have written (their tasks stay as they are)."""
+    w = m.Workflow
+    stale = [row.run_id for row in conn.execute(select(w.run_id, w.pid).where(
+        w.host == host, w.outcome == "running", w.pid.is_not(None))) if not _alive(row.pid)]
+    for run_id in stale:
+        counts = dict(conn.execute(select(m.Task.task_status_name, func.count()).where(
+            m.Task.run_id == run_id).group_by(m.Task.task_status_name)).all())
+        conn.execute(update(w).where(w.run_id == run_id).values(outcome="killed", **run_counts(counts)))
 
 
 def run_counts(state_counts: dict[str, int]) -> dict[str, int]:
@@ -596,12 +590,13 @@ class _BatchRows:
         self.results: list[dict] = []
         self.files: list[tuple[dict, dict]] = []
         self.workflow_updates: list[dict] = []
+        self.run_starts: list[RunStarted] = []  # written first: every other row of a run refers to its row
         self.inserts: dict[Any, list[dict]] = {}  # table -> plain rows (blocks, nodes, resource samples)
 
     def empty(self) -> bool:
         return not (self.tasks or self.task_updates or self.tries or self.try_updates or self.status
                     or self.dependencies or self.apps or self.results or self.files or self.workflow_updates
-                    or self.inserts)
+                    or self.inserts or self.run_starts)
 
     def update_task(self, run_id: str, task_id: int, **values: Any) -> None:
         key = (run_id, task_id)
@@ -623,6 +618,8 @@ class _BatchRows:
 
     def write(self, conn: Any) -> None:
         stamp = _sqlite_stamp if conn.dialect.name == "sqlite" else utc
+        for started in self.run_starts:
+            _begin_run(conn, started)
         _insert_ignore(conn, m.App.__table__, self.apps)
         if self.tasks:
             rows = []
@@ -884,9 +881,16 @@ def _on_run_ended(sink: StoreSink, rows: _BatchRows, e: RunEnded) -> None:
 
 
 def _on_memo_table_loaded(sink: StoreSink, rows: _BatchRows, e: MemoTableLoaded) -> None:
-    rows.workflow_updates.append({"run_id": e.run_id, "memo_sources": json.dumps({
+    values = {"run_id": e.run_id, "memo_sources": json.dumps({
         "enabled": e.enabled, "from_store": e.from_store, "runs": list(e.runs), "files": list(e.files),
-        "results": e.results})})
+        "results": e.results})}
+    if e.parent_run_id is not None:
+        values["parent_run_id"] = e.parent_run_id
+    rows.workflow_updates.append(values)
+
+
+def _on_run_started(sink: StoreSink, rows: _BatchRows, e: RunStarted) -> None:
+    rows.run_starts.append(e)
 
 
 _HANDLERS: dict[type, Any] = {
@@ -894,7 +898,7 @@ _HANDLERS: dict[type, Any] = {
     TaskKeyed: _on_task_keyed, AppSeen: _on_app_seen, TaskResult: _on_task_result, TaskInputs: _on_task_inputs,
     FileObserved: _on_file_observed, RunEnded: _on_run_ended, TryPlaced: _on_try_placed,
     BlockState: _on_block_state, NodeSeen: _on_node_seen, ResourceSample: _on_resource_sample,
-    MemoTableLoaded: _on_memo_table_loaded,
+    MemoTableLoaded: _on_memo_table_loaded, RunStarted: _on_run_started,
 }
 
 

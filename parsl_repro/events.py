@@ -22,6 +22,13 @@ from typing import Any, NamedTuple
 
 
 class RunStarted(NamedTuple):
+    """A run began: the first event of every run, from which the store writes the run's row.
+
+    ``environment`` is where, how and with what code it was started (``RunEnvironment.as_dict()``
+    of ``parsl_repro.monitoring.environment``: script, argv, host, user, packages, git state), or
+    None when nothing was captured. The store also marks, when it writes this row, the runs of the
+    same host whose process is gone as ``killed``.
+    """
     run_id: str
     run_dir: str
     time: float
@@ -30,6 +37,7 @@ class RunStarted(NamedTuple):
     runinfo_dir: str = ""
     workflow_version: str | None = None
     pid: int | None = None
+    environment: dict | None = None
 
 
 class RunEnded(NamedTuple):
@@ -76,6 +84,7 @@ class MemoTableLoaded(NamedTuple):
     ``files``: checkpoint files read because the store does not know their run; ``results``:
     how many results were loaded. ``enabled`` is False when ``app_cache=False``. All empty: the
     table started empty (Parsl's rule with neither ``checkpoint_files`` nor ``checkpoint_mode``).
+    ``parent_run_id``: the run this one resumes, the newest of those its ``checkpoint_files`` name.
     """
     run_id: str
     time: float
@@ -84,6 +93,7 @@ class MemoTableLoaded(NamedTuple):
     runs: tuple[str, ...]
     files: tuple[str, ...]
     results: int
+    parent_run_id: str | None = None
 
 
 class TaskInputs(NamedTuple):

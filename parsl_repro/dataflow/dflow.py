@@ -91,6 +91,8 @@ class DataFlowKernel:
                              getattr(config.monitoring, "workflow_version", None), os.getpid())
         try:
             self.store, store_sink = _open_store(config, self.run_dir, started)
+            if self.store is not None:
+                started = _with_environment(started, self.store)
         except BaseException:
             if self._logging_unregister is not None:
                 self._logging_unregister()
@@ -436,25 +438,34 @@ def store_url(config: Config) -> str | None:
 
 
 def _open_store(config: Config, run_dir: str, started: RunStarted) -> tuple[Any, EventSink | None]:
-    """Open the run's provenance store and record the run, before any executor starts."""
+    """Open the run's provenance store (raising if it cannot be used) and its event sink, before
+    any executor starts. The run's row is written from its ``RunStarted``, like every record."""
     url = store_url(config)
     if url is None:
         return None, None
     from parsl_repro.monitoring.engine import default_url, prepare_default_store
-    from parsl_repro.monitoring.environment import capture_environment
     from parsl_repro.monitoring.store import ProvenanceStore
 
     if url == default_url(config.run_dir):
         prepare_default_store(config.run_dir)
     store = ProvenanceStore(url, spool_dir=run_dir, initialize_logging=config.initialize_logging).open()
     try:
-        environment = capture_environment()
-        store.mark_killed_runs(environment.host)
-        store.begin_run(started, environment)
+        sink = store.sink(started.run_id)
     except BaseException:
         store.close()
         raise
-    return store, store.sink(started.run_id)
+    return store, sink
+
+
+def _with_environment(started: RunStarted, store: Any) -> RunStarted:
+    """``started`` carrying where, how and with what code this run was started, for its record."""
+    from parsl_repro.monitoring.environment import capture_environment
+
+    try:
+        return started._replace(environment=capture_environment().as_dict())
+    except BaseException:
+        store.close()
+        raise
 
 
 def _at_interpreter_exit(kernel: DataFlowKernel) -> None:

@@ -279,26 +279,28 @@ class BasicMemoizer(Memoizer):
             rundirs.append((path, os.path.dirname(path) if os.path.basename(path) == "checkpoint" else path))
         recorded: set[str] = set()
         runs: list[str] = []
+        parent = None
         if self.store is not None and rundirs:
             runs = self.store.run_ids_for_rundirs([rundir for _, rundir in rundirs])
             if runs:
                 table.update(self.store.load_results(runs))
                 if self.checkpoint_files is not None:  # resuming from named runs: the newest is the parent
-                    self.store.set_parent_run(self.run_id, runs)
+                    parent = self.store.newest_run([r for r in runs if r != self.run_id])
                 recorded = {os.path.abspath(d) for d in self.store.rundirs_of(runs)}
         files = []
         for path, rundir in rundirs:
             if rundir not in recorded:
                 table.update(_read_checkpoint_file(path))
                 files.append(path)
-        self._emit_sources(from_store, runs, files, len(table))
+        self._emit_sources(from_store, runs, files, len(table), parent)
         return table
 
-    def _emit_sources(self, from_store: bool, runs: list[str], files: list[str], results: int) -> None:
+    def _emit_sources(self, from_store: bool, runs: list[str], files: list[str], results: int,
+                      parent: str | None = None) -> None:
         if self.sink is not None:
             from parsl_repro.events import MemoTableLoaded
             self.sink.emit(MemoTableLoaded(self.run_id, time.time(), self.memoize, from_store, tuple(runs),
-                                           tuple(files), results))
+                                           tuple(files), results, parent))
 
     # --- lookups ------------------------------------------------------------------------------------
     def check_memo(self, task: TaskRecord) -> Future[Any] | None:

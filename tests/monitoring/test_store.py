@@ -396,9 +396,9 @@ def test_executor_events_fill_try_placement_blocks_nodes_and_resources(tmp_path,
     store = ProvenanceStore(url).open()
     run = str(uuid.uuid4())
     t = time.time()
-    store.begin_run(RunStarted(run, str(tmp_path), t, "wf", "cfg"), None)
     sink = store.sink(run, in_process=in_process)
     for event in (
+        RunStarted(run, str(tmp_path), t, "wf", "cfg"),
         BlockState(run, "htex", "0", t, "PENDING", "4242"),
         BlockState(run, "htex", "0", t + 1, "RUNNING", "4242"),
         NodeSeen(run, "htex", "mgr-a", t + 1.5, "node1", "0", 2, 8 << 30, 2, "3.11.7", True),
@@ -535,3 +535,53 @@ def test_fail_counts_are_stored_as_the_kernel_charged_them(tmp_path, no_leaks, b
             text("SELECT task_id, task_fail_count, task_fail_cost, task_status_name FROM task WHERE run_id = :run"),
             {"run": kernel.run_id})}
     assert stored == {0: (3, 7.5, "failed"), 1: (1, 2.5, "dep_fail")}
+
+
+def test_the_run_row_is_written_from_run_started(tmp_path, no_leaks, backend):
+    """The kernel no longer writes the run's row itself: the store writes it, and marks the runs of
+    the same host whose process is gone as killed, when it handles the run's RunStarted, which
+    carries the environment. A RunStarted from another host makes a row of that host."""
+    import platform
+
+    from parsl_repro.dataflow.dflow import DataFlowKernel
+    from parsl_repro.events import RecordingSink, RunEnded, RunStarted
+    from parsl_repro.monitoring.store import ProvenanceStore
+
+    recording = RecordingSink()
+    kernel = DataFlowKernel(Config(run_dir=str(tmp_path / "runinfo")), event_sink=recording)
+    kernel.cleanup()
+    started = recording.events[0]
+    assert isinstance(started, RunStarted) and started.run_id == kernel.run_id
+    env = started.environment
+    assert env["python_version"] == platform.python_version() and env["argv"] and env["packages"]
+    engine = store_engine(tmp_path / "runinfo")
+    with engine.connect() as conn:
+        row = conn.execute(select(m.Workflow.__table__).where(m.Workflow.run_id == kernel.run_id)).one()
+    assert (row.host, row.user, row.cwd, row.python_version, row.packages_digest, row.pid, row.config_summary) == (
+        env["host"], env["user"], env["cwd"], env["python_version"], env["packages_digest"], started.pid,
+        started.config_summary)
+
+    url = os.environ.get("PARSL_REPRO_PROVENANCE_URL") or default_url(str(tmp_path / "runinfo"))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    elsewhere = {"host": "elsewhere", "user": "someone", "cwd": "/work", "argv": ["sweep.py"],
+                 "python_version": "3.11.9", "packages": [["numpy", "2.0.0"]], "packages_digest": "d1g3st"}
+    store = ProvenanceStore(url).open()
+    earlier, later = str(uuid.uuid4()), str(uuid.uuid4())
+    for run_id, pid in ((earlier, dead_pid), (later, os.getpid())):
+        sink = store.sink(run_id, in_process=True)
+        sink.emit(RunStarted(run_id, str(tmp_path), time.time(), "sweep.py", "Config()", pid=pid,
+                             environment=elsewhere))
+        if run_id == later:
+            sink.emit(RunEnded(run_id, time.time(), "completed", {}))
+        sink.close()
+    store.close()
+    with engine.connect() as conn:
+        rows = {r.run_id: r for r in conn.execute(select(m.Workflow.__table__).where(
+            m.Workflow.run_id.in_([earlier, later])))}
+        packages = conn.execute(select(m.Environment.packages)
+                                .where(m.Environment.packages_digest == "d1g3st")).scalar()
+    engine.dispose()
+    assert rows[later].host == "elsewhere" and rows[later].user == "someone" and rows[later].outcome == "completed"
+    assert json.loads(rows[later].argv) == ["sweep.py"] and json.loads(packages) == [["numpy", "2.0.0"]]
+    assert rows[earlier].outcome == "killed", "a run of that host left running by a dead process is marked killed"
