@@ -30,7 +30,11 @@ class NothingMatches(ParslError):
 
 
 def _rows(result: Any) -> list[dict[str, Any]]:
-    return [{k: _aware(v) for k, v in row._mapping.items()} for row in result]
+    return [_row(row) for row in result]
+
+
+def _row(row: Any) -> dict[str, Any]:
+    return {k: _aware(v) for k, v in row._mapping.items()}
 
 
 def _aware(value: Any) -> Any:
@@ -72,7 +76,7 @@ def run_detail(engine: Engine, run_id: str) -> dict[str, Any]:
     """Everything recorded about one run, with its task state counts and package count."""
     with engine.connect() as conn:
         run = conn.execute(select(m.Workflow.__table__).where(m.Workflow.run_id == run_id)).one()
-        detail = {k: _aware(v) for k, v in run._mapping.items()}
+        detail = _row(run)
         counts = conn.execute(select(m.Task.task_status_name, func.count()).where(m.Task.run_id == run_id)
                               .group_by(m.Task.task_status_name))
         detail["task_states"] = {state or "unknown": n for state, n in counts}

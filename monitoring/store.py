@@ -777,13 +777,8 @@ def _on_task_state(sink: StoreSink, rows: _BatchRows, e: TaskState) -> None:
     when = e.time  # converted for the database in _BatchRows.write
     rows.status.append((e.run_id, e.task_id, e.try_id, e.new, when, e.old, e.cause, e.detail))
     if e.new in FINISHED_STATES:
-        if e.fail_count is not None:  # as the kernel counted them
-            failures, cost = e.fail_count, e.fail_cost
-        else:  # an event from before they were carried (a spool file written by an older version)
-            failures = e.try_id + (1 if e.new == "failed" else 0)
-            cost = float(failures)
-        values: dict[str, Any] = {"task_status_name": e.new, "task_time_returned": when,
-                                  "task_fail_count": failures, "task_fail_cost": cost}
+        values: dict[str, Any] = {"task_status_name": e.new, "task_time_returned": when,  # counts as charged
+                                  "task_fail_count": e.fail_count or 0, "task_fail_cost": e.fail_cost or 0.0}
         if e.new in FAILED_STATES:
             values["error"] = e.detail
         rows.update_task(e.run_id, e.task_id, **values)

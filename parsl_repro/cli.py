@@ -149,10 +149,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     fields = [(key, str(_plain(value))) for key, value in detail.items()
               if key not in skip and value not in (None, "", [], {})]
     fields.append(("packages", f"{len(detail['packages'])} installed (digest {detail.get('packages_digest')})"))
-    fields.append(("progress", _progress(detail.get("task_states") or {})))
-    states = detail.get("task_states") or {}
-    total = sum(states.values())
-    finished = sum(states.get(s, 0) for s in (*SUCCEEDED_STATES, *FAILED_STATES))
+    finished, total, progress = _progress(detail.get("task_states") or {})
+    fields.append(("progress", progress))
     config = detail.get("config_summary")
     if _on_terminal():
         from rich.console import Console, Group
@@ -179,15 +177,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(states: dict[str, int]) -> str:
-    """"N of M tasks finished, K failed, C cancelled": cancelled tasks never ran to an end, so they
-    are neither finished nor failed."""
+def _progress(states: dict[str, int]) -> tuple[int, int, str]:
+    """(finished, total, "N of M tasks finished, K failed, C cancelled"): cancelled tasks never ran
+    to an end, so they are neither finished nor failed."""
     total = sum(states.values())
     finished = sum(states.get(s, 0) for s in (*SUCCEEDED_STATES, *FAILED_STATES))
     failed = sum(states.get(s, 0) for s in FAILED_STATES)
     cancelled = states.get(CANCELLED, 0)
-    return (f"{finished} of {total} tasks finished" + (f", {failed} failed" if failed else "")
-            + (f", {cancelled} cancelled" if cancelled else ""))
+    return finished, total, (f"{finished} of {total} tasks finished" + (f", {failed} failed" if failed else "")
+                             + (f", {cancelled} cancelled" if cancelled else ""))
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:

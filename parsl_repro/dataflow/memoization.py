@@ -31,6 +31,8 @@ from parsl_repro.data_provider.files import File
 from parsl_repro.dataflow.futures import FINISHED_CONDITION
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.errors import ConfigurationError
+from parsl_repro.events import AppSeen, MemoTableLoaded, TaskKeyed, TaskResult
+from parsl_repro.monitoring import cache_notes
 
 logger = logging.getLogger(__name__)
 
@@ -298,7 +300,6 @@ class BasicMemoizer(Memoizer):
     def _emit_sources(self, from_store: bool, runs: list[str], files: list[str], results: int,
                       parent: str | None = None) -> None:
         if self.sink is not None:
-            from parsl_repro.events import MemoTableLoaded
             self.sink.emit(MemoTableLoaded(self.run_id, time.time(), self.memoize, from_store, tuple(runs),
                                            tuple(files), results, parent))
 
@@ -307,7 +308,6 @@ class BasicMemoizer(Memoizer):
         if not self.memoize or not task.memoize:
             task.hashsum = None
             return None
-        from parsl_repro.monitoring import cache_notes
         from parsl_repro.monitoring.canonical import Uncacheable
 
         identity = identity_of(task.func)
@@ -347,48 +347,45 @@ class BasicMemoizer(Memoizer):
     def _path_arguments(self, task: TaskRecord) -> list[str]:
         """Notes for arguments that are plain paths to existing files (keyed by name, not content),
         with a warning once per app. Each distinct value is looked up on disk once per run."""
-        notes = []
-        for position, value in enumerate(task.args):
-            if self._names_file(value):
-                notes.append(_path_note(f"argument {position}", value))
+        labelled = [(f"argument {position}", value) for position, value in enumerate(task.args)]
         ignored = task.ignore_for_cache
         for name, value in task.kwargs.items():
             if name in _NOT_CONTENT or name in ignored:
                 continue
             if name == "inputs" and isinstance(value, (list, tuple)):
-                notes.extend(_path_note(f"inputs[{i}]", v) for i, v in enumerate(value) if self._names_file(v))
-            elif self._names_file(value):
-                notes.append(_path_note(f"keyword argument {name}", value))
+                labelled.extend((f"inputs[{i}]", item) for i, item in enumerate(value))
+            else:
+                labelled.append((f"keyword argument {name}", value))
+        notes = [cache_notes.path_argument(label, path) for label, value in labelled
+                 if (path := self._file_named(value)) is not None]
         if notes and task.func_name not in self._warned_apps:
             self._warned_apps.add(task.func_name)
             logger.warning("App %s (task %s): %s. (Said once per app; `parsl-repro why` shows it per task.)",
                            task.func_name, task.id, notes[0])
         return notes
 
-    def _names_file(self, value: Any) -> bool:
+    def _file_named(self, value: Any) -> str | None:
+        """The path, when ``value`` is a ``str`` or path object (not a ``File``) naming an existing file."""
         if type(value) is not str and (not isinstance(value, os.PathLike) or isinstance(value, File)):
-            return False
+            return None
         try:
             path = os.fspath(value)
         except TypeError:
-            return False
+            return None
         if not isinstance(path, str) or not path or len(path) > 4096 or "\n" in path or "\0" in path:
-            return False
+            return None
         known = self._names_a_file.get(path)
         if known is None:
             if len(self._names_a_file) > 100_000:
                 self._names_a_file.clear()
             known = self._names_a_file[path] = os.path.isfile(path)
-        return known
+        return path if known else None
 
     def _emit_keyed(self, task: TaskRecord, identity: Any, key: str | None, components: dict[str, str],
                     notes: list[str], source: tuple[str, int] | None = None) -> None:
         if self.sink is None:
             return
-        from parsl_repro.events import AppSeen, TaskKeyed
-        from parsl_repro.monitoring.cache_notes import join
-
-        note = join(notes)
+        note = cache_notes.join(notes)
 
         if identity.digest not in self._seen_apps:
             self._seen_apps.add(identity.digest)
@@ -398,8 +395,6 @@ class BasicMemoizer(Memoizer):
                                  *(source or ())))
 
     def _outputs_changed(self, outputs: Sequence[tuple[str, str]]) -> str | None:
-        from parsl_repro.monitoring import cache_notes
-
         for path, recorded in outputs:
             try:
                 current = self.file_digests.sha256(path)
@@ -417,10 +412,7 @@ class BasicMemoizer(Memoizer):
     def update_memo_result(self, task: TaskRecord, r: Any) -> None:
         if not self.memoize or not task.memoize or not isinstance(task.hashsum, str):
             return
-        with self._lock:
-            self.memo_lookup_table[task.hashsum] = task.app_fu
-            if self._in_flight.get(task.hashsum) == task.id:
-                del self._in_flight[task.hashsum]
+        self._finished(task)
         if not self._has_checkpoint and self.store is not None:
             # A recorded run's checkpoint is every result it stored (durable as each task ends), so
             # it has one from its first result on: get_last_checkpoint() finds it even after a
@@ -439,7 +431,6 @@ class BasicMemoizer(Memoizer):
         serializer, data = serialized
         outputs = self._output_digests(task)
         if self.sink is not None:
-            from parsl_repro.events import TaskResult
             self.sink.emit(TaskResult(self.run_id, task.id, time.time(), task.hashsum,
                                       hashlib.sha256(data).hexdigest(), serializer, data, outputs))
         self._queue_checkpoint(task.hashsum, r)
@@ -455,7 +446,11 @@ class BasicMemoizer(Memoizer):
     def update_memo_exception(self, task: TaskRecord, e: BaseException) -> None:
         if not self.memoize or not task.memoize or not isinstance(task.hashsum, str):
             return
-        with self._lock:  # within the run only, as Parsl: failures are never stored for later runs
+        self._finished(task)  # within the run only, as Parsl: failures are never stored for later runs
+
+    def _finished(self, task: TaskRecord) -> None:
+        """A cached task ended: later identical calls of this run reuse its outcome."""
+        with self._lock:
             self.memo_lookup_table[task.hashsum] = task.app_fu
             if self._in_flight.get(task.hashsum) == task.id:
                 del self._in_flight[task.hashsum]
@@ -502,11 +497,6 @@ class BasicMemoizer(Memoizer):
 
 _NOT_CONTENT = frozenset({"outputs", "stdout", "stderr", "walltime", "parsl_resource_specification"})
 """Keyword arguments that name files a task writes (or are not data): no note for them."""
-
-
-def _path_note(label: str, value: Any) -> str:
-    from parsl_repro.monitoring.cache_notes import path_argument
-    return path_argument(label, os.fspath(value))
 
 
 class _CompletedFuture(Future):

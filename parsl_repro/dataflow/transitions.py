@@ -60,13 +60,10 @@ class TaskStateMachine:
             logger.debug("Task %s changing state from %s to %s", task.id, "nothing" if old is None else old.name,
                          new.name,
                          extra={"parsl.dfk": self.run_id, "parsl.task": task.id, "parsl.task_state": new.name})
-        if new in FINAL_STATES:
-            self.sink.emit(TaskState(self.run_id, task.id, task.try_id, time.time(), None if old is None else old.name,
-                                     new.name, cause, detail, task.try_time_running, task.fail_count,
-                                     float(task.fail_cost)))
-        else:
-            self.sink.emit(TaskState(self.run_id, task.id, task.try_id, time.time(), None if old is None else old.name,
-                                     new.name, cause, detail, task.try_time_running))
+        final = new in FINAL_STATES  # a final move carries the fail count and cost as the kernel charged them
+        self.sink.emit(TaskState(self.run_id, task.id, task.try_id, time.time(), None if old is None else old.name,
+                                 new.name, cause, detail, task.try_time_running,
+                                 task.fail_count if final else None, float(task.fail_cost) if final else None))
 
     def move_unless_final(self, task: TaskRecord, new: States, cause: str | None = None,
                           detail: str | None = None) -> bool:

@@ -113,14 +113,19 @@ def serialize(obj: Any, buffer_threshold: int = int(1e6)) -> bytes:
     Raises ``SerializationError`` naming the type of the (innermost) object no method could carry.
     A payload longer than ``buffer_threshold`` bytes is logged as a warning.
     """
-    is_code = callable(obj)
     try:
-        payload = _serialize_code(obj) if is_code else _serialize_with(methods_for_data, obj)
+        payload = _payload(obj)
     except _NotSerializable as e:
+        is_code = callable(obj)
         fname = _name_of(obj) if is_code else ""
         raise SerializationError(fname, _explain(obj, _code_label(obj) if is_code else "")) from e.cause
     _warn_if_large(payload, buffer_threshold, "an object")
     return payload
+
+
+def _payload(obj: Any) -> bytes:
+    """``obj`` by the first method that can carry it (code methods for callables); raises ``_NotSerializable``."""
+    return _serialize_code(obj) if callable(obj) else _serialize_with(methods_for_data, obj)
 
 
 def serialize_result(fname: str, obj: Any, buffer_threshold: int = int(1e6)) -> bytes:
@@ -130,9 +135,8 @@ def serialize_result(fname: str, obj: Any, buffer_threshold: int = int(1e6)) -> 
     When no method can carry it, the ``SerializationError`` (role ``"result"``) says that it is the
     return value of ``fname`` and gives advice about return values rather than about arguments.
     """
-    is_code = callable(obj)
     try:
-        payload = _serialize_code(obj) if is_code else _serialize_with(methods_for_data, obj)
+        payload = _payload(obj)
     except _NotSerializable as e:
         raise SerializationError(fname, _explain(obj, f"the return value of {fname}"),
                                  SerializationError.RESULT) from e.cause
