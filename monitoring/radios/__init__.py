@@ -26,6 +26,6 @@ directory only that user can enter.
 """
 from __future__ import annotations
 
-from parsl_repro.monitoring.radios.base import MonitoringRadioReceiver, MonitoringRadioSender, RadioConfig
+from parsl_repro.radios import MonitoringRadioReceiver, MonitoringRadioSender, RadioConfig
 
 __all__ = ["MonitoringRadioReceiver", "MonitoringRadioSender", "RadioConfig"]

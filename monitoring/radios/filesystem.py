@@ -19,9 +19,9 @@ import uuid
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 
-from parsl_repro.monitoring.radios.base import MonitoringRadioReceiver, MonitoringRadioSender, RadioConfig
 from parsl_repro.monitoring.radios.process import ReceiverProcess, start_helper_log
 from parsl_repro.process_loggers import wrap_with_logs
+from parsl_repro.radios import MonitoringRadioReceiver, MonitoringRadioSender, RadioConfig
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from multiprocessing.queues import Queue
 
-from parsl_repro.monitoring.radios.base import MonitoringRadioReceiver, MonitoringRadioSender, RadioConfig
+from parsl_repro.radios import MonitoringRadioReceiver, MonitoringRadioSender, RadioConfig
 from parsl_repro.utils import RepresentationMixin
 
 logger = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from parsl_repro.monitoring.errors import MonitoringRouterStartError
-from parsl_repro.monitoring.radios.base import MonitoringRadioReceiver
 from parsl_repro.multiprocessing import SpawnEvent, SpawnProcess, SpawnQueue, join_terminate_close_proc
+from parsl_repro.radios import MonitoringRadioReceiver
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import zmq
 from parsl_repro import curvezmq
 from parsl_repro.addresses import tcp_url
 from parsl_repro.monitoring.radios import codec
-from parsl_repro.monitoring.radios.base import MonitoringRadioReceiver, MonitoringRadioSender, RadioConfig
+from parsl_repro.radios import MonitoringRadioReceiver, MonitoringRadioSender, RadioConfig
 
 logger = logging.getLogger(__name__)
 

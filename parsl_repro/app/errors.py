@@ -5,10 +5,10 @@ import logging
 import sys
 from collections.abc import Callable
 from functools import wraps
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from parsl_repro.errors import ParslError
+from parsl_repro.executors.errors import RemoteExceptionWrapper  # Parsl's path; workers make it below the app layer
 
 if TYPE_CHECKING:
     from parsl_repro.data_provider.files import File
@@ -87,35 +87,6 @@ class BadStdStreamFile(ParslError):
 
     def __str__(self) -> str:
         return f"Bad Stream File: {self._reason}"
-
-
-class RemoteExceptionWrapper:
-    """Carries an exception raised where an app ran back to the submitting side.
-
-    The traceback travels with it (through ``tblib`` when it must cross a process boundary), and
-    ``__cause__`` chains are kept.
-    """
-
-    def __init__(self, e_type: type, e_value: BaseException, traceback: TracebackType | None) -> None:
-        from tblib import Traceback
-
-        self.e_type = e_type
-        self.e_value = e_value
-        self.e_traceback = None if traceback is None else Traceback(traceback)
-        cause = e_value.__cause__
-        self.cause = None if cause is None else type(self)(type(cause), cause, cause.__traceback__)
-
-    def reraise(self) -> None:
-        logger.debug("Reraising exception of type %s", self.e_type)
-        raise self.get_exception()
-
-    def get_exception(self) -> BaseException:
-        value = self.e_value
-        if self.cause is not None:
-            value.__cause__ = self.cause.get_exception()
-        if self.e_traceback is not None:
-            return value.with_traceback(self.e_traceback.as_traceback())
-        return value
 
 
 def wrap_error(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,7 +1,19 @@
-"""Errors raised by executors."""
+"""Errors raised by executors, and how a task's exception travels back from where it ran."""
 from __future__ import annotations
 
+import logging
+from types import TracebackType
+
 from parsl_repro.errors import ParslError
+
+logger = logging.getLogger(__name__)
+
+
+class ExecutionStopped(Exception):
+    """The try ended because what was running it stopped (the executor, its worker pool or the
+    worker process), not because the app failed: the base of ``BadStateException``,
+    ``ManagerLost`` and ``WorkerLost``. While a run is ending, the kernel cancels a try that
+    ended this way instead of failing it; ``except ExecutionStopped`` catches all three."""
 
 
 class ExecutorError(ParslError):
@@ -41,7 +53,7 @@ class MissingResourceSpecification(InvalidResourceSpecification):
         return f"Missing resource specification: {self.message}"
 
 
-class BadStateException(ExecutorError):
+class BadStateException(ExecutorError, ExecutionStopped):
     """The executor cannot run tasks any more (its interchange died, its blocks keep failing):
     every outstanding and later task fails with this error, which says why."""
 
@@ -81,3 +93,33 @@ class BadMessage(ParslError):
 
     def __str__(self) -> str:
         return f"Received an unsupported message. Reason: {self.reason}"
+
+
+class RemoteExceptionWrapper:
+    """Carries an exception raised where an app ran back to the submitting side.
+
+    The traceback travels with it (through ``tblib`` when it must cross a process boundary), and
+    ``__cause__`` chains are kept. Also importable as ``parsl_repro.app.errors.RemoteExceptionWrapper``
+    (Parsl's path); it lives here because workers make it and must not import the app layer.
+    """
+
+    def __init__(self, e_type: type, e_value: BaseException, traceback: TracebackType | None) -> None:
+        from tblib import Traceback  # needed only once a task has failed
+
+        self.e_type = e_type
+        self.e_value = e_value
+        self.e_traceback = None if traceback is None else Traceback(traceback)
+        cause = e_value.__cause__
+        self.cause = None if cause is None else type(self)(type(cause), cause, cause.__traceback__)
+
+    def reraise(self) -> None:
+        logger.debug("Reraising exception of type %s", self.e_type)
+        raise self.get_exception()
+
+    def get_exception(self) -> BaseException:
+        value = self.e_value
+        if self.cause is not None:
+            value.__cause__ = self.cause.get_exception()
+        if self.e_traceback is not None:
+            return value.with_traceback(self.e_traceback.as_traceback())
+        return value

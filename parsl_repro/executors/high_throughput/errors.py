@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+from parsl_repro.executors.errors import ExecutionStopped
 
-class ManagerLost(Exception):
+
+class ManagerLost(ExecutionStopped):
     """A worker pool (manager) stopped answering, or went away, with tasks in hand."""
 
     def __init__(self, manager_id: bytes | str, hostname: str, block_id: str | None = None,
@@ -23,7 +25,7 @@ class ManagerLost(Exception):
         return f"Task failure due to loss of manager {self.manager_id.decode()} on host {self.hostname}{where}{why}"
 
 
-class WorkerLost(Exception):
+class WorkerLost(ExecutionStopped):
     """The worker process running the task died (killed, out of memory, crashed)."""
 
     def __init__(self, worker_id: object, hostname: str, block_id: str | None = None, pid: int | None = None,
@@ -63,3 +65,7 @@ class CommandClientTimeoutError(Exception):
 
 class CommandClientBadError(Exception):
     """The command channel to the interchange is unusable after an earlier failure."""
+
+
+class CommandFailed(Exception):
+    """The interchange could not carry out a command; its ``interchange.log`` has the traceback."""

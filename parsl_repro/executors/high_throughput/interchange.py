@@ -24,6 +24,12 @@ silent for ``heartbeat_threshold`` is lost: its outstanding tasks come back to t
 The interchange never looks inside a task or a result; it only moves frames. A malformed
 message from a pool or the client is logged and dropped: it never stops the interchange.
 SIGTERM, like the executor's pipe closing or its STOP, makes it stop its pools and exit.
+
+It alone decides each pool's activity and tells the executor (``messages.PoolEvent``, on
+EVENTS): registered; busy when work reaches an idle pool; idle once it has held no task for
+``IDLE_REPORT_AFTER`` seconds; lost, drained; and, as it stops, idle (for a pool idle then but
+not yet reported) and stopped for every pool still connected. Commands arrive as
+``messages.CommandRequest`` and each gets exactly one reply of its command's type.
 """
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ import heapq
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import sys
@@ -42,9 +49,11 @@ from typing import Any
 import zmq
 
 from parsl_repro import curvezmq
+from parsl_repro.executors.high_throughput import messages
 from parsl_repro.executors.high_throughput import protocol as p
 from parsl_repro.executors.high_throughput.manager_record import ManagerRecord
 from parsl_repro.executors.high_throughput.manager_selector import ManagerSelector, RandomManagerSelector
+from parsl_repro.executors.high_throughput.messages import Command, CommandRequest, PoolEventKind, decode, encode
 
 # plain ints: pyzmq's flag enums cost an enum construction on every `&` and `|` in the loop
 POLLIN, POLLOUT, EVENTS, NOBLOCK = int(zmq.POLLIN), int(zmq.POLLOUT), int(zmq.EVENTS), int(zmq.NOBLOCK)
@@ -54,8 +63,13 @@ logger = logging.getLogger("parsl_repro.executors.high_throughput.interchange")
 IDLE_REPORT_AFTER = 1.0
 """Seconds a pool must stay without tasks before its node record says idle."""
 
+FINAL_FLUSH_SECONDS = 1.0
+"""How long the interchange, as it stops, tries to hand the executor what it still has to say."""
+
 
 class Interchange:
+    """The broker's state and loop: see the module docstring. ``run`` serves until told to stop."""
+
     def __init__(self, settings: dict[str, Any]) -> None:
         self.settings = settings
         self.heartbeat_period = float(settings.get("heartbeat_period", 30))
@@ -83,7 +97,7 @@ class Interchange:
         self.managers: dict[bytes, ManagerRecord] = {}
         self.held_blocks: set[str] = set()
         self.registered_blocks: set[str] = set()  # every block whose pools ever registered
-        self.activity: list[dict[str, Any]] = []  # pools that turned busy or idle, not yet sent
+        self.pool_events: list[messages.PoolEvent] = []  # not yet sent to the executor
         self.pending_results: list[bytes] = []
         self.stopping = False
 
@@ -113,7 +127,7 @@ class Interchange:
                 if self.workers in events:
                     self._from_workers()
                 self._dispatch()
-                self._flush_results()
+                self._flush()
                 wanted = POLLIN | POLLOUT if client.pending else POLLIN
                 if wanted != client_flags:  # wait for room only while something is waiting to go
                     poller.modify(client.fd, wanted)
@@ -158,12 +172,19 @@ class Interchange:
                 for i in range(1, len(frames) - 1, 2):
                     logger.debug("Put task %d onto pending_task_queue", p.unpack_id(frames[i][:p.ID_SIZE]))
         elif tag == p.COMMAND:
+            request: CommandRequest | None = None
+            reply: messages.Reply
             try:
-                reply = self._command(p.loads(frames[1]))
+                decoded = decode(frames[1])
+                if not isinstance(decoded, CommandRequest):
+                    raise TypeError(f"a COMMAND must carry a CommandRequest, not {type(decoded).__name__}")
+                request = decoded
+                reply = self._command(request)
             except Exception as e:  # the client waits for exactly one reply per command
                 logger.exception("Command %r failed", frames[1][:200])
-                reply = {"error": f"{type(e).__name__}: {e}"}
-            self.client.send([p.COMMAND, p.dumps(reply)])
+                failed = request.command if request else None
+                reply = messages.CommandFailedReply(failed, f"{type(e).__name__}: {e}")
+            self.client.send([p.COMMAND, encode(reply)])
         elif tag == p.STOP:
             self.stopping = True
         elif tag == p.HELLO:
@@ -182,35 +203,34 @@ class Interchange:
             return task_id, payload
         return self.queue.popleft()
 
-    def _command(self, command: dict[str, Any]) -> Any:
-        name = command.get("name")
-        if name == "connected_managers":
-            return [m.describe() for m in self.managers.values()]
-        if name == "outstanding":
-            return len(self.queue) + len(self.prioritized) + sum(len(m.tasks) for m in self.managers.values())
-        if name == "registered_blocks":
-            return sorted(self.registered_blocks)
-        if name == "managers_packages":
-            return {m.uid: m.packages for m in self.managers.values()}
-        if name == "worker_port":
-            return self.worker_port
-        if name == "worker_count":
-            return sum(m.worker_count for m in self.managers.values() if m.active)
-        if name == "hold_block":
-            block = str(command["block_id"])
-            self.held_blocks.add(block)
-            for m in self.managers.values():
-                if m.block_id == block:
-                    m.active = False
-            return True
-        if name == "hold_manager":
-            for m in self.managers.values():
-                if m.uid == command["manager"]:
-                    m.active = False
-            return True
-        if name == "ping":
-            return "pong"
-        return {"error": f"unknown command {name!r}"}
+    def _command(self, request: CommandRequest) -> messages.Reply:
+        """Carry out one command; the reply is of its command's ``reply_type``."""
+        command, managers = request.command, list(self.managers.values())
+        if command is Command.CONNECTED_MANAGERS:
+            return messages.ConnectedManagersReply([m.info() for m in managers])
+        if command is Command.OUTSTANDING:
+            queued = len(self.queue) + len(self.prioritized)
+            return messages.OutstandingReply(queued + sum(len(m.tasks) for m in managers))
+        if command is Command.REGISTERED_BLOCKS:
+            return messages.RegisteredBlocksReply(sorted(self.registered_blocks))
+        if command is Command.MANAGERS_PACKAGES:
+            return messages.ManagersPackagesReply({m.uid: m.packages for m in managers})
+        if command is Command.WORKER_PORT:
+            return messages.WorkerPortReply(self.worker_port)
+        if command is Command.WORKER_COUNT:
+            return messages.WorkerCountReply(sum(m.worker_count for m in managers if m.active))
+        if command is Command.HOLD_BLOCK:
+            self.held_blocks.add(request.target)
+            held = [m for m in managers if m.block_id == request.target]
+            for m in held:
+                m.active = False
+            return messages.HoldBlockReply(request.target, len(held))
+        if command is Command.HOLD_MANAGER:
+            held = [m for m in managers if m.uid == request.target]
+            for m in held:
+                m.active = False
+            return messages.HoldManagerReply(request.target, bool(held))
+        raise ValueError(f"no handler for {command}")
 
     def _from_workers(self) -> None:
         workers = self.workers
@@ -273,8 +293,7 @@ class Interchange:
         self.registered_blocks.add(manager.block_id)
         logger.info("Pool %s registered from %s (block %s, %s workers)", manager.uid, manager.hostname,
                     manager.block_id, manager.worker_count)
-        self._event(dict(manager.describe(), event="registered", cpu_count=info.get("cpu_count", 0),
-                         total_memory=info.get("total_memory", 0)))
+        self.pool_events.append(manager.event(PoolEventKind.REGISTERED))
         self._send_worker(identity, [p.REGISTERED, p.dumps({"ok": True})])
 
     def _dispatch(self) -> None:
@@ -302,7 +321,7 @@ class Interchange:
                 manager = ready[identity]
                 if manager.idle_reported:
                     manager.idle_reported = False
-                    self.activity.append(dict(manager.describe(), event="busy", time=time.time()))
+                    self.pool_events.append(manager.event(PoolEventKind.BUSY))
                 manager.idle_since = None
                 self._send_worker(identity, frames)
 
@@ -316,13 +335,14 @@ class Interchange:
             room -= 1
         return not queue and not prioritized
 
-    def _flush_results(self) -> None:
+    def _flush(self) -> None:
+        """Send the executor this pass's pool events, then its results."""
+        if self.pool_events:
+            self.client.send([p.EVENTS, *map(encode, self.pool_events)])
+            self.pool_events = []
         if self.pending_results:
             self.client.send([p.RESULTS, *self.pending_results])
             self.pending_results = []
-        if self.activity:  # pools that turned busy or idle in this pass, for the node records
-            self.client.send([p.EVENTS, p.dumps(self.activity)])
-            self.activity = []
 
     def _stop_drained(self) -> None:
         """Tell each draining pool that has no task left to stop, and forget it."""
@@ -334,7 +354,7 @@ class Interchange:
                     self.workers.send_multipart([identity, p.STOP], zmq.NOBLOCK)
                 except zmq.ZMQError:
                     pass  # it is gone already
-                self._event(dict(manager.describe(), event="drained"))
+                self.pool_events.append(manager.event(PoolEventKind.DRAINED))
 
     def _report_idle(self) -> None:
         """Record pools idle for ``IDLE_REPORT_AFTER`` seconds or more (as of when they became
@@ -345,7 +365,7 @@ class Interchange:
             since = manager.idle_since
             if since is not None and since <= horizon and not manager.idle_reported:
                 manager.idle_reported = True
-                self.activity.append(dict(manager.describe(), event="idle", time=since))
+                self.pool_events.append(manager.event(PoolEventKind.IDLE, since))
 
     def _heartbeat(self) -> None:
         for identity in list(self.managers):
@@ -360,12 +380,12 @@ class Interchange:
         manager = self.managers.pop(identity)
         logger.error("Pool %s on %s (block %s) lost: %s; %d tasks fail", manager.uid, manager.hostname,
                      manager.block_id, why, len(manager.tasks))
-        lost = p.dumps({"kind": "manager", "manager": manager.uid, "hostname": manager.hostname,
-                        "block_id": manager.block_id, "reason": why})
+        self.pool_events.append(manager.event(PoolEventKind.LOST, reason=why))
+        lost = encode(messages.TaskLost(messages.LostKind.MANAGER, manager.uid, manager.hostname, manager.block_id,
+                                        reason=why))
         meta = b""
         for task_id in manager.tasks:
             self.pending_results += [manager.uid.encode(), task_id, p.LOST, meta, lost]
-        self._event(dict(manager.describe(), event="lost", reason=why))
 
     def _send_worker(self, identity: bytes, frames: list[bytes]) -> bool:
         try:
@@ -376,18 +396,26 @@ class Interchange:
                 self._lose(identity, f"unreachable ({e})")
             return False
 
-    def _event(self, event: dict[str, Any]) -> None:
-        self.client.send([p.EVENTS, p.dumps(event)])
-
     def _stop_pools(self) -> None:
-        for identity in list(self.managers):
+        """Tell every pool to stop, tell the executor they stopped (a pool idle since its last
+        result and not yet reported idle first gets its idle record), and close the sockets."""
+        now = time.time()
+        for identity, manager in self.managers.items():
             try:
                 self.workers.send_multipart([identity, p.STOP], zmq.NOBLOCK)
             except zmq.ZMQError:
                 pass
+            if not manager.idle_reported and not manager.tasks:
+                self.pool_events.append(manager.event(PoolEventKind.IDLE, manager.idle_since or now))
+            self.pool_events.append(manager.event(PoolEventKind.STOPPED, now))
         time.sleep(0.05)
-        self.client.flush()  # what the socket takes now; the executor may be gone already
-        self.client.sock.close()
+        client = self.client
+        self._flush()
+        deadline = time.monotonic() + FINAL_FLUSH_SECONDS
+        while client.pending and time.monotonic() < deadline:  # the executor reads until we close
+            select.select([], [client.fd], [], 0.05)
+            client.flush()
+        client.sock.close()
         self.workers.close(0)
         self.context.term()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from parsl_repro.executors.high_throughput.messages import PoolEvent, PoolEventKind, PoolInfo
+
 SHORT_TASK_SECONDS = 0.05
 """A pool whose tasks come back (sent to result received, on the interchange's clock) within
 this long on average is sent one extra task per worker beyond its capacity: see ``limit``."""
@@ -19,7 +21,7 @@ class ManagerRecord:
 
     __slots__ = ("uid", "identity", "hostname", "block_id", "worker_count", "capacity", "tasks", "last_heard",
                  "registered", "active", "draining", "idle_since", "python_version", "version", "pid",
-                 "packages", "idle_reported", "turnaround")
+                 "packages", "idle_reported", "turnaround", "cpu_count", "total_memory")
 
     def __init__(self, identity: bytes, info: dict[str, Any]) -> None:
         self.identity = identity
@@ -30,7 +32,10 @@ class ManagerRecord:
         self.capacity = int(info.get("capacity", self.worker_count))
         self.python_version = str(info.get("python_version", ""))
         self.version = str(info.get("parsl_repro_version", ""))
-        self.pid = info.get("pid")
+        pid = info.get("pid")
+        self.pid: int | None = pid if isinstance(pid, int) else None
+        self.cpu_count = int(info.get("cpu_count") or 0)
+        self.total_memory = int(info.get("total_memory") or 0)
         packages = info.get("packages")
         self.packages: dict[str, str] = dict(packages) if isinstance(packages, dict) else {}
         self.tasks: dict[bytes, float] = {}  # task id -> when it was sent (time.monotonic())
@@ -63,12 +68,20 @@ class ManagerRecord:
             average = self.turnaround
             self.turnaround = took if average is None else 0.8 * average + 0.2 * took
 
-    def describe(self) -> dict[str, Any]:
-        return {"manager": self.uid, "block_id": self.block_id, "hostname": self.hostname,
-                "worker_count": self.worker_count, "tasks": len(self.tasks), "active": self.active,
-                "draining": self.draining, "idle_duration": 0.0 if self.idle_since is None
-                else max(0.0, time.time() - self.idle_since), "python_version": self.python_version,
-                "parsl_version": self.version, "pid": self.pid}
+    def info(self) -> PoolInfo:
+        """The pool as ``connected_managers()`` shows it."""
+        return PoolInfo(manager=self.uid, block_id=self.block_id, hostname=self.hostname,
+                        worker_count=self.worker_count, tasks=len(self.tasks), active=self.active,
+                        draining=self.draining, idle_duration=0.0 if self.idle_since is None
+                        else max(0.0, time.time() - self.idle_since), python_version=self.python_version,
+                        parsl_version=self.version, pid=self.pid)
+
+    def event(self, kind: PoolEventKind, when: float | None = None, reason: str = "") -> PoolEvent:
+        """A ``PoolEvent`` of this pool, dated ``when`` (time.time(); now if None)."""
+        return PoolEvent(kind=kind, manager=self.uid, time=time.time() if when is None else when,
+                         hostname=self.hostname, block_id=self.block_id, worker_count=self.worker_count,
+                         cpu_count=self.cpu_count, total_memory=self.total_memory,
+                         python_version=self.python_version, reason=reason)
 
     def __getitem__(self, key: str) -> Any:
         try:

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from parsl_repro.executors.errors import RemoteExceptionWrapper
+
 logger = logging.getLogger(__name__)
 
 
@@ -269,7 +271,6 @@ class PoolMPIScheduler(MPITaskScheduler):
 
     @staticmethod
     def _failure(task_id: bytes, error: Exception) -> list[bytes]:
-        from parsl_repro.app.errors import RemoteExceptionWrapper
         from parsl_repro.executors.high_throughput import protocol as p
         from parsl_repro.serialize import serialize
 

@@ -8,10 +8,11 @@ thousand tasks is one send with no per-task encoding beyond the 8-byte task id::
 
     executor -> interchange   HELLO {json}            first message: who the client is
                               TASKS id payload id payload ...   (id: 8 bytes, or 16 with a priority)
-                              COMMAND {json}          (reply: COMMAND {json})
-                              STOP
+                              COMMAND CommandRequest  (reply: COMMAND and the command's reply type)
+                              STOP                    (the interchange stops its pools, sends
+                                                       their last EVENTS, closes the link)
     interchange -> executor   RESULTS pool id status meta payload ...   (five frames per result)
-                              EVENTS {json}           pools registering or lost
+                              EVENTS PoolEvent ...    pools registering, busy, idle, gone
     pool -> interchange       REGISTER {json}         (reply: REGISTERED {json} or REJECTED {json})
                               HEARTBEAT
                               DRAIN                   take no more tasks; STOP me once idle
@@ -20,10 +21,12 @@ thousand tasks is one send with no per-task encoding beyond the 8-byte task id::
                               HEARTBEAT
                               STOP
 
-``status`` is ``OK`` (payload: the serialized result or RemoteExceptionWrapper) or ``LOST``
-(payload: JSON naming the lost worker or pool). ``meta`` is JSON: where and when the try ran,
-and its resource samples. Payloads are serialized with ``parsl_repro.serialize`` and are only
-deserialized from authenticated peers (CurveZMQ, see ``parsl_repro.curvezmq``).
+``CommandRequest``, the replies, ``PoolEvent`` and ``TaskLost`` are the typed messages of
+``messages``, one JSON frame each. ``status`` is ``OK`` (payload: the serialized result or
+RemoteExceptionWrapper) or ``LOST`` (payload: a ``TaskLost`` naming the lost worker or pool).
+``meta`` is ``META`` (when the try started, the worker's pid), then JSON resource samples.
+Payloads are serialized with ``parsl_repro.serialize`` and are only deserialized from
+authenticated peers (CurveZMQ, see ``parsl_repro.curvezmq``).
 
 A task payload is normally an apply message (``parsl_repro.serialize``). One submitted with a
 context (``HighThroughputExecutor.submit_payload``) is ``CONTEXT_PAYLOAD``, the serialized
@@ -55,7 +58,7 @@ DRAIN = b"DRAIN"
 OK = b"OK"
 LOST = b"LOST"
 
-PROTOCOL_VERSION = "1"
+PROTOCOL_VERSION = "2"
 
 META = struct.Struct(">dI")
 """The fixed start of a result's ``meta``: when the try started (time.time()) and the worker's pid;
