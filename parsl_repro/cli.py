@@ -58,16 +58,16 @@ def _check_schema(engine: Any, url: str) -> None:
     """Refuse a store this version cannot read, with what to do about it."""
     from parsl_repro.monitoring.models import SCHEMA_VERSION
     from parsl_repro.monitoring.schema import SchemaTooNew, stored_version
-    from parsl_repro.monitoring.store import redact
+    from parsl_repro.utils import redact_secrets
 
     with engine.connect() as conn:
         found = stored_version(conn)
     if found is None:
-        raise ParslError(f"{redact(url)} holds no provenance store: run a workflow first")
+        raise ParslError(f"{redact_secrets(url)} holds no provenance store: run a workflow first")
     if found > SCHEMA_VERSION:
-        raise SchemaTooNew(redact(url), found)
+        raise SchemaTooNew(redact_secrets(url), found)
     if found < SCHEMA_VERSION:
-        raise ParslError(f"The provenance store at {redact(url)} has schema version {found}, older than this "
+        raise ParslError(f"The provenance store at {redact_secrets(url)} has schema version {found}, older than this "
                          f"parsl_repro's ({SCHEMA_VERSION}): the next run that records into it upgrades it in place")
 
 
@@ -332,11 +332,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # a database that cannot be reached or read: one line, not a traceback
         from sqlalchemy.exc import SQLAlchemyError
 
-        from parsl_repro.monitoring.store import redact
+        from parsl_repro.utils import redact_secrets
         if not isinstance(e, SQLAlchemyError):
             raise
         where = args.db or "the store"
-        sys.stderr.write(f"parsl-repro: cannot read {redact(where) if args.db else where}: "
+        sys.stderr.write(f"parsl-repro: cannot read {redact_secrets(where) if args.db else where}: "
                          f"{type(e).__name__}: {str(e).splitlines()[0]}\n")
         return 2
 

@@ -52,12 +52,3 @@ class File:
         if self.scheme == "file":
             return self.path
         raise ValueError(f"No local_path set for {self!r}: a {self.scheme}:// file must be staged before it is opened")
-
-
-def public_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages, logs and the store)."""
-    parsed = urlparse(url)
-    if parsed.password is None:
-        return url
-    netloc = f"{parsed.username}:***@{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
-    return parsed._replace(netloc=netloc).geturl()
