@@ -11,13 +11,24 @@ What it measures, for each implementation, with the same configuration
 A bare ``concurrent.futures.ThreadPoolExecutor(max_workers=2)`` is measured as
 the floor (throughput: submit + wait; chain: submit, ``.result()``, repeat).
 
+3. start-up: ``load(Config(run_dir=...))`` (the default ThreadPoolExecutor) up
+   to the first app's result, and ``load()`` alone, each run in a fresh process
+   (``--startup-worker`` mode); the median of ``--startup-runs`` processes, after
+   one untimed process that writes the bytecode caches (the processes import with
+   ``PYTHONPYCACHEPREFIX`` under ``bench/.venvs``, as a user's second run would,
+   whatever ``PYTHONDONTWRITEBYTECODE`` says). Real Parsl (no monitoring) beside
+   ``parsl_repro`` with its store on (the default SQLite store under runinfo/,
+   which the untimed process created; and a fresh one per process) and off
+   (``provenance=False``). ``--only startup`` runs just this part.
+
 Each implementation runs in its own subprocess (``--worker`` mode of this same
 file) after a warm-up of ~200 tasks; every figure is the median of
 ``--repeats`` repetitions. Real Parsl is installed, pinned, into its own
 virtual environment (``bench/.venvs/parsl``), created on first use and reused.
 
 The harness itself uses only the standard library. Goals: ours/parsl
-throughput >= 4x and ours/parsl latency <= 0.25.
+throughput >= 4x, ours/parsl latency <= 0.25, and load() to the first result
+with the store on <= 0.1 s.
 """
 
 from __future__ import annotations
@@ -45,6 +56,15 @@ RESULT_PREFIX = "CORE_THREADS_RESULT "
 IMPLS = ("cf", "parsl", "parsl_repro")
 THROUGHPUT_GOAL = 4.0
 LATENCY_GOAL = 0.25
+STARTUP_GOAL_S = 0.1
+STARTUP_PYCACHE = BENCH_DIR / ".venvs" / "pycache"
+STARTUP_VARIANTS = {
+    # label: (implementation, store on, a fresh run directory (and store) per process)
+    "parsl": ("parsl", False, False),
+    "parsl_repro": ("parsl_repro", True, False),
+    "parsl_repro fresh store": ("parsl_repro", True, True),
+    "parsl_repro store off": ("parsl_repro", False, False),
+}
 
 
 # --------------------------------------------------------------------------
@@ -131,6 +151,27 @@ def _run_dfk(
     return {"version": f"{module} {version}", "throughput_s": tput, "chain_s": lat}
 
 
+def startup_worker_main(impl: str, store: bool, run_dir: str) -> None:
+    """One start-up, timed from this process's first import of the implementation."""
+    started = time.perf_counter()
+    lib = importlib.import_module(impl)
+    config_mod = importlib.import_module(f"{impl}.config")
+    add_one = lib.python_app(_add_one)
+    config = config_mod.Config(run_dir=run_dir, **({} if store or impl == "parsl" else {"provenance": False}))
+    imported = time.perf_counter()
+    dfk = lib.load(config)
+    loaded = time.perf_counter()
+    result = add_one(1).result()
+    first = time.perf_counter()
+    dfk.cleanup()
+    cleaned = time.perf_counter()
+    assert result == 2, result
+    print(RESULT_PREFIX + json.dumps({
+        "version": f"{impl} {getattr(lib, '__version__', '?')}", "import_s": imported - started,
+        "load_s": loaded - imported, "first_result_s": first - imported, "cleanup_s": cleaned - first,
+    }), flush=True)
+
+
 def worker_main(impl: str, tasks: int, chain: int, warmup: int, repeats: int) -> None:
     if impl == "cf":
         result = _run_cf(tasks, chain, warmup, repeats)
@@ -205,6 +246,86 @@ def run_worker(
     tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-15:])
     print(f"{impl} failed (exit {proc.returncode}):\n{tail}", file=sys.stderr)
     return None
+
+
+def _startup_env() -> dict[str, str]:
+    """The environment of start-up processes: bytecode cached (in a bench-owned directory)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(STARTUP_PYCACHE)
+    return env
+
+
+def _startup_once(python: Path | str, impl: str, store: bool, run_dir: str, timeout: float) -> dict[str, Any] | None:
+    cmd = [
+        str(python), str(Path(__file__).resolve()), "--startup-worker", impl,
+        "--store", "on" if store else "off", "--run-dir", run_dir,
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="bench-cwd-") as cwd:
+        proc = subprocess.run(
+            cmd, check=False, capture_output=True, text=True, cwd=cwd,
+            timeout=timeout, env=_startup_env(),
+        )  # fmt: skip
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX) :])
+    tail = "\n".join((proc.stderr or proc.stdout).splitlines()[-15:])
+    print(f"start-up of {impl} failed (exit {proc.returncode}):\n{tail}", file=sys.stderr)
+    return None
+
+
+def run_startup(
+    python: Path | str, label: str, args: argparse.Namespace
+) -> dict[str, Any] | None:
+    """Time ``args.startup_runs`` start-ups of one variant, each in a fresh process, after an
+    untimed one (bytecode caches; the store for the variants that reuse one)."""
+    impl, store, fresh = STARTUP_VARIANTS[label]
+    print(f"start-up of {label} with {python} ...", file=sys.stderr, flush=True)
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+        for n in range(args.startup_runs + 1):
+            run_dir = os.path.join(tmp, f"{n}" if fresh else "shared", "runinfo")
+            result = _startup_once(python, impl, store, run_dir, args.timeout)
+            if result is None:
+                return None
+            if n:
+                runs.append(result)
+    merged: dict[str, Any] = {"version": runs[0]["version"]}
+    for key in ("import_s", "load_s", "first_result_s", "cleanup_s"):
+        merged[key] = [r[key] for r in runs]
+    return merged
+
+
+def print_startup_table(results: dict[str, dict[str, Any] | None], runs: int) -> bool | None:
+    """Print the start-up figures; return whether ours (store on) meets the goal (None: n/a)."""
+    print()
+    print(f"start-up: load(Config(run_dir=...)) to the first result on threads, median of {runs} processes")
+    print(
+        f"{'implementation':<26}{'load() s':>10}{'to 1st result s':>17}{'ratio':>8}"
+        f"{'import s':>10}{'cleanup s':>11}"
+    )
+    parsl = results.get("parsl")
+    parsl_first = statistics.median(parsl["first_result_s"]) if parsl else None
+    for label, raw in results.items():
+        if raw is None:
+            print(f"{label:<26}{'n/a':>10}{'n/a':>17}  (failed)")
+            continue
+        load, first = statistics.median(raw["load_s"]), statistics.median(raw["first_result_s"])
+        ratio = f"{first / parsl_first:7.1f}x" if parsl_first else f"{'n/a':>8}"
+        print(
+            f"{label:<26}{load:>10.3f}{first:>17.3f}{ratio:>8}"
+            f"{statistics.median(raw['import_s']):>10.3f}{statistics.median(raw['cleanup_s']):>11.3f}"
+        )
+    print("(ratio: to the first result, over Parsl's; import: the implementation, its Config and python_app)")
+    ours = results.get("parsl_repro")
+    if ours is None:
+        return None
+    first = statistics.median(ours["first_result_s"])
+    ok = first <= STARTUP_GOAL_S
+    print(
+        f"start-up, store on: {first:.3f} s  (goal <= {STARTUP_GOAL_S:g} s)  {'PASS' if ok else 'FAIL'}"
+    )
+    return ok
 
 
 def summarize(raw: dict[str, Any], tasks: int, chain: int) -> dict[str, float]:
@@ -286,7 +407,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--timeout", type=float, default=1800.0, help="per-worker timeout (s)"
     )
+    p.add_argument(
+        "--only",
+        choices=("core", "startup"),
+        help="run only the core figures (throughput, latency) or only start-up",
+    )
+    p.add_argument(
+        "--startup-runs",
+        type=int,
+        default=7,
+        help="fresh processes per start-up figure; the median is reported",
+    )
     p.add_argument("--worker", choices=IMPLS, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--startup-worker", choices=("parsl", "parsl_repro"), help=argparse.SUPPRESS
+    )
+    p.add_argument("--store", choices=("on", "off"), default="on", help=argparse.SUPPRESS)
+    p.add_argument("--run-dir", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -294,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
         worker_main(args.worker, args.tasks, args.chain, args.warmup, args.repeats)
+        return 0
+    if args.startup_worker:
+        startup_worker_main(args.startup_worker, args.store == "on", args.run_dir)
         return 0
 
     impls = [i.strip() for i in args.impls.split(",") if i.strip()]
@@ -304,20 +444,34 @@ def main(argv: list[str] | None = None) -> int:
     if "parsl" in impls:
         pythons["parsl"] = ensure_parsl_venv(args.parsl_venv.resolve())
 
-    results = {
-        impl: run_worker(pythons[impl], impl, args) for impl in IMPLS if impl in impls
-    }
+    results: dict[str, dict[str, Any] | None] = {}
+    if args.only != "startup":
+        results = {
+            impl: run_worker(pythons[impl], impl, args) for impl in IMPLS if impl in impls
+        }
+    startup: dict[str, dict[str, Any] | None] = {}
+    if args.only != "core":
+        startup = {
+            label: run_startup(pythons[impl], label, args)
+            for label, (impl, _, _) in STARTUP_VARIANTS.items()
+            if impl in impls
+        }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "args": {k: str(v) for k, v in vars(args).items()},
             "results": results,
+            "startup": startup,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
-    goals_met = print_table(results, args)
-    if any(r is None for r in results.values()):
+    goals = []
+    if results:
+        goals.append(print_table(results, args))
+    if startup:
+        goals.append(print_startup_table(startup, args.startup_runs))
+    if any(r is None for r in (*results.values(), *startup.values())):
         return 2
-    return 1 if goals_met is False else 0
+    return 1 if False in goals else 0
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
-"""Database engines for the provenance store: SQLite tuned for many writers, anything else as given."""
+"""Database engines for the provenance store: SQLite tuned for many writers, anything else as given.
+
+SQLAlchemy is imported only when an engine is made: a kernel that records through its writer
+process finds and lays out its store (``default_url``, ``prepare_default_store``, ``sqlite_path``)
+without loading it."""
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def default_url(runinfo_dir: str) -> str:
@@ -41,6 +46,19 @@ def prepare_default_store(runinfo_dir: str) -> None:
     _link("monitoring.db", ours)
 
 
+def sqlite_path(url: str) -> str | None:
+    """The file a plain SQLite URL (``sqlite:///PATH``, ``sqlite+pysqlite:///PATH``) names, as
+    SQLAlchemy reads it; None for any other URL, and for the SQLite forms whose reading is
+    SQLAlchemy's to do (in memory, URI filenames, a query string, percent-escapes)."""
+    for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+        if url.startswith(prefix):
+            path = url[len(prefix):]
+            if not path or path == ":memory:" or path.startswith("file:") or "?" in path or "%" in path:
+                return None
+            return path
+    return None
+
+
 def _link(target: str, link: str) -> None:
     if os.path.lexists(link):
         return
@@ -70,6 +88,9 @@ def make_engine(url: str, *, writer: bool) -> Engine:
     here (``ProvenanceStore.open`` reports it as ``StoreUnavailable``) instead of starting an empty
     store somewhere unexpected. The default store's directory is made by ``prepare_default_store``.
     """
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, connect_args=_connect_timeout(parsed.get_backend_name()))
@@ -109,6 +130,16 @@ def _check_sqlite_directory(database: str | None) -> None:
     directory = os.path.dirname(os.path.abspath(database))
     if not os.path.isdir(directory):
         raise StoreDirectoryMissing(directory)
+
+
+def check_sqlite_file(path: str) -> None:
+    """Raise ``StoreDirectoryMissing`` when the directory of the SQLite file ``path`` is missing, and
+    ``PermissionError`` when this process could not write the file (or, while there is none, create
+    it in that directory): what opening it for writing would find, found without opening it."""
+    _check_sqlite_directory(path)
+    target = path if os.path.exists(path) else os.path.dirname(os.path.abspath(path))
+    if not os.access(target, os.W_OK):
+        raise PermissionError(errno.EACCES, "not writable by this user", target)
 
 
 def _connect_timeout(backend: str) -> dict[str, Any]:

@@ -11,6 +11,12 @@ Capturing never fails a run: a missing ``git``, a directory outside any reposito
 runs out of time or a script file that cannot be read is logged at DEBUG and leaves the fields it
 concerns ``None``.
 
+A run's record gets a :class:`PendingEnvironment`: it reads at once what the run may change later
+(``argv``, the working directory, the ``__main__`` script's path, ``sys.path``) and leaves the slow
+part (the package list, git, the script's digest) to whoever first reads it. In a recorded run
+that is the run's writer process, which receives it unread, so that starting a run never waits for
+the capture and the run's own process does not spend its time on it.
+
 Secrets are kept out of the record:
 
 * environment variables are not recorded at all;
@@ -42,10 +48,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+from parsl_repro.utils import redact_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +109,24 @@ def capture_environment(script_path: str | None = None, *, git_timeout: float = 
     current directory when there is no script. ``git_timeout`` is the time in seconds allowed for all git
     commands together. Never raises for git or script-file problems; those fields are left ``None``.
     """
-    if script_path is None:
-        script_path = script_of_main()
-    else:
-        script_path = os.path.abspath(script_path)
-    cwd = _cwd()
-    packages = installed_packages()
+    script_path = script_of_main() if script_path is None else os.path.abspath(script_path)
+    return _capture(_StartFacts(script_path, redact_argv(sys.argv), _cwd(), None, sys.executable), git_timeout)
+
+
+class _StartFacts(NamedTuple):
+    """What a capture needs to read at once, because the run may change it as it goes on."""
+    script_path: str | None
+    argv: tuple[str, ...]  # redacted
+    cwd: str
+    sys_path: tuple[str, ...] | None  # where to look for distributions; None: this process's sys.path
+    executable: str
+
+
+def _capture(facts: _StartFacts, git_timeout: float) -> RunEnvironment:
+    """The environment of the process ``facts`` were read in: this one, or the run whose writer this is
+    (same interpreter, host and user)."""
+    script_path, argv, cwd = facts.script_path, facts.argv, facts.cwd
+    packages = installed_packages(facts.sys_path)
     if script_path is not None:
         git_dir = os.path.dirname(os.path.realpath(script_path))
     else:
@@ -114,12 +135,12 @@ def capture_environment(script_path: str | None = None, *, git_timeout: float = 
     return RunEnvironment(
         script_path=script_path,
         script_sha256=_file_sha256(script_path) if script_path is not None else None,
-        argv=redact_argv(sys.argv),
+        argv=argv,
         user=_user(),
         host=socket.gethostname(),
         cwd=cwd,
         python_version=platform.python_version(),
-        python_executable=sys.executable,
+        python_executable=facts.executable,
         platform=platform.platform(),
         packages=packages,
         packages_digest=packages_digest(packages),
@@ -128,6 +149,59 @@ def capture_environment(script_path: str | None = None, *, git_timeout: float = 
         git_diff_sha256=diff_sha256,
         git_repository=repository,
     )
+
+
+class PendingEnvironment(Mapping[str, Any]):
+    """``capture_environment().as_dict()`` of this process, captured when first read rather than when made.
+
+    What a run may change as it goes on (``argv``, the working directory, the ``__main__`` script's
+    path, ``sys.path``) is read when it is made; the rest (packages, git, the script's digest, ...)
+    by the first thread that reads it, once: others wait for that capture and see the same values.
+    A capture that raises is logged and leaves only what was read at once.
+
+    Pickled once read, it is a plain ``dict``. Pickled before, it carries only what was read at
+    once, and the process that unpickles it captures the rest when it reads it: the run's writer
+    process, a child of the same interpreter, host and user, which looks for the run's packages
+    along the run's ``sys.path``. (The run's process, reading its own copy later, captures the same
+    things again.)
+    """
+
+    def __init__(self, facts: _StartFacts | None = None, git_timeout: float = 2.0) -> None:
+        self._facts = facts or _StartFacts(script_of_main(), redact_argv(sys.argv), _cwd(), tuple(sys.path),
+                                           sys.executable)
+        self._git_timeout = git_timeout
+        self._lock = threading.Lock()
+        self._data: dict[str, Any] | None = None
+
+    def resolve(self) -> dict[str, Any]:
+        """The captured environment as a plain dict (captured now if no thread has yet)."""
+        with self._lock:
+            if self._data is None:
+                facts = self._facts
+                try:
+                    self._data = _capture(facts, self._git_timeout).as_dict()
+                except Exception:
+                    logger.exception("Capturing the run's environment failed; its record names only the "
+                                     "script, argv and working directory")
+                    self._data = {"script_path": facts.script_path, "argv": list(facts.argv), "cwd": facts.cwd}
+            return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.resolve()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.resolve())
+
+    def __len__(self) -> int:
+        return len(self.resolve())
+
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        data = self._data
+        return (dict, (data,)) if data is not None else (PendingEnvironment, (self._facts, self._git_timeout))
+
+    def __repr__(self) -> str:
+        data = self._data
+        return f"PendingEnvironment({'<not captured yet>' if data is None else data!r})"
 
 
 def script_of_main() -> str | None:
@@ -144,17 +218,18 @@ def script_of_main() -> str | None:
     return path if os.path.isfile(path) else None
 
 
-@functools.lru_cache(maxsize=1)
-def installed_packages() -> tuple[tuple[str, str], ...]:
-    """Every installed distribution as ``(normalised name, version)``, sorted by name.
+@functools.lru_cache(maxsize=4)
+def installed_packages(path: tuple[str, ...] | None = None) -> tuple[tuple[str, str], ...]:
+    """Every distribution installed along ``path`` (default: ``sys.path``) as ``(normalised name, version)``,
+    sorted by name.
 
     Names are normalised as in PEP 503 (``Typing_Extensions`` -> ``typing-extensions``). When a name is
-    installed more than once along ``sys.path`` the first one, which is the one imported, is kept.
-    Cached per process (``installed_packages.cache_clear()`` forgets it), so packages installed after the
-    first call are not seen.
+    installed more than once along the path the first one, which is the one imported, is kept.
+    Cached per process and path (``installed_packages.cache_clear()`` forgets it), so packages installed
+    after the first call are not seen.
     """
     found: dict[str, str] = {}
-    for dist in importlib.metadata.distributions():
+    for dist in importlib.metadata.distributions(**({} if path is None else {"path": list(path)})):
         try:
             name = dist.metadata["Name"]
             version = dist.version
@@ -196,13 +271,13 @@ def redact_argv(argv: Sequence[str]) -> tuple[str, ...]:
                 else:
                     redacted.append(f"{flag.group('dashes')}{flag.group('name')}={REDACTED}")
                 continue
-            redacted.append(_redact_url_passwords(item))
+            redacted.append(redact_secrets(item))
             continue
         assignment = _ASSIGNMENT.match(item)
         if assignment is not None and _is_secret_name(assignment.group("name")):
             redacted.append(f"{assignment.group('name')}={REDACTED}")
             continue
-        redacted.append(_redact_url_passwords(item))
+        redacted.append(redact_secrets(item))
     return tuple(redacted)
 
 
@@ -210,8 +285,6 @@ _FLAG = re.compile(r"^(?P<dashes>--?)(?P<name>[A-Za-z][\w.-]*)(?:=(?P<value>.*))
 _ASSIGNMENT = re.compile(r"^(?P<name>[A-Za-z_][\w.-]*)=(?P<value>.*)$", re.DOTALL)
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _SECRET_WORD_ENDINGS = ("password", "passwd", "passphrase", "secret", "token")
-# scheme://user:password@host -> scheme://user:***@host
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)(?P<password>[^/\s@]+)(?P<tail>@)")
 
 
 def _is_secret_name(name: str) -> bool:
@@ -221,12 +294,6 @@ def _is_secret_name(name: str) -> bool:
     if any(word.endswith(_SECRET_WORD_ENDINGS) for word in words):
         return True
     return words[-1] == "key" or words[-1].endswith("apikey")
-
-
-def _redact_url_passwords(item: str) -> str:
-    if "://" not in item:
-        return item
-    return _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{REDACTED}{m.group('tail')}", item)
 
 
 def _normalise_name(name: str) -> str:

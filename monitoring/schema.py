@@ -8,17 +8,23 @@ Every migration step checks before it changes anything (``_add_column`` adds a c
 is missing; a table already in the new shape is not rebuilt), so running a step on a database that
 already has its result does nothing. That happens when a store's recorded version is older than its
 tables, as when a user rewrites ``schema_version`` by hand.
+
+SQLAlchemy and the models are imported when a database is created, migrated or inspected, not
+with this module: a kernel checks an SQLite store's version at start (``sqlite_stored_version``
+against ``current_version()``) without loading them, and leaves the rest to its writer process.
 """
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
-
-from sqlalchemy import Connection, Engine, inspect, select, text
+from typing import TYPE_CHECKING
 
 from parsl_repro.errors import ParslError
-from parsl_repro.monitoring.models import SCHEMA_VERSION, Base, SchemaInfo
 from parsl_repro.version import VERSION
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +39,15 @@ class SchemaTooNew(ParslError):
 
     def __str__(self) -> str:
         return (f"The provenance store at {self.url} has schema version {self.found}, newer than this parsl_repro "
-                f"({VERSION}) understands (version {SCHEMA_VERSION}). Upgrade parsl_repro, or point the run at "
+                f"({VERSION}) understands (version {current_version()}). Upgrade parsl_repro, or point the run at "
                 f"another store (Config(provenance=URL)).")
 
 
 def _columns(conn: Connection, table: str) -> set[str]:
     """The columns ``table`` has now. A fresh inspector on every call: an inspector caches what it
     reflected, so one taken before a change would not see it."""
+    from sqlalchemy import inspect
+
     return {c["name"] for c in inspect(conn).get_columns(table)}
 
 
@@ -51,6 +59,8 @@ def _add_column(conn: Connection, table: str, column_ddl: str) -> bool:
     step's result (a store whose recorded version was rewritten, or a step interrupted on a
     database without transactional DDL).
     """
+    from sqlalchemy import text
+
     name = column_ddl.split(maxsplit=1)[0]
     if name in _columns(conn, table):
         logger.info("Column %s.%s already exists: not added again", table, name)
@@ -62,12 +72,16 @@ def _add_column(conn: Connection, table: str, column_ddl: str) -> bool:
 
 def _primary_key(conn: Connection, table: str) -> set[str]:
     """The columns of ``table``'s primary key now (a fresh inspector, as for ``_columns``)."""
+    from sqlalchemy import inspect
+
     return set(inspect(conn).get_pk_constraint(table)["constrained_columns"])
 
 
 def _v1_to_v2(conn: Connection) -> None:
     """Version 2: results are kept per run (primary key memo_key, run_id), and runs record the pid
     of their process (to tell killed runs from live ones)."""
+    from sqlalchemy import select, text
+
     from parsl_repro.monitoring.models import Result
 
     if _primary_key(conn, "result") != {"memo_key", "run_id"}:
@@ -92,12 +106,45 @@ def _v3_to_v4(conn: Connection) -> None:
     _add_column(conn, "workflow", "memo_sources TEXT")
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(conn: Connection) -> None:
+    """Version 5: every task records its arguments' digest (the bytes in the new ``argument`` table,
+    which ``create_all`` makes), a note when they were not stored, and a bash app's command line."""
+    _add_column(conn, "task", "args_digest TEXT")
+    _add_column(conn, "task", "args_note TEXT")
+    _add_column(conn, "task", "command TEXT")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_task_args_digest ON task (args_digest)")
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 """``MIGRATIONS[n]`` upgrades a database from version n to n + 1."""
+
+
+def current_version() -> int:
+    """The schema version this parsl_repro writes (``models.SCHEMA_VERSION``), known without
+    importing the models: the migrations lead one step at a time from version 1 to it."""
+    return max(MIGRATIONS) + 1
+
+
+def sqlite_stored_version(path: str) -> int | None:
+    """The schema version recorded in the SQLite database at ``path``, or None for an empty (or not
+    yet existing) one; read with the standard library's driver, writing nothing but the empty file.
+    Raises ``sqlite3.Error`` when the file cannot be opened or is not a database."""
+    db = sqlite3.connect(path, timeout=60)
+    try:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_info'").fetchone() is None:
+            return None
+        row = db.execute("SELECT value FROM schema_info WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row is not None else None
+    finally:
+        db.close()
 
 
 def stored_version(conn: Connection) -> int | None:
     """The schema version recorded in the database, or None for an empty database."""
+    from sqlalchemy import inspect, select
+
+    from parsl_repro.monitoring.models import SchemaInfo
+
     if not inspect(conn).has_table(SchemaInfo.__tablename__):
         return None
     value = conn.execute(select(SchemaInfo.value).where(SchemaInfo.key == "schema_version")).scalar_one_or_none()
@@ -109,6 +156,10 @@ def ensure_schema(engine: Engine, url_for_messages: str) -> int:
 
     Returns the version the database had before (0 for a new database).
     """
+    from sqlalchemy import text
+
+    from parsl_repro.monitoring.models import SCHEMA_VERSION, Base, SchemaInfo
+
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # runs starting together must not race to create the tables (SQLite's BEGIN IMMEDIATE

@@ -38,17 +38,23 @@ import pathlib
 import pickle
 import queue
 import signal
+import sqlite3
 import struct
 import subprocess
 import sys
 import threading
 import warnings
-from collections.abc import Callable
-from typing import IO, Any
+from collections.abc import Callable, Iterable
+from typing import IO, TYPE_CHECKING, Any
 
 from parsl_repro import events as ev
 from parsl_repro.events import EventSink
-from parsl_repro.monitoring.store import ProvenanceStore, RenderedTask, StoreSink, batches, render_fields, render_inputs
+from parsl_repro.monitoring.batching import batches
+from parsl_repro.monitoring.recorded_values import RenderedArguments, RenderedReturn, ValueRenderer
+from parsl_repro.utils import redact_secrets
+
+if TYPE_CHECKING:
+    from parsl_repro.monitoring.store import ProvenanceStore, StoreSink
 
 logger = logging.getLogger("parsl_repro.monitoring.shipping")  # not "__main__" in the writer process
 
@@ -57,24 +63,38 @@ WRITER_NICENESS = 10
 """How much lower the writer process's CPU priority is than the run's (os.nice): on a busy
 machine it yields to the workflow and catches up when CPUs free, at the latest at cleanup."""
 _EVENT_TYPES: tuple[type, ...] = (
-    RenderedTask, ev.TaskState, ev.TaskKeyed, ev.AppSeen, ev.TaskResult, ev.FileObserved, ev.RunEnded,
-    ev.TryPlaced, ev.BlockState, ev.NodeSeen, ev.ResourceSample, ev.TaskInputs, ev.MemoTableLoaded, ev.RunStarted)
-"""What crosses the pipe, each as (its index here, its fields as a plain tuple)."""
+    ev.TaskCreated, ev.TaskState, ev.TaskKeyed, ev.AppSeen, ev.TaskResult, ev.FileObserved, ev.RunEnded,
+    ev.TryPlaced, ev.BlockState, ev.NodeSeen, ev.ResourceSample, ev.TaskInputs, ev.MemoTableLoaded, ev.RunStarted,
+    ev.TaskCommand, RenderedArguments, RenderedReturn)
+"""What crosses the pipe, each as (its index here, its fields as a plain tuple). A ``TaskCreated``
+crosses rendered to text, as the fields of a ``rendering.RenderedTask``, which the writer rebuilds;
+``TaskArguments`` and ``TaskReturned`` cross as the bytes and digests they are rendered to here
+(``recorded_values``), on the shipper thread."""
 _CODES = {cls: code for code, cls in enumerate(_EVENT_TYPES)}
 _HEADER = struct.Struct(">Q")
 
 
-def _encode(events: list) -> bytes:
+def _encode(events: list, values: ValueRenderer) -> bytes:
+    """A batch as it crosses the pipe. A ``PendingEnvironment`` not read yet crosses as what it read at
+    once: the writer process captures the rest. ``values`` renders arguments and results."""
+    from parsl_repro.monitoring.rendering import render_fields, render_inputs
+
     encoded = []
     append = encoded.append
     codes = _CODES
-    created, rendered = ev.TaskCreated, _CODES[RenderedTask]
+    created = ev.TaskCreated
     for event in events:
         kind = type(event)
         if kind is created:
-            append((rendered, render_fields(event)))
+            append((0, render_fields(event)))
             continue
-        if kind is ev.TaskInputs:
+        if kind is ev.TaskArguments:
+            event = values.arguments(event)
+            kind = RenderedArguments
+        elif kind is ev.TaskReturned:
+            event = values.returned(event)
+            kind = RenderedReturn
+        elif kind is ev.TaskInputs:
             event = event._replace(inputs=render_inputs(event.inputs))
         code = codes.get(kind)
         if code is not None:
@@ -95,10 +115,106 @@ def _receive(pipe: IO[bytes]) -> bytes | None:
     return pipe.read(_HEADER.unpack(header)[0])
 
 
-class ProcessSink(EventSink):
-    """The kernel's sink for one run, writing through a writer process."""
+class RunStore:
+    """The store as a run's kernel holds it: checked before the run starts, written through a writer
+    process, and opened in the kernel's process only when the kernel reads from it.
 
-    def __init__(self, url: str, run_id: str, spool_dir: str | None, *, initialize_logging: bool | Any = True) -> None:
+    ``check()`` refuses a store the run cannot record in (``StoreUnavailable``, ``SchemaTooNew``).
+    An SQLite file is checked with the standard library's driver: its directory and permissions,
+    that it is a database, and its schema version; creating or migrating the schema is left to the
+    writer process, which does it before its first write. Any other database is opened here, as
+    ``ProvenanceStore.open()`` does (SQLAlchemy, the schema made current), since the writer could
+    only report a failure after the run had started.
+
+    ``sink(started)`` starts the run's writer process. The reads the memoizer makes (its
+    ``ResultStore``: ``load_results``, ``read_result``, ...) open a ``ProvenanceStore`` here on
+    first use, the schema made current first.
+    """
+
+    def __init__(self, url: str, *, spool_dir: str | None = None, initialize_logging: bool | Any = True) -> None:
+        self.url = url
+        self.spool_dir = spool_dir
+        self.initialize_logging = initialize_logging
+        self._store: ProvenanceStore | None = None
+        self._sink: ProcessSink | None = None
+        self._lock = threading.Lock()
+
+    def check(self) -> RunStore:
+        """Raise ``StoreUnavailable`` or ``SchemaTooNew`` if this run cannot record in the store."""
+        from parsl_repro.monitoring.engine import check_sqlite_file, sqlite_path
+        from parsl_repro.monitoring.schema import SchemaTooNew, current_version, sqlite_stored_version
+
+        path = sqlite_path(self.url)
+        if path is None:
+            self._open()
+            return self
+        try:
+            check_sqlite_file(path)
+            found = sqlite_stored_version(path)
+        except (OSError, sqlite3.Error, ValueError) as e:  # ValueError: a version that is not a number
+            from parsl_repro.monitoring.store import StoreUnavailable
+            raise StoreUnavailable(self.url, e) from e
+        if found is not None and found > current_version():
+            raise SchemaTooNew(redact_secrets(self.url), found)
+        if found != current_version():
+            logger.info("The provenance store %s has schema version %s: the writer process brings it to %s",
+                        path, found, current_version())
+        return self
+
+    def sink(self, started: ev.RunStarted) -> ProcessSink:
+        """Start the writer process of the run ``started`` begins, and hand it ``started``; return the
+        sink that feeds it the run's further events."""
+        self._sink = ProcessSink(self.url, started.run_id, self.spool_dir, initialize_logging=self.initialize_logging,
+                                 started=started)
+        return self._sink
+
+    def _open(self) -> ProvenanceStore:
+        with self._lock:
+            if self._store is None:
+                from parsl_repro.monitoring.store import ProvenanceStore
+                self._store = ProvenanceStore(self.url, spool_dir=self.spool_dir,
+                                              initialize_logging=self.initialize_logging).open()
+            return self._store
+
+    def load_results(self, run_ids: list[str] | None) -> dict[str, Any]:
+        """Memo key -> stored result, for results produced or reused by ``run_ids`` (every run when None)."""
+        return self._open().load_results(run_ids)
+
+    def read_result(self, memo_key: str, run_id: str) -> bytes:
+        """The value of a result ``load_results`` left out."""
+        return self._open().read_result(memo_key, run_id)
+
+    def run_ids_for_rundirs(self, rundirs: Iterable[str]) -> list[str]:
+        """The runs whose run directory is one of ``rundirs``."""
+        return self._open().run_ids_for_rundirs(rundirs)
+
+    def rundirs_of(self, run_ids: list[str]) -> list[str]:
+        """The run directories of ``run_ids``."""
+        return self._open().rundirs_of(run_ids)
+
+    def newest_run(self, run_ids: Iterable[str]) -> str | None:
+        """The most recently begun of ``run_ids`` that the store knows, or None."""
+        return self._open().newest_run(run_ids)
+
+    def close(self) -> None:
+        """Let the writer process finish the run's record, and release the store if it was opened
+        here. Safe to call twice."""
+        if self._sink is not None:
+            self._sink.close()
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+
+
+class ProcessSink(EventSink):
+    """The kernel's sink for one run, writing through a writer process.
+
+    ``started``, the run's ``RunStarted``, is sent before the sink is returned (with its environment
+    still to capture, which the writer process does): a run killed at once still has its row.
+    """
+
+    def __init__(self, url: str, run_id: str, spool_dir: str | None, *, initialize_logging: bool | Any = True,
+                 started: ev.RunStarted | None = None) -> None:
         self.run_id = run_id
         header = pickle.dumps({"url": url, "run_id": run_id, "spool_dir": spool_dir, "kernel_pid": os.getpid(),
                                "log_config": pickle.dumps(initialize_logging)})
@@ -119,7 +235,10 @@ class ProcessSink(EventSink):
         self._fallback: StoreSink | None = None  # the in-process writer, once the writer process is gone
         self.dropped = 0
         self._writer_gone = False  # the writer process ended before close(): reported, fallback started
+        self._values = ValueRenderer()
         _send(self._pipe, header)
+        if started is not None:
+            _send(self._pipe, _encode([started], self._values))
         self._thread = threading.Thread(target=self._ship, name=f"provenance-shipper-{run_id[:8]}", daemon=True)
         self._thread.start()
 
@@ -127,10 +246,11 @@ class ProcessSink(EventSink):
         self._queue.put(event)
 
     def _ship(self) -> None:
+
         for batch in batches(self._queue, self._stop, MAX_BATCH, idle=self._check_writer):
             if not self._writer_gone:
                 try:
-                    payload = _encode(batch)
+                    payload = _encode(batch, self._values)
                 except Exception as e:  # a bug: surface it at close, keep the run going
                     logger.exception("%d provenance events of run %s could not be encoded and are not recorded",
                                      len(batch), self.run_id)
@@ -157,6 +277,7 @@ class ProcessSink(EventSink):
         """The writer process ended before ``close()``: say so, and record the rest of the run with a
         writer thread in this process."""
         from parsl_repro.monitoring.engine import make_engine
+        from parsl_repro.monitoring.store import ProvenanceStore, StoreSink
 
         self._writer_gone = True
         self.writer_process.join(1.0)
@@ -173,9 +294,14 @@ class ProcessSink(EventSink):
         warnings.warn(f"parsl_repro: {message}", RuntimeWarning, stacklevel=1)
         store = ProvenanceStore(self._url, spool_dir=self._spool_dir)
         try:
-            # the schema was checked when the run began; connecting waits for the first batch, so an
-            # unreachable database now means spooling, not losing events
-            store.engine = make_engine(self._url, writer=True)
+            try:  # the writer process may have ended before it made the schema current
+                store.open()
+            except Exception as e:
+                # connecting then waits for the first batch: an unreachable database now means
+                # spooling, not losing events
+                logger.warning("The provenance store of run %s cannot be opened now (%s); its events are spooled "
+                               "until it can", self.run_id, e)
+                store.engine = make_engine(self._url, writer=True)
             self._fallback = StoreSink(store, self.run_id)
         except Exception:
             logger.exception("No writer thread could be started for run %s: its further events are not recorded",
@@ -274,6 +400,7 @@ def _stop_on_signals() -> None:
 
 def writer_main(stream: IO[bytes]) -> int:
     """The writer process: read the header, then batches, until the end of the input."""
+    from parsl_repro.monitoring.rendering import RenderedTask
     from parsl_repro.monitoring.store import ProvenanceStore, StoreSink
 
     _stop_on_signals()
@@ -290,16 +417,32 @@ def writer_main(stream: IO[bytes]) -> int:
     store.open()
     sink = StoreSink(store, settings["run_id"], settings.get("kernel_pid"))
     logger.info("Provenance writer of run %s started (pid %d)", settings["run_id"], os.getpid())
+    kinds = (RenderedTask, *_EVENT_TYPES[1:])
+    run_started = _CODES[ev.RunStarted]
     try:
         while (payload := _receive(stream)) is not None:
             for code, fields in pickle.loads(payload):
-                sink.emit(_EVENT_TYPES[code]._make(fields))
+                event = kinds[code]._make(fields)
+                if code == run_started:
+                    event = _with_captured_environment(event)
+                sink.emit(event)
     finally:
         sink.close()
         store.close()
         logger.info("Provenance writer of run %s finished", settings["run_id"])
         stop_logging()
     return 1 if sink.dropped or sink.error else 0
+
+
+def _with_captured_environment(started: ev.RunStarted) -> ev.RunStarted:
+    """``started`` with its environment captured, if the kernel sent it still to capture
+    (``PendingEnvironment``): here, before the row's transaction, which must not wait for git."""
+    from parsl_repro.monitoring.environment import PendingEnvironment
+
+    environment = started.environment
+    if isinstance(environment, PendingEnvironment):
+        return started._replace(environment=environment.resolve())
+    return started
 
 
 def _start_logging(settings: dict[str, Any]) -> Callable[[], None]:

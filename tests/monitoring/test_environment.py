@@ -5,6 +5,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -343,3 +344,34 @@ def test_capture_under_python_c_has_no_script(tmp_path):
     data = json.loads(done.stdout)
     assert data["script_path"] is None and data["script_sha256"] is None
     assert data["git_repository"] is None  # tmp_path is outside any repository (GIT_CEILING_DIRECTORIES)
+
+
+# --- a run's pending environment ---------------------------------------------------------------------
+
+def test_pending_environment_reads_what_may_change_at_once_and_captures_the_rest_once(repo, monkeypatch):
+    script = repo / "script.py"
+    monkeypatch.setattr(environment, "script_of_main", lambda: str(script))
+    monkeypatch.setattr(sys, "argv", [str(script), "--password", "pw"])
+    monkeypatch.chdir(repo)
+    calls = []
+    real = environment.installed_packages
+    monkeypatch.setattr(environment, "installed_packages", lambda path=None: calls.append(path) or real(path))
+    pending = environment.PendingEnvironment()
+    assert calls == []  # nothing slow yet
+    monkeypatch.setattr(sys, "argv", ["changed.py"])  # what the run does later is not the record
+    monkeypatch.chdir(repo.parent)
+    captured = dict(pending)
+    assert pending["git_commit"] == git(repo, "rev-parse", "HEAD").strip() and len(pending) == len(captured)
+    assert calls == [tuple(sys.path)]  # once, along the path the run had
+    assert captured == capture_environment(str(script)).as_dict() | {"argv": [str(script), "--password", "***"],
+                                                                      "cwd": str(repo)}
+
+
+def test_pending_environment_pickled_unread_is_captured_where_it_is_read(repo, monkeypatch):
+    monkeypatch.setattr(environment, "script_of_main", lambda: str(repo / "script.py"))
+    unread = pickle.loads(pickle.dumps(environment.PendingEnvironment()))
+    assert isinstance(unread, environment.PendingEnvironment)  # crosses as what it read at once
+    read = environment.PendingEnvironment()
+    assert type(pickle.loads(pickle.dumps(read.resolve()))) is dict
+    assert type(pickle.loads(pickle.dumps(read))) is dict  # once read, a plain dict
+    assert dict(unread) == dict(read)

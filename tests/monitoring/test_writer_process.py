@@ -8,7 +8,7 @@ import time
 
 import psutil
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from parsl_repro import python_app
 from parsl_repro.monitoring import MonitoringHub
@@ -33,6 +33,8 @@ def _task_states(tmp_path, run_id: str) -> dict[int, str]:
     engine = store_engine(tmp_path / "runinfo")
     try:
         with engine.connect() as conn:
+            if not inspect(conn).has_table("task"):
+                return {}  # a fresh store: the writer process has not made its schema yet
             rows = conn.execute(text("SELECT task_id, task_status_name FROM task WHERE run_id = :run"),
                                 {"run": run_id})
             return dict(rows.all())
