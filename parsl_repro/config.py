@@ -5,16 +5,19 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
-from parsl_repro.dataflow.dependency_resolvers import DependencyResolver
-from parsl_repro.dataflow.memoization import Memoizer
+from parsl_repro.dependencies import DependencyResolver
 from parsl_repro.errors import ConfigurationError
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.threads import ThreadPoolExecutor
 from parsl_repro.logconfigs.base import LogConfig
+from parsl_repro.memo.contracts import Memoizer
 from parsl_repro.typecheck import typechecked_config
-from parsl_repro.utils import RepresentationMixin
+from parsl_repro.utils import RepresentationMixin, parse_period
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_ARGUMENT_LIMIT = 10 * 2**20
+"""``Config.provenance_argument_limit``'s default: 10 MiB of serialized arguments per task."""
 
 
 class Config(RepresentationMixin):
@@ -46,6 +49,10 @@ class Config(RepresentationMixin):
         when it is a database URL, says where the provenance store is.
     provenance : where every run is recorded: True (default) for ``<run_dir>/provenance.db``
         (SQLite), a SQLAlchemy database URL (``postgresql+psycopg://...``), or False for no record.
+    provenance_argument_limit : the most bytes of one task's serialized arguments the record keeps
+        (default 10 MiB), so the task can be replayed; arguments over it are recorded by digest
+        only and the task is marked "not replayable". Equal arguments are stored once however many
+        tasks use them. 0 keeps none.
     retries : how many times a failed task is retried (default 0); with ``retry_handler``, the
         budget that the handler's costs are drawn from.
     retry_handler : ``handler(exception, task_record) -> cost`` per failed try.
@@ -74,6 +81,7 @@ class Config(RepresentationMixin):
                  max_idletime: float = 120.0,
                  monitoring: Any | None = None,
                  provenance: bool | str = True,
+                 provenance_argument_limit: int = DEFAULT_ARGUMENT_LIMIT,
                  retries: int = 0,
                  retry_handler: Callable[[Exception, Any], float] | None = None,
                  run_dir: str = "runinfo",
@@ -97,9 +105,12 @@ class Config(RepresentationMixin):
         if checkpoint_mode == "periodic" and checkpoint_period is None:
             raise ConfigurationError("Config: checkpoint_mode='periodic' needs checkpoint_period='HH:MM:SS'")
         if checkpoint_period is not None:
-            _parse_period(checkpoint_period)
+            parse_period(checkpoint_period)
         if retries < 0:
             raise ConfigurationError(f"Config: field retries must be 0 or more, not {retries}")
+        if provenance_argument_limit < 0:
+            raise ConfigurationError(f"Config: field provenance_argument_limit must be 0 or more bytes, "
+                                     f"not {provenance_argument_limit}")
         if internal_tasks_max_threads < 1:
             raise ConfigurationError("Config: field internal_tasks_max_threads must be at least 1")
         if strategy not in (None, "none", "simple", "htex_auto_scale"):
@@ -113,6 +124,7 @@ class Config(RepresentationMixin):
         self.checkpoint_period = checkpoint_period
         self.memoizer = memoizer
         self.reuse_from_store = reuse_from_store
+        self.provenance_argument_limit = provenance_argument_limit
         self.dependency_resolver = dependency_resolver
         self.exit_mode = exit_mode
         self.garbage_collect = garbage_collect
@@ -143,11 +155,3 @@ class Config(RepresentationMixin):
                 ", ".join(f"label={d!r}" for d in duplicates)))
         if "_parsl_internal" in labels:
             raise ConfigurationError("Executor label '_parsl_internal' is reserved for parsl_repro's own tasks")
-
-
-def _parse_period(period: str) -> int:
-    try:
-        hours, minutes, seconds = (int(part) for part in period.split(":"))
-    except ValueError:
-        raise ConfigurationError(f"Config: invalid checkpoint_period {period!r}, expected 'HH:MM:SS'") from None
-    return hours * 3600 + minutes * 60 + seconds

@@ -1,4 +1,5 @@
-"""How the kernel finds the futures an app call waits on, and swaps them for their results.
+"""How the kernel finds the futures an app call waits on, and swaps them for their results (Parsl's
+``parsl.dataflow.dependency_resolvers``, re-exported there).
 
 ``SHALLOW_DEPENDENCY_RESOLVER`` (the default, as in Parsl) looks only at futures passed directly
 as arguments (and in ``inputs=``). ``DEEP_DEPENDENCY_RESOLVER`` also looks inside lists, tuples,

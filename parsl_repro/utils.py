@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import typeguard
 
+from parsl_repro.errors import ConfigurationError
 from parsl_repro.version import VERSION
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,15 @@ def wtime_to_minutes(time_string: str) -> int:
     if total < 1:
         logger.warning("Time string '%s' parsed to %s minutes, less than 1", time_string, total)
     return total
+
+
+def parse_period(period: str) -> int:
+    """Seconds in an ``'HH:MM:SS'`` period (``checkpoint_period``); ``ConfigurationError`` if malformed."""
+    try:
+        hours, minutes, seconds = (int(part) for part in period.split(":"))
+    except ValueError:
+        raise ConfigurationError(f"Config: invalid checkpoint_period {period!r}, expected 'HH:MM:SS'") from None
+    return hours * 3600 + minutes * 60 + seconds
 
 
 class RepresentationMixin:
@@ -223,9 +233,27 @@ def execute_wait(cmd: str, walltime: float | None = None) -> tuple[int, str, str
     return proc.returncode, proc.stdout, proc.stderr
 
 
-_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)([^@\s'\"]+)(@)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(
+    r"(?P<user>//[^\s:/@\[\]]*:)"  # the "//user:" of a URL (any scheme, or a mistyped one)
+    r"(?!\d+(?:[/?#\s]|$))"  # not "//host:port/...", whose path may hold an "@"
+    r"[^\s@]+@")  # the password: up to the "@", whatever it holds ("/", quotes, "%40")
+
+
+_URL_PASSWORD_BYTES = re.compile(_URL_PASSWORD.pattern.encode())
+
+
+def holds_url_password(data: bytes) -> bool:
+    """Whether ``data`` (serialized arguments, say) holds a URL with a password in it."""
+    return _URL_PASSWORD_BYTES.search(data) is not None
 
 
 def redact_secrets(text: str) -> str:
-    """``text`` with the password of any URL in it (``scheme://user:password@host``) replaced by ***."""
-    return _URL_PASSWORD.sub(r"\1***\3", text)
+    """``text`` with the password of every URL in it replaced by ``***``: ``postgresql://alice:***@db/x``.
+
+    The one redactor of the project, for a single URL (a database URL in a message, a file URL in
+    the store) and for text holding URLs (a ``Config``'s repr, an ``argv`` item). A URL without a
+    password is returned as it is. It errs on the side of hiding: a password is whatever lies
+    between ``//user:`` and the next ``@`` (SQLAlchemy reads it so, although RFC 3986 allows no
+    ``/`` there), unless what follows the colon is a port followed by a path.
+    """
+    return _URL_PASSWORD.sub(r"\g<user>***@", text)

@@ -5,57 +5,16 @@ one given as ``data_flow_kernel``, else the loaded one) and returns an ``AppFutu
 """
 from __future__ import annotations
 
-import logging
-from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Sequence
-from inspect import Parameter, signature
 from typing import Any, Literal
 
 import typeguard
 
-from parsl_repro.dataflow.futures import AppFuture
+from parsl_repro.app.base import AppBase
+from parsl_repro.app.bash import BashApp
+from parsl_repro.app.python import PythonApp
 
-logger = logging.getLogger(__name__)
-
-SPECIAL_KEYWORDS = ("stdout", "stderr", "walltime", "parsl_resource_specification", "outputs", "inputs")
-"""Keyword arguments the kernel itself reads; their defaults are taken from the app's signature."""
-
-
-class AppBase(metaclass=ABCMeta):
-    """An app: a function plus where and how its calls run."""
-
-    kind = "python"
-
-    def __init__(self, func: Callable, data_flow_kernel: Any = None,
-                 executors: list[str] | Literal["all"] = "all", cache: bool = False,
-                 ignore_for_cache: Sequence[str] | None = None) -> None:
-        self.__name__ = func.__name__
-        self.__doc__ = func.__doc__
-        self.__wrapped__ = func
-        self.func = func
-        self.data_flow_kernel = data_flow_kernel
-        self.executors = executors
-        self.cache = cache
-        self.ignore_for_cache = list(ignore_for_cache) if ignore_for_cache else None
-        params = signature(func).parameters
-        self.kwargs: dict[str, Any] = {
-            name: params[name].default for name in SPECIAL_KEYWORDS
-            if name in params and params[name].default is not Parameter.empty
-        }
-
-    def _kernel(self) -> Any:
-        if self.data_flow_kernel is not None:
-            return self.data_flow_kernel
-        from parsl_repro.dataflow.dflow import DataFlowKernelLoader
-        return DataFlowKernelLoader.dfk()
-
-    @abstractmethod
-    def __call__(self, *args: Any, **kwargs: Any) -> AppFuture:
-        """Submit one task; return its future."""
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.__name__}>"
-
+__all__ = ["App", "AppBase", "bash_app", "join_app", "python_app"]
 
 def _decorator(make: Callable[[Callable], AppBase], function: Callable | None) -> Any:
     return make(function) if function is not None else make
@@ -71,8 +30,6 @@ def python_app(function: Callable | None = None, data_flow_kernel: Any = None, c
     identical calls), ``executors`` ('all' or a list of labels), ``ignore_for_cache`` (argument
     names left out of the memo key).
     """
-    from parsl_repro.app.python import PythonApp
-
     return _decorator(lambda f: PythonApp(f, data_flow_kernel=data_flow_kernel, cache=cache, executors=executors,
                                           ignore_for_cache=ignore_for_cache), function)
 
@@ -82,8 +39,6 @@ def join_app(function: Callable | None = None, data_flow_kernel: Any = None, cac
              ignore_for_cache: Sequence[str] | None = None) -> Callable:
     """Make a function that launches other apps and returns their future(s) an app; its own
     future completes with their result(s). Join apps run on the kernel's internal threads."""
-    from parsl_repro.app.python import PythonApp
-
     return _decorator(lambda f: PythonApp(f, data_flow_kernel=data_flow_kernel, cache=cache,
                                           executors=["_parsl_internal"], ignore_for_cache=ignore_for_cache,
                                           join=True), function)
@@ -98,8 +53,6 @@ def bash_app(function: Callable | None = None, data_flow_kernel: Any = None, cac
     The call's keyword ``stdout``/``stderr`` redirect the command's streams (a path, a
     ``(path, mode)`` tuple, a ``File`` or ``AUTO_LOGNAME``); ``walltime`` bounds its run time.
     """
-    from parsl_repro.app.bash import BashApp
-
     return _decorator(lambda f: BashApp(f, data_flow_kernel=data_flow_kernel, cache=cache, executors=executors,
                                         ignore_for_cache=ignore_for_cache), function)
 

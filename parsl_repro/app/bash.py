@@ -11,7 +11,7 @@ from functools import partial, update_wrapper
 from inspect import Parameter, signature
 from typing import Any, Literal
 
-from parsl_repro.app.app import AppBase
+from parsl_repro.app.base import AppBase
 from parsl_repro.app.errors import (
     AppBadFormatting,
     AppException,
@@ -22,6 +22,7 @@ from parsl_repro.app.errors import (
     MissingOutputs,
 )
 from parsl_repro.data_provider.files import File
+from parsl_repro.dataflow.command import COMMAND_ATTRIBUTE, CommandRan
 from parsl_repro.dataflow.futures import AppFuture
 
 logger = logging.getLogger(__name__)
@@ -45,13 +46,15 @@ def _open_stream(name: str, spec: Any) -> Any:
         raise BadStdStreamFile(f"cannot open {name} file {path!r} with mode {mode!r}: {e}") from e
 
 
-def remote_side_bash_executor(func: Callable, *args: Any, **kwargs: Any) -> int:
+def remote_side_bash_executor(func: Callable, *args: Any, **kwargs: Any) -> CommandRan:
     """Build the command line with ``func`` and run it in bash, with the call's streams and walltime.
 
     Raises ``BashAppNoReturn`` when ``func`` returns no string, ``BashExitFailure`` (exit code, and
     the ``stderr=`` file, or else the file this process's own stderr goes to) when the command
     fails, ``AppTimeout`` (after killing the command's process group) when it outlives
-    ``walltime``, and ``MissingOutputs`` when a declared output is absent.
+    ``walltime``, and ``MissingOutputs`` when a declared output is absent. The exit status comes
+    back as a ``CommandRan`` (an ``int``) and an exception with the attribute ``parsl_command``, so
+    the kernel can record the command line; the app's future gets the plain ``int``.
     """
     name = getattr(func, "__name__", "bash_app")
     try:
@@ -65,6 +68,15 @@ def remote_side_bash_executor(func: Callable, *args: Any, **kwargs: Any) -> int:
         raise BashAppNoReturn(f"Bash app '{name}' returned a {type(command).__name__} ({command!r}), "
                               f"but must return the command line to run, as a str")
 
+    try:
+        returncode = _run(name, command, kwargs)
+    except BaseException as e:
+        setattr(e, COMMAND_ATTRIBUTE, command)  # the kernel records what ran, failed or not
+        raise
+    return CommandRan(returncode, command)
+
+
+def _run(name: str, command: str, kwargs: dict[str, Any]) -> int:
     stdout, _ = _open_stream("stdout", kwargs.get("stdout"))
     stderr, stderr_path = _open_stream("stderr", kwargs.get("stderr"))
     walltime = kwargs.get("walltime")

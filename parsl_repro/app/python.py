@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any, Literal
 
-from parsl_repro.app.app import AppBase
+from parsl_repro.app.base import AppBase
 from parsl_repro.app.errors import AppTimeout
 from parsl_repro.dataflow.futures import AppFuture
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from parsl_repro.app.futures import DataFuture
+from parsl_repro.data_provider.data_future import DataFuture
 from parsl_repro.data_provider.file_noop import NoOpFileStaging
 from parsl_repro.data_provider.files import File
 from parsl_repro.data_provider.ftp import FTPSeparateTaskStaging
@@ -75,6 +75,11 @@ class DataManager:
 
     def __init__(self, dfk: DataFlowKernel) -> None:
         self.dfk = dfk
+
+    def submit_staging(self, func: Callable, executor: str, *args: Any, **kwargs: Any) -> Future:
+        """Submit a staging task, ``func(*args, **kwargs)`` on ``executor``, uncached: what calling a
+        ``python_app`` does, for the staging providers that sit below the app layer."""
+        return self.dfk.submit(func, app_args=args, executors=[executor], app_kwargs=kwargs, func_name=func.__name__)
 
     def providers(self, executor: str) -> list[Staging]:
         """The staging providers of the executor labelled ``executor``, in the order they are asked."""

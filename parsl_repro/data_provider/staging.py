@@ -28,7 +28,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from parsl_repro.app.futures import DataFuture
+    from parsl_repro.data_provider.data_future import DataFuture
     from parsl_repro.data_provider.data_manager import DataManager
     from parsl_repro.data_provider.files import File
 

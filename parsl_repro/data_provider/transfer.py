@@ -17,8 +17,8 @@ from functools import partial, update_wrapper
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from parsl_repro.data_provider.files import public_url
 from parsl_repro.errors import ParslError
+from parsl_repro.utils import redact_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +49,11 @@ def fetch_http(url: str, local_path: str) -> None:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(local_path, "wb") as out:
             shutil.copyfileobj(response, out, 1 << 20)
     except urllib.error.HTTPError as e:
-        raise StagingTransferError(f"Cannot stage in {public_url(url)}: HTTP {e.code} {e.reason}") from None
+        raise StagingTransferError(f"Cannot stage in {redact_secrets(url)}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = e.reason if isinstance(e, urllib.error.URLError) else e
-        raise StagingTransferError(f"Cannot stage in {public_url(url)} to {local_path}: {reason}") from None
-    logger.debug("Fetched %s to %s", public_url(url), local_path)
+        raise StagingTransferError(f"Cannot stage in {redact_secrets(url)} to {local_path}: {reason}") from None
+    logger.debug("Fetched %s to %s", redact_secrets(url), local_path)
 
 
 def fetch_ftp(url: str, local_path: str) -> None:
@@ -74,8 +74,8 @@ def fetch_ftp(url: str, local_path: str) -> None:
             os.remove(local_path)
         except OSError:
             pass
-        raise StagingTransferError(f"Cannot stage in {public_url(url)}: {type(e).__name__}: {e}") from None
-    logger.debug("Fetched %s to %s", public_url(url), local_path)
+        raise StagingTransferError(f"Cannot stage in {redact_secrets(url)}: {type(e).__name__}: {e}") from None
+    logger.debug("Fetched %s to %s", redact_secrets(url), local_path)
 
 
 class InTaskStaging:
@@ -130,10 +130,8 @@ class DownloadStaging:
         file.local_path = local_destination(file.filename, getattr(dm.dfk.executors[executor], "working_dir", None))
         if self.in_task:
             return None
-        from parsl_repro.app.app import python_app
-
-        app = python_app(stage_in_download, executors=[executor], data_flow_kernel=dm.dfk)
-        app_fu = app(self.fetch, outputs=[file], _parsl_staging_inhibit=True, parent_fut=parent_fut)
+        app_fu = dm.submit_staging(stage_in_download, executor, self.fetch, outputs=[file],
+                                   _parsl_staging_inhibit=True, parent_fut=parent_fut)
         return app_fu.outputs[0]
 
     def replace_task(self, dm: Any, executor: str, file: Any, func: Callable) -> Callable | None:

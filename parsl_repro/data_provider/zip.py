@@ -107,18 +107,13 @@ class ZipFileStaging(Staging, RepresentationMixin):
                              f"{executor!r}, where the task writes the file before it goes into the archive")
         file.local_path = os.path.join(working_dir, inside_path)
         os.makedirs(os.path.dirname(file.local_path), exist_ok=True)
-        from parsl_repro.app.app import python_app
-
-        app = python_app(zip_stage_out, executors=["_parsl_internal"], data_flow_kernel=dm.dfk)
-        return app(zip_file, inside_path, working_dir, inputs=[file], _parsl_staging_inhibit=True, parent_fut=app_fu)
+        return dm.submit_staging(zip_stage_out, "_parsl_internal", zip_file, inside_path, working_dir, inputs=[file],
+                                 _parsl_staging_inhibit=True, parent_fut=app_fu)
 
     def stage_in(self, dm: Any, executor: str, file: File, parent_fut: Any) -> Any:
         zip_file, inside_path = zip_path_split(file.path)
         working_dir = getattr(dm.dfk.executors[executor], "working_dir", None)
         file.local_path = os.path.join(working_dir, inside_path) if working_dir else inside_path
-        from parsl_repro.app.app import python_app
-
-        app = python_app(zip_stage_in, executors=["_parsl_internal"], data_flow_kernel=dm.dfk)
-        app_fu = app(zip_file, inside_path, working_dir, outputs=[file], _parsl_staging_inhibit=True,
-                     parent_fut=parent_fut)
+        app_fu = dm.submit_staging(zip_stage_in, "_parsl_internal", zip_file, inside_path, working_dir,
+                                   outputs=[file], _parsl_staging_inhibit=True, parent_fut=parent_fut)
         return app_fu.outputs[0]

@@ -7,7 +7,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from parsl_repro.app.futures import DataFuture
+    from parsl_repro.data_provider.data_future import DataFuture
     from parsl_repro.dataflow.taskrecord import TaskRecord
 
 
@@ -71,21 +71,15 @@ class AppFuture(Future):
         return self.task_record.status.name
 
     def __getitem__(self, key: Any) -> AppFuture:
-        from parsl_repro.app.app import python_app
-
-        getitem_app = python_app(deferred_getitem, executors=["_parsl_internal"],
-                                 data_flow_kernel=self.task_record.dfk)
-        return getitem_app(self, key)
+        return self.task_record.dfk.submit(deferred_getitem, app_args=(self, key), executors=["_parsl_internal"],
+                                           func_name="deferred_getitem")
 
     def __getattr__(self, name: str) -> AppFuture:
         # private and dunder names are never lifted, so protocols (iteration, pickling) behave
         if name.startswith("_"):
             raise AttributeError(name)
-        from parsl_repro.app.app import python_app
-
-        getattr_app = python_app(deferred_getattr, executors=["_parsl_internal"],
-                                 data_flow_kernel=self.task_record.dfk)
-        return getattr_app(self, name)
+        return self.task_record.dfk.submit(deferred_getattr, app_args=(self, name), executors=["_parsl_internal"],
+                                           func_name="deferred_getattr")
 
     def __repr__(self) -> str:
         record = self.__dict__.get("task_record")

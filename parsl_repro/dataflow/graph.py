@@ -7,13 +7,13 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from typing import Any
 
-from parsl_repro.dataflow.dependency_resolvers import (
+from parsl_repro.dataflow.futures import AppFuture
+from parsl_repro.dataflow.taskrecord import TaskRecord
+from parsl_repro.dependencies import (
     SHALLOW_DEPENDENCY_RESOLVER,
     DependencyResolver,
     deep_traverse_to_gather,
 )
-from parsl_repro.dataflow.futures import AppFuture
-from parsl_repro.dataflow.taskrecord import TaskRecord
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class DependencyTracker:
 
     def has_foreign(self, task: TaskRecord) -> bool:
         """Whether the task waits on a future that is not a task's (nor a file's) of this kernel."""
-        from parsl_repro.app.futures import DataFuture
+        from parsl_repro.data_provider.data_future import DataFuture
         kernel = self.kernel
         return any(not isinstance(dep, DataFuture)
                    and not (isinstance(dep, AppFuture) and dep.task_record.dfk is kernel) for dep in task.depends)
@@ -110,7 +110,7 @@ class DependencyTracker:
         """How an error message names a dependency: "task 3" for a task of this kernel."""
         if isinstance(dep, AppFuture) and dep.task_record.dfk is self.kernel:
             return f"task {dep.task_record.id}"
-        from parsl_repro.app.futures import DataFuture
+        from parsl_repro.data_provider.data_future import DataFuture
         if isinstance(dep, DataFuture):
             return f"DataFuture from task {dep.tid}"
         return repr(dep)

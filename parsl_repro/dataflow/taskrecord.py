@@ -24,7 +24,7 @@ class TaskRecord:
         "depends", "app_fu", "exec_fu", "fail_count", "fail_cost", "fail_history",
         "memoize", "hashsum", "ignore_for_cache", "from_memo", "join", "joins", "join_lock",
         "try_id", "task_launch_lock", "time_invoked", "time_returned", "try_time_launched",
-        "try_time_returned", "resource_specification", "checkpoint", "_outstanding", "app_kind",
+        "try_time_returned", "resource_specification", "_outstanding", "app_kind", "result_digest",
         "try_time_running",
     )
 
@@ -58,8 +58,8 @@ class TaskRecord:
         self.try_time_returned: float | None = None
         self.try_time_running: float | None = None  # set by executors that report it on their futures
         self.resource_specification = resource_specification
-        self.checkpoint = False
         self.app_kind = app_kind
+        self.result_digest: str | None = None  # sha256 of the serialized result, when the memoizer computed it
         self._outstanding = 0
 
     # --- dict-style access, for Parsl plug-ins ------------------------------------------------

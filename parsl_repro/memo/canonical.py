@@ -38,13 +38,15 @@ What a key covers (and, for each kind, what it leaves out):
   treated as numpy's if its class comes from a module named ``numpy``.
 * Functions (plain functions, ``functools.partial``, bound methods, and objects carrying a
   ``__wrapped__`` function such as app objects): the digest of
-  ``parsl_repro.monitoring.identity.app_identity`` (normalised source, defaults, closure and the
+  ``parsl_repro.memo.identity.app_identity`` (normalised source, defaults, closure and the
   globals it uses; see that module). Built-in functions and methods, and classes used as values:
   their module and qualified name only.
-* Anything else: if Parsl's extension point ``parsl_repro.dataflow.memoization.id_for_memo`` has a
-  registration for the type (``id_for_memo.dispatch(type(x))`` is not the base function), the
-  bytes it returns, tagged with the type's module + qualname. Otherwise :class:`Uncacheable` is
-  raised, naming the type and where it sits in the argument. Reference cycles and nesting too
+* Anything else: if Parsl's extension point ``id_for_memo`` (``extension.py``) has a registration
+  for the type (``id_for_memo.dispatch(type(x))`` is not the base function), the bytes it returns,
+  tagged with the type's module + qualname. Otherwise :class:`Uncacheable` is raised, naming the
+  type and where it sits in the argument. A subclass of a built-in type (``str``, ``int``,
+  ``list``, ``dict``, ...) counts as "anything else": only a registration for the subclass itself
+  keys it, never the registrations ``extension.py`` makes for the built-in types. Reference cycles and nesting too
   deep to walk also raise :class:`Uncacheable`.
 
 Left out everywhere: object identity (``id``), memory addresses, ``repr`` and ``pickle`` output,
@@ -56,22 +58,20 @@ import dataclasses
 import datetime as _dt
 import decimal
 import enum
-import errno
 import fractions
 import functools
 import hashlib
 import logging
-import os
 import pathlib
-import stat as _stat
 import sys
-import threading
-import time
 import types
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+
+from parsl_repro.data_provider.files import File
+from parsl_repro.memo.extension import BUILTIN_REGISTRATIONS, id_for_memo
+from parsl_repro.memo.files import default_file_cache
 
 logger = logging.getLogger(__name__)
 
@@ -138,25 +138,22 @@ _ELLIPSIS = frame(b".", b"")
 _NOT_IMPLEMENTED = frame(b",", b"")
 _TRUE = frame(b"?", b"\x01")
 _UNSET = object()
+
+
+def _no_function_digest(f: Any) -> str:
+    raise TypeError("function identities are not available: import parsl_repro.memo, not its modules alone")
+
+
+_function_digest: Callable[[Any], str] = _no_function_digest
+"""How a function value is keyed: ``identity.py`` (which builds on this module) installs its digest."""
+
+
+def install_function_digest(digest_of: Callable[[Any], str]) -> None:
+    """Key function values by ``digest_of(f)``; called once, by ``parsl_repro.memo.identity``."""
+    global _function_digest
+    _function_digest = digest_of
 _UNSET_FIELD = frame(b"-", b"")  # a dataclass field with no value yet (init=False, not assigned)
 _FALSE = frame(b"?", b"\x00")
-
-
-@functools.cache
-def _file_class() -> type | None:
-    try:
-        from parsl_repro.data_provider.files import File
-    except ImportError:  # pragma: no cover - parsl_repro is always importable when installed
-        return None
-    return File
-
-
-def _id_for_memo() -> Any:
-    try:
-        from parsl_repro.dataflow.memoization import id_for_memo
-    except ImportError:  # pragma: no cover
-        return None
-    return id_for_memo
 
 
 class Encoder:
@@ -336,8 +333,7 @@ class Encoder:
             return self._dataclass(x)
         if isinstance(x, pathlib.PurePath):
             return frame(b"P", _text(type_name(t)) + _text(str(x)))
-        file_class = _file_class()
-        if file_class is not None and isinstance(x, file_class):
+        if isinstance(x, File):
             return self._file(x)
         module = getattr(t, "__module__", "") or ""
         if module == "numpy" or module.startswith("numpy."):
@@ -449,35 +445,30 @@ class Encoder:
         return frame(b"B", _text(type_name(type(owner))) + name + bound)
 
     def function(self, f: Any) -> bytes:
-        """A function value: the digest of its app identity (overridden by the identity module)."""
-        from parsl_repro.monitoring.identity import app_identity
+        """A function value: the digest of its app identity (``identity.py``, which installs it)."""
         try:
-            ident = app_identity(f)
+            ident = _function_digest(f)
         except TypeError as e:
             raise Uncacheable(type_name(type(f)), str(e)) from e
-        return frame(b"L", ident.digest.encode("ascii"))
+        return frame(b"L", ident.encode("ascii"))
 
     def _extension(self, x: object) -> bytes:
         t = type(x)
-        id_for_memo = _id_for_memo()
-        if id_for_memo is not None:
-            impl = id_for_memo.dispatch(t)
-            if impl is not id_for_memo.dispatch(object):
-                if getattr(impl, "__module__", None) == "parsl_repro.dataflow.memoization":
-                    # our own registrations refuse subclasses of list/tuple/dict: not hashable here
-                    try:
-                        out = impl(x, output_ref=self.output_ref)
-                    except ValueError as e:
-                        raise Uncacheable(type_name(t), str(e)) from e
-                else:
-                    # an exception from the user's own id_for_memo function is theirs to see: it
-                    # fails the task, as in Parsl, rather than silently turning caching off
-                    out = impl(x, output_ref=self.output_ref)
-                if not isinstance(out, bytes | bytearray):
-                    raise Uncacheable(type_name(t), f"its id_for_memo function returned {type(out).__name__}, "
-                                                    "not bytes")
-                return frame(b"X", _text(type_name(t)) + frame(b"b", bytes(out)))
-        raise Uncacheable(type_name(t))
+        impl = id_for_memo.dispatch(t)
+        if impl is id_for_memo.dispatch(object):
+            raise Uncacheable(type_name(t))
+        if impl in BUILTIN_REGISTRATIONS:
+            # a subclass of a built-in type: what it adds to its base value is unknown, so only an
+            # id_for_memo function registered for the subclass itself may key it
+            base = next(b for b in t.__mro__[1:] if b in id_for_memo.registry)
+            raise Uncacheable(type_name(t), f"a subclass of {base.__name__} with no id_for_memo function "
+                                            "registered for it")
+        # an exception from the user's own id_for_memo function is theirs to see: it fails the task,
+        # as in Parsl, rather than silently turning caching off
+        out = impl(x, output_ref=self.output_ref)
+        if not isinstance(out, bytes | bytearray):
+            raise Uncacheable(type_name(t), f"its id_for_memo function returned {type(out).__name__}, not bytes")
+        return frame(b"X", _text(type_name(t)) + frame(b"b", bytes(out)))
 
 
 _BUILTIN_CALLABLES = (types.BuiltinFunctionType, types.MethodDescriptorType, types.WrapperDescriptorType,
@@ -532,89 +523,3 @@ def canonical_bytes(value: object, *, file_digest: Callable[[str], str] | None =
 def digest(value: object, **kw: Any) -> str:
     """sha256 hex of :func:`canonical_bytes` (same keyword arguments)."""
     return hashlib.sha256(canonical_bytes(value, **kw)).hexdigest()
-
-
-# --- file content digests ------------------------------------------------------------------------
-
-class FileDigestCache:
-    """The sha256 of files' content, cached by (path, size, mtime_ns, ctime_ns, inode, device).
-
-    A file whose stat is unchanged is not re-read; a rewrite (new size, mtime, ctime or inode) is
-    noticed. A file modified less than ``racy_window`` seconds before it was hashed is not cached
-    (it is re-read next time), because a second write within the file system's timestamp
-    granularity could leave size and mtime unchanged. Thread-safe; holds at most ``max_entries``
-    paths, evicting the least recently used. Files are read outside the lock.
-    """
-
-    def __init__(self, max_entries: int = 100_000, racy_window: float = 2.0) -> None:
-        if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
-        self.max_entries = max_entries
-        self.racy_window_ns = int(racy_window * 1e9)
-        self._entries: OrderedDict[str, tuple[tuple[int, ...], str]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    @staticmethod
-    def _signature(st: os.stat_result) -> tuple[int, ...]:
-        return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def sha256(self, path: str) -> str:
-        """The sha256 hex of the file's content. Raises ``FileNotFoundError`` for a missing file and
-        another ``OSError`` for a directory or other non-regular file."""
-        path = os.fspath(path)
-        key = os.path.abspath(path)
-        st = os.stat(path)
-        if not _stat.S_ISREG(st.st_mode):
-            code = errno.EISDIR if _stat.S_ISDIR(st.st_mode) else errno.EINVAL
-            raise OSError(code, "not a regular file, its content cannot be hashed", path)
-        signature = self._signature(st)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry[0] == signature:
-                self._entries.move_to_end(key)
-                self.hits += 1
-                return entry[1]
-            self.misses += 1
-        for _attempt in range(3):
-            with open(path, "rb") as fh:
-                before = self._signature(os.fstat(fh.fileno()))
-                sha = hashlib.file_digest(fh, "sha256").hexdigest()
-                after = self._signature(os.fstat(fh.fileno()))
-            if before == after:
-                break
-            logger.debug("file %s changed while it was being hashed; hashing it again", path)
-        else:
-            logger.warning("file %s kept changing while it was being hashed; its digest is not cached", path)
-            return sha
-        if max(after[1], after[2]) >= time.time_ns() - self.racy_window_ns:
-            logger.debug("file %s was modified moments ago; its digest is not cached", path)
-            return sha
-        with self._lock:
-            self._entries[key] = (after, sha)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-        return sha
-
-
-_default_cache: FileDigestCache | None = None
-_default_cache_lock = threading.Lock()
-
-
-def default_file_cache() -> FileDigestCache:
-    """The process-wide cache ``canonical_bytes`` uses when no ``file_digest`` is given."""
-    global _default_cache
-    with _default_cache_lock:
-        if _default_cache is None:
-            _default_cache = FileDigestCache()
-        return _default_cache

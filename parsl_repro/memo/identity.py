@@ -1,5 +1,8 @@
 """The identity of an app's function: which code a memo key says ran.
 
+(Over 500 lines because it is one algorithm: normalised source, the helper graph and the cache that
+revalidates both share private state, and split apart they would only reach into each other.)
+
 ``app_identity(func)`` returns an :class:`AppIdentity` whose ``digest`` (sha256 hex) covers:
 
 * ``name``: the function's module and qualified name.
@@ -68,12 +71,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from parsl_repro.monitoring.canonical import (
+from parsl_repro.memo.canonical import (
     Encoder,
     Uncacheable,
     canonical_bytes,
     encode_with,
     frame,
+    install_function_digest,
     type_name,
 )
 
@@ -624,3 +628,6 @@ def app_identity(func: Any) -> AppIdentity:
                   | types.ClassMethodDescriptorType | type):
         return _named_identity(target)
     raise TypeError(f"app_identity needs a function, not {type_name(type(func))}")
+
+
+install_function_digest(lambda f: app_identity(f).digest)

@@ -21,7 +21,7 @@ import pytest
 
 from parsl_repro.data_provider.files import File
 from parsl_repro.dataflow.memoization import id_for_memo
-from parsl_repro.monitoring.canonical import FileDigestCache, Uncacheable, canonical_bytes, digest
+from parsl_repro.memo import FileDigestCache, Uncacheable, canonical_bytes, digest
 
 
 class Colour(enum.Enum):
@@ -75,7 +75,7 @@ def test_set_order_does_not_matter_even_across_hash_seeds():
     words = [f"word{i}" for i in range(50)]
     assert canonical_bytes(set(words)) == canonical_bytes(set(reversed(words)))
     assert canonical_bytes(frozenset(words)) != canonical_bytes(set(words))
-    script = ("from parsl_repro.monitoring.canonical import digest; "
+    script = ("from parsl_repro.memo import digest; "
               "print(digest([{f'word{i}' for i in range(50)}, {'k': frozenset('abc'), 'j': {1.5, 'x'}}]))")
     outs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                            env=dict(os.environ, PYTHONHASHSEED=seed)).stdout for seed in ("1", "2", "3")}
@@ -216,8 +216,6 @@ def test_uncacheable_values_name_the_type_and_path():
     with pytest.raises(Uncacheable) as info:
         canonical_bytes(Point(1, [threading.Lock()]))
     assert "_thread.lock" in info.value.reason and ".y[0]" in info.value.reason
-    with pytest.raises(Uncacheable):
-        canonical_bytes(collections.OrderedDict(a=1))  # id_for_memo's dict handler refuses subclasses
     copy = pickle.loads(pickle.dumps(info.value))
     assert copy.reason == info.value.reason
 
@@ -260,6 +258,39 @@ def test_id_for_memo_registrations_are_honoured():
     assert canonical_bytes([Registered(1)]) != canonical_bytes(Registered(1).__dict__)
     with pytest.raises(Uncacheable, match="Unregistered"):
         canonical_bytes(Unregistered())
+
+
+class Label(str):
+    """A str subclass may carry state its text does not show."""
+
+
+class Keyed(str):
+    pass
+
+
+@id_for_memo.register(Keyed)
+def _id_keyed(obj: Keyed, output_ref: bool = False) -> bytes:
+    return b"Keyed:" + obj.encode()
+
+
+@pytest.mark.parametrize("value, base", [(Label("a"), "str"), (collections.OrderedDict(a=1), "dict"),
+                                         (collections.Counter("ab"), "dict"), (type("L", (list,), {})([1]), "list"),
+                                         (type("I", (int,), {})(3), "int")])
+def test_subclasses_of_builtin_types_are_uncacheable_unless_registered_themselves(value, base):
+    with pytest.raises(Uncacheable, match=f"a subclass of {base} with no id_for_memo function registered for it"):
+        canonical_bytes(value)
+
+
+def test_parsl_registrations_still_answer_direct_calls():
+    assert id_for_memo(Label("a")) == id_for_memo(Label("a")) != id_for_memo(Label("b"))
+    with pytest.raises(ValueError, match="subclasses of dict"):
+        id_for_memo(collections.OrderedDict(a=1))
+
+
+def test_a_subclass_with_its_own_registration_is_keyed_by_it():
+    assert canonical_bytes(Keyed("a")) == canonical_bytes(Keyed("a"))
+    assert canonical_bytes(Keyed("a")) != canonical_bytes(Keyed("b"))
+    assert canonical_bytes(Keyed("a")) != canonical_bytes("a")
 
 
 def test_functions_are_values():

@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from parsl_repro.monitoring.canonical import Uncacheable, canonical_bytes
-from parsl_repro.monitoring.identity import AppIdentity, app_identity
+from parsl_repro.memo import Uncacheable, canonical_bytes
+from parsl_repro.memo.identity import AppIdentity, app_identity
 
 
 @pytest.fixture
@@ -195,7 +195,7 @@ def test_recursion_and_mutual_recursion_terminate_and_give_the_same_digest_in_an
         import importlib.util, sys
         spec = importlib.util.spec_from_file_location("idmod_cycles", {path!r})
         m = importlib.util.module_from_spec(spec); sys.modules["idmod_cycles"] = m; spec.loader.exec_module(m)
-        from parsl_repro.monitoring.identity import app_identity
+        from parsl_repro.memo.identity import app_identity
         order = sys.argv[1].split(",")
         digests = {{n: app_identity(getattr(m, n)).digest for n in order}}
         print(digests["ping"], digests["pong"])
