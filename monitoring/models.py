@@ -20,7 +20,7 @@ import datetime
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bump on every change of the tables below, with a migration step in ``schema.py``."""
 
 
@@ -114,7 +114,10 @@ class Task(Base):
     args_repr: Mapped[str | None] = mapped_column(Text)  # bounded, readable
     memo_components: Mapped[str | None] = mapped_column(Text)  # JSON {component: digest}
     cache_note: Mapped[str | None] = mapped_column(Text)  # why this task was not cached / not a hit
-    result_digest: Mapped[str | None] = mapped_column(Text)
+    result_digest: Mapped[str | None] = mapped_column(Text)  # sha256 of the serialized result (every task, schema 5)
+    args_digest: Mapped[str | None] = mapped_column(Text, index=True)  # sha256 of the serialized arguments
+    args_note: Mapped[str | None] = mapped_column(Text)  # "not replayable: ..." when the arguments were not stored
+    command: Mapped[str | None] = mapped_column(Text)  # a bash app's rendered command line, as its last try ran it
     memo_source_run: Mapped[str | None] = mapped_column(Text)
     memo_source_task: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
@@ -187,6 +190,16 @@ class FileUse(Base):
     role: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[datetime.datetime]
     __table_args__ = (Index("ix_file_use_run_task", "run_id", "task_id"),)
+
+
+class Argument(Base):
+    """A task's arguments, serialized together as ``(args, kwargs)``, stored once per digest however
+    many tasks or runs used them (``task.args_digest`` points here)."""
+    __tablename__ = "argument"
+    digest: Mapped[str] = mapped_column(Text, primary_key=True)
+    serializer: Mapped[str] = mapped_column(Text)  # the parsl_repro.serialize method: pickle | dill
+    size: Mapped[int] = mapped_column(BigInteger)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Result(Base):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABCMeta, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -24,10 +25,13 @@ from typing import Any, NamedTuple
 class RunStarted(NamedTuple):
     """A run began: the first event of every run, from which the store writes the run's row.
 
-    ``environment`` is where, how and with what code it was started (``RunEnvironment.as_dict()``
-    of ``parsl_repro.monitoring.environment``: script, argv, host, user, packages, git state), or
-    None when nothing was captured. The store also marks, when it writes this row, the runs of the
-    same host whose process is gone as ``killed``.
+    ``environment`` is where, how and with what code it was started: a read-only mapping with the
+    keys of ``RunEnvironment.as_dict()`` (``parsl_repro.monitoring.environment``: script, argv,
+    host, user, packages, git state), or None when nothing was captured. The kernel's is a
+    ``PendingEnvironment``: the run's writer process captures it, so that a run starts without
+    waiting for git and the package list; read in the run's own process, it is captured there when
+    first read. ``dict(environment)`` is a plain copy. The store also marks, when it writes this
+    row, the runs of the same host whose process is gone as ``killed``.
     """
     run_id: str
     run_dir: str
@@ -37,7 +41,7 @@ class RunStarted(NamedTuple):
     runinfo_dir: str = ""
     workflow_version: str | None = None
     pid: int | None = None
-    environment: dict | None = None
+    environment: Mapping[str, Any] | None = None
 
 
 class RunEnded(NamedTuple):
@@ -134,6 +138,43 @@ class TaskResult(NamedTuple):
     serializer: str
     value: bytes
     outputs: tuple[tuple[str, str], ...] = ()
+
+
+class TaskArguments(NamedTuple):
+    """A task's arguments as it first launched (or was found in the memo table): futures replaced by
+    their values, for replay. The sink serializes them (``parsl_repro.serialize``), stores the
+    bytes once per digest, and keeps only the digest and a "not replayable" note when they cannot
+    be serialized or their serialized size exceeds ``limit`` bytes (``Config.provenance_argument_limit``).
+
+    ``args`` and ``kwargs`` are the task's own objects; sinks must not keep or mutate them past
+    rendering, and render them soon (a task that mutates its own arguments in place may otherwise
+    be recorded after the change).
+    """
+    run_id: str
+    task_id: int
+    time: float
+    args: tuple
+    kwargs: dict
+    limit: int
+
+
+class TaskReturned(NamedTuple):
+    """A task completed with a value (``exec_done`` or ``memo_done``). ``digest`` is the sha256 of the
+    value serialized through ``parsl_repro.serialize`` when the kernel already knows it (a cached
+    task's stored result); otherwise the sink computes it from ``value`` and then drops the value."""
+    run_id: str
+    task_id: int
+    time: float
+    value: Any
+    digest: str | None = None
+
+
+class TaskCommand(NamedTuple):
+    """The command line a bash app's try rendered and ran (or tried to run)."""
+    run_id: str
+    task_id: int
+    try_id: int
+    command: str
 
 
 class TaskState(NamedTuple):

@@ -200,14 +200,15 @@ def test_dependents_do_not_alter_the_parent_exception(dfk):
 
 
 def test_task_created_event_precedes_its_first_state(load):
-    from parsl_repro.events import RecordingSink, TaskCreated, TaskState
+    from parsl_repro.events import RecordingSink, TaskArguments, TaskCreated, TaskReturned, TaskState
     sink = RecordingSink()
     load(sink=sink)
     fut = add(1)
     fut.result()
     mine = [e for e in sink.events if getattr(e, "task_id", None) == fut.tid]
-    assert [type(e) for e in mine] == [TaskCreated, TaskState, TaskState]
-    launched, done = mine[1], mine[2]
+    assert [type(e) for e in mine] == [TaskCreated, TaskArguments, TaskState, TaskState, TaskReturned]
+    arguments, launched, done, returned = mine[1:]
+    assert (arguments.args, returned.value) == ((1,), add.__wrapped__(1))  # resolved arguments; the result
     # threads report when the try started running with the move that closes it
     assert launched.new == "launched" and launched.running is None
     assert done.new == "exec_done" and launched.time <= done.running <= done.time

@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import parsl_repro
-from parsl_repro.app.futures import DataFuture
 from parsl_repro.config import Config
+from parsl_repro.data_provider.data_future import DataFuture
 from parsl_repro.data_provider.data_manager import DataManager, names_files
 from parsl_repro.dataflow import gc_tuning
 from parsl_repro.dataflow.futures import AppFuture
@@ -90,9 +90,7 @@ class DataFlowKernel:
                              redact_secrets(repr(config)), os.path.abspath(config.run_dir),
                              getattr(config.monitoring, "workflow_version", None), os.getpid())
         try:
-            self.store, store_sink = _open_store(config, self.run_dir, started)
-            if self.store is not None:
-                started = _with_environment(started, self.store)
+            self.store, store_sink, started = _open_store(config, self.run_dir, started)
         except BaseException:
             if self._logging_unregister is not None:
                 self._logging_unregister()
@@ -100,7 +98,8 @@ class DataFlowKernel:
         sinks = [s for s in (store_sink, event_sink) if s is not None]
         self.event_sink: EventSink = sinks[0] if len(sinks) == 1 else FanOutSink(sinks) if sinks else NullSink()
         self._emit = self.event_sink.emit
-        self._emit(started)
+        if event_sink is not None:
+            event_sink.emit(started)  # the store's sink handed it to the writer process as it started
 
         self.executors: dict[str, ParslExecutor] = {}
         self.data_manager = DataManager(self)
@@ -136,11 +135,12 @@ class DataFlowKernel:
         self._runner = TaskRunner(run_id=self.run_id, executors=self.executors, memoizer=self.memoizer,
                                   states=self._states, retries=RetryPolicy(config.retries, config.retry_handler),
                                   tracker=self._tracker, sink=self.event_sink, forget=self._forget,
-                                  fail_fast=not config.lazy_errors)
+                                  fail_fast=not config.lazy_errors, argument_limit=None if isinstance(
+                                      self.event_sink, NullSink) else config.provenance_argument_limit)
         self._user_labels: list[str] = []
-        from parsl_repro.jobs.job_status_poller import JobStatusPoller
-        self.job_status_poller = JobStatusPoller(strategy=config.strategy, max_idletime=config.max_idletime,
-                                                 strategy_period=config.strategy_period)
+        self.job_status_poller: Any = None
+        """The ``JobStatusPoller`` that scales block executors, made when the first executor with a
+        provider is added: a run on threads alone never loads the providers and launchers."""
         self.add_executors(config.executors)
         self.add_executors([ThreadPoolExecutor(max_threads=config.internal_tasks_max_threads, label=INTERNAL_EXECUTOR)])
 
@@ -204,15 +204,23 @@ class DataFlowKernel:
                 os.makedirs(provider.script_dir, exist_ok=True)
             executor.start()
             self.executors[executor.label] = executor
-            poller = getattr(self, "job_status_poller", None)
-            if poller is not None:
-                poller.add_executors([executor])  # submits its init_blocks now
+            if provider is not None:
+                self._block_poller().add_executors([executor])  # submits its init_blocks now
             if executor.label != INTERNAL_EXECUTOR:
                 self._user_labels.append(executor.label)
             kind = type(executor)
             logger.info("Started executor %s (%s)", executor.label, kind.__name__,
                         extra={"parsl.executor.label": executor.label,
                                "parsl.executor.type": f"{kind.__module__}.{kind.__name__}"})
+
+    def _block_poller(self) -> Any:
+        """The job status poller, made now if this is the first executor with a provider."""
+        if self.job_status_poller is None:
+            from parsl_repro.jobs.job_status_poller import JobStatusPoller
+            config = self._config
+            self.job_status_poller = JobStatusPoller(strategy=config.strategy, max_idletime=config.max_idletime,
+                                                     strategy_period=config.strategy_period)
+        return self.job_status_poller
 
     def _resource_monitoring(self) -> tuple[bool, float]:
         """(enabled, interval in s) of per-task resource sampling for executors with worker
@@ -367,7 +375,8 @@ class DataFlowKernel:
         self._runner.cancelling = (f"the run was interrupted ({self.interrupted})" if self.interrupted else
                                    "the run was cleaned up before the task finished")
         try:
-            self.job_status_poller.close()  # scales every block in
+            if self.job_status_poller is not None:
+                self.job_status_poller.close()  # scales every block in
         except Exception:
             logger.exception("Stopping the job status poller failed")
         try:
@@ -437,35 +446,31 @@ def store_url(config: Config) -> str | None:
     return default_url(config.run_dir)
 
 
-def _open_store(config: Config, run_dir: str, started: RunStarted) -> tuple[Any, EventSink | None]:
-    """Open the run's provenance store (raising if it cannot be used) and its event sink, before
-    any executor starts. The run's row is written from its ``RunStarted``, like every record."""
+def _open_store(config: Config, run_dir: str, started: RunStarted) -> tuple[Any, EventSink | None, RunStarted]:
+    """Check the run's provenance store (raising if it cannot be used) and start its event sink,
+    before any executor starts; return them and ``started`` as recorded.
+
+    The run's row is written from its ``RunStarted``, like every record: it carries where, how and
+    with what code the run was started (a ``PendingEnvironment``, which the writer process captures)
+    and reaches the writer before this returns. Nothing here waits for the writer process, which
+    makes the schema current itself, nor for the capture."""
     url = store_url(config)
     if url is None:
-        return None, None
+        return None, None, started
     from parsl_repro.monitoring.engine import default_url, prepare_default_store
-    from parsl_repro.monitoring.store import ProvenanceStore
+    from parsl_repro.monitoring.environment import PendingEnvironment
+    from parsl_repro.monitoring.shipping import RunStore
 
     if url == default_url(config.run_dir):
         prepare_default_store(config.run_dir)
-    store = ProvenanceStore(url, spool_dir=run_dir, initialize_logging=config.initialize_logging).open()
+    store = RunStore(url, spool_dir=run_dir, initialize_logging=config.initialize_logging).check()
+    started = started._replace(environment=PendingEnvironment())
     try:
-        sink = store.sink(started.run_id)
+        sink = store.sink(started)
     except BaseException:
         store.close()
         raise
-    return store, sink
-
-
-def _with_environment(started: RunStarted, store: Any) -> RunStarted:
-    """``started`` carrying where, how and with what code this run was started, for its record."""
-    from parsl_repro.monitoring.environment import capture_environment
-
-    try:
-        return started._replace(environment=capture_environment().as_dict())
-    except BaseException:
-        store.close()
-        raise
+    return store, sink, started
 
 
 def _at_interpreter_exit(kernel: DataFlowKernel) -> None:

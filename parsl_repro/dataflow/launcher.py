@@ -27,8 +27,8 @@ from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from typing import Any
 
-from parsl_repro.app.errors import RemoteExceptionWrapper
 from parsl_repro.data_provider.files import File
+from parsl_repro.dataflow.command import command_of
 from parsl_repro.dataflow.errors import DependencyError, JoinError, TaskCancelled, WorkflowHalted
 from parsl_repro.dataflow.graph import DependencyTracker, future_error
 from parsl_repro.dataflow.memoization import Memoizer
@@ -37,10 +37,9 @@ from parsl_repro.dataflow.states import FINAL_STATES, States
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError
-from parsl_repro.events import EventSink, FileObserved, TaskInputs
+from parsl_repro.events import EventSink, FileObserved, TaskArguments, TaskCommand, TaskInputs, TaskReturned
 from parsl_repro.executors.base import SUBMITTING, ParslExecutor
-from parsl_repro.executors.errors import BadStateException
-from parsl_repro.executors.high_throughput.errors import ManagerLost, WorkerLost
+from parsl_repro.executors.errors import ExecutionStopped, RemoteExceptionWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +50,8 @@ _NONE: dict = {}
 class TaskRunner:
     def __init__(self, *, run_id: str, executors: dict[str, ParslExecutor], memoizer: Memoizer,
                  states: TaskStateMachine, retries: RetryPolicy, tracker: DependencyTracker,
-                 sink: EventSink, forget: Callable[[TaskRecord], None], fail_fast: bool = False) -> None:
+                 sink: EventSink, forget: Callable[[TaskRecord], None], fail_fast: bool = False,
+                 argument_limit: int | None = None) -> None:
         self.run_id = run_id
         self.executors = executors
         self.memoizer = memoizer
@@ -61,6 +61,8 @@ class TaskRunner:
         self.sink = sink
         self.forget = forget
         self.fail_fast = fail_fast
+        self.argument_limit = argument_limit
+        """Record each task's arguments (up to this many serialized bytes) and result digest; None: no record."""
         self.halted: WorkflowHalted | None = None
         self.cancelling: str | None = None
         """Set by the kernel when the run ends (cleanup, or an interrupt): why unfinished tasks are
@@ -117,6 +119,9 @@ class TaskRunner:
         task.try_time_launched = time.time()
         if task.kwargs and task.kwargs.get("inputs"):
             self._observe_inputs(task)
+        if task.try_id == 0 and self.argument_limit is not None:
+            self.sink.emit(TaskArguments(self.run_id, task.id, task.try_time_launched, task.args, task.kwargs,
+                                         self.argument_limit))
         memo_fu = self.memoizer.check_memo(task)
         if memo_fu is not None:
             task.from_memo = True
@@ -158,6 +163,12 @@ class TaskRunner:
         result = None if error is not None else fut.result()
         if isinstance(result, RemoteExceptionWrapper):
             error = result.get_exception()
+        if task.app_kind == "bash" and not task.from_memo:
+            command = command_of(result if error is None else error)
+            if command is not None:
+                self.sink.emit(TaskCommand(self.run_id, task.id, task.try_id, command))
+                if error is None:
+                    result = int(result)
         if error is not None and self.cancelling is not None and ended_by_shutdown(error):
             self.cancel(task)
         elif error is not None:
@@ -243,6 +254,9 @@ class TaskRunner:
         self.states.move(task, state)
         if task.kwargs:
             self._observe_files(task, outputs=True)
+        if self.argument_limit is not None:  # recording: the result's digest (the sink computes it if not known)
+            known = task.result_digest
+            self.sink.emit(TaskReturned(self.run_id, task.id, task.time_returned, None if known else result, known))
         app_fu = task.app_fu
         self.forget(task)  # may drop task.app_fu
         app_fu.set_result(result)
@@ -324,7 +338,7 @@ class TaskRunner:
 def ended_by_shutdown(error: BaseException) -> bool:
     """Whether a try's error came from the run ending (an executor shut down or its workers
     stopped, a queued call cancelled, a dependency cancelled) rather than from the app itself."""
-    return isinstance(error, (CancelledError, BadStateException, ManagerLost, WorkerLost)) or (
+    return isinstance(error, (CancelledError, ExecutionStopped)) or (
         isinstance(error, DependencyError) and any(isinstance(e, CancelledError)
                                                    for e, _ in error.dependent_exceptions_tids))
 

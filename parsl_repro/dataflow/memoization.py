@@ -13,176 +13,41 @@ for later runs (see ``BasicMemoizer``).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import os
 import pickle
 import threading
 import time
-import types
-import weakref
-from abc import ABCMeta, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future
-from functools import lru_cache, singledispatch
 from typing import Any, Literal
 
 from parsl_repro.data_provider.files import File
+from parsl_repro.dataflow.errors import BadCheckpoint
 from parsl_repro.dataflow.futures import FINISHED_CONDITION
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.errors import ConfigurationError
 from parsl_repro.events import AppSeen, MemoTableLoaded, TaskKeyed, TaskResult
+from parsl_repro.memo import FileDigestCache, Memoizer, ResultStore, StoredResult, Uncacheable
+from parsl_repro.memo.extension import (
+    id_for_memo,
+    id_for_memo_dict,
+    id_for_memo_list,
+    id_for_memo_pickle,
+    id_for_memo_tuple,
+)
+from parsl_repro.memo.key import identity_of, make_hash, memo_key
 from parsl_repro.monitoring import cache_notes
+from parsl_repro.serialize import deserialize_value, serialize_value
+from parsl_repro.serialize.errors import SerializationError
+from parsl_repro.utils import Timer, get_all_checkpoints, parse_period
 
 logger = logging.getLogger(__name__)
 
-
-@singledispatch
-def id_for_memo(obj: object, output_ref: bool = False) -> bytes:
-    """Bytes that identify ``obj`` for memoization: equal for equal values, different otherwise.
-
-    ``output_ref`` is True for values in an app's ``outputs=`` list, which name files that do not
-    exist yet, so they are identified by name rather than content.
-    """
-    raise ValueError(f"unknown type for memoization: {type(obj)}; register an id_for_memo function for it "
-                     f"or list the argument in ignore_for_cache")
-
-
-@id_for_memo.register(str)
-@id_for_memo.register(int)
-@id_for_memo.register(float)
-@id_for_memo.register(bool)
-@id_for_memo.register(bytes)
-@id_for_memo.register(type(None))
-def id_for_memo_pickle(obj: object, output_ref: bool = False) -> bytes:
-    return pickle.dumps(obj)
-
-
-def _exact(kind: type, value: object) -> None:
-    if type(value) is not kind:
-        raise ValueError(f"id_for_memo cannot work on subclasses of {kind.__name__} ({type(value)})")
-
-
-@id_for_memo.register(list)
-def id_for_memo_list(denormalized_list: list, output_ref: bool = False) -> bytes:
-    _exact(list, denormalized_list)
-    return pickle.dumps([id_for_memo(e, output_ref=output_ref) for e in denormalized_list])
-
-
-@id_for_memo.register(tuple)
-def id_for_memo_tuple(denormalized_tuple: tuple, output_ref: bool = False) -> bytes:
-    _exact(tuple, denormalized_tuple)
-    return pickle.dumps([id_for_memo(e, output_ref=output_ref) for e in denormalized_tuple])
-
-
-@id_for_memo.register(dict)
-def id_for_memo_dict(denormalized_dict: dict, output_ref: bool = False) -> bytes:
-    """Keys are sorted, so insertion order does not matter; values take ``output_ref``, keys do not."""
-    _exact(dict, denormalized_dict)
-    parts = []
-    for key in sorted(denormalized_dict):
-        parts.append(id_for_memo(key))
-        parts.append(id_for_memo(denormalized_dict[key], output_ref=output_ref))
-    return pickle.dumps(parts)
-
-
-@id_for_memo.register(File)
-def id_for_memo_file(f: File, output_ref: bool = False) -> bytes:
-    return pickle.dumps(["File", f.url])
-
-
-# lru_cache sits below register so that the cached version is the one registered
-@id_for_memo.register(types.FunctionType)
-@lru_cache
-def id_for_memo_function(f: types.FunctionType, output_ref: bool = False) -> bytes:
-    """A function by module and name only: editing its body does not change the key."""
-    return pickle.dumps(["types.FunctionType", f.__name__, f.__module__])
-
-
-def make_hash(task: TaskRecord) -> str:
-    """The memo key of a task whose arguments have been resolved (see ``memo_key``)."""
-    key, _components = memo_key(task)
-    return key
-
-
-def identity_of(func: Any) -> Any:
-    """The ``AppIdentity`` of the function an app wraps (through walltime and bash wrappers)."""
-    from parsl_repro.monitoring.identity import app_identity
-
-    target = _unwrapped.get(func)
-    if target is None:
-        target = inspect.unwrap(func)
-        try:
-            _unwrapped[func] = target
-        except TypeError:  # not weak-referenceable
-            pass
-    return app_identity(target)
-
-
-_unwrapped: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def memo_key(task: TaskRecord, file_digest: Any = None, identity: Any = None) -> tuple[str, dict[str, str]]:
-    """The memo key of a resolved task, and the digest of each part it is made of.
-
-    The parts, each a sha256 digest: ``code`` (the app's identity: normalised source, defaults,
-    closure values and the module-level names it uses), ``arg N`` for each positional argument,
-    ``kwarg NAME`` for each keyword argument not in ``ignore_for_cache`` (``outputs`` by file
-    name only, since those files do not exist yet), and ``input PATH`` for each local ``File`` in
-    ``inputs=`` (its content, so a renamed file with the same bytes still hits). Arguments are
-    serialized canonically (type-tagged, mappings and sets sorted), never pickled.
-
-    Raises ``Uncacheable`` for a value that cannot be hashed deterministically.
-    """
-    from parsl_repro.monitoring.canonical import digest
-
-    identity = identity or identity_of(task.func)
-    components = {"code": identity.digest}
-    for position, value in enumerate(task.args):
-        components[f"arg {position}"] = digest(value, file_digest=file_digest)
-    ignored = set(task.ignore_for_cache)
-    for name in sorted(task.kwargs):
-        if name in ignored:
-            continue
-        value = task.kwargs[name]
-        components[f"kwarg {name}"] = digest(value, file_digest=file_digest, output_ref=name == "outputs")
-        if name == "inputs" and file_digest is not None:
-            for f in value or ():
-                if isinstance(f, File) and f.scheme == "file":
-                    components[f"input {f.filepath}"] = file_digest(f.filepath)
-    combined = hashlib.sha256()
-    for name in sorted(components):
-        if name.startswith("input "):
-            continue  # already inside kwarg inputs; listed separately to explain misses by path
-        combined.update(name.encode() + b"\0" + components[name].encode() + b"\0")
-    return combined.hexdigest(), components
-
-
-class Memoizer(metaclass=ABCMeta):
-    """What the kernel asks of a memoization/checkpoint system.
-
-    Who calls what, and when (always the kernel, never user code):
-      * ``start`` once, when the kernel starts, with the run directory;
-      * ``check_memo`` when a task's dependencies are done, just before launch: return a completed
-        Future to use instead of running the task, or None to run it; set ``task['hashsum']``;
-      * exactly one of ``update_memo_result`` / ``update_memo_exception`` when a task ends;
-      * ``close`` once, at cleanup.
-    """
-
-    @abstractmethod
-    def start(self, *, run_dir: str, config_run_dir: str) -> None: ...
-
-    @abstractmethod
-    def check_memo(self, task: TaskRecord) -> Future[Any] | None: ...
-
-    @abstractmethod
-    def update_memo_result(self, task: TaskRecord, r: Any) -> None: ...
-
-    @abstractmethod
-    def update_memo_exception(self, task: TaskRecord, e: BaseException) -> None: ...
-
-    @abstractmethod
-    def close(self) -> None: ...
+__all__ = [  # Parsl's names at Parsl's path; the key machinery lives in parsl_repro.memo
+    "BasicMemoizer", "Memoizer", "id_for_memo", "id_for_memo_dict", "id_for_memo_list", "id_for_memo_pickle",
+    "id_for_memo_tuple", "identity_of", "make_hash", "memo_key",
+]
 
 
 class BasicMemoizer(Memoizer):
@@ -228,7 +93,7 @@ class BasicMemoizer(Memoizer):
         self._pending_checkpoint: list[tuple[str, Any]] = []
         self._timer: Any = None
         self._seen_apps: set[str] = set()
-        self.store: Any = None
+        self.store: ResultStore | None = None
         self.sink: Any = None
         self.run_id = ""
         self.run_dir = ""
@@ -240,14 +105,13 @@ class BasicMemoizer(Memoizer):
         self._names_a_file: dict[str, bool] = {}  # path-like argument -> whether it named a file when first seen
         self._warned_apps: set[str] = set()
 
-    def attach(self, *, store: Any, sink: Any, run_id: str) -> None:
-        """Called by the kernel before ``start``: where results are recorded and loaded from."""
+    def attach(self, *, store: ResultStore | None, sink: Any, run_id: str) -> None:
+        """Called by the kernel before ``start``: where results are loaded from (``store``, None
+        for a run without a record) and where what happens is recorded (``sink``)."""
         self.store, self.sink, self.run_id = store, sink, run_id
 
     # --- start: load the memo table --------------------------------------------------------------
     def start(self, *, run_dir: str, config_run_dir: str) -> None:
-        from parsl_repro.monitoring.canonical import FileDigestCache
-
         self.run_dir, self.config_run_dir = run_dir, config_run_dir
         self.file_digests = FileDigestCache()
         if self.memoize:
@@ -257,16 +121,11 @@ class BasicMemoizer(Memoizer):
             self._emit_sources(False, [], [], 0)
             logger.info("App caching disabled for all apps")
         if self.checkpoint_mode == "periodic":
-            from parsl_repro.config import _parse_period
-            from parsl_repro.utils import Timer
-
             if self.checkpoint_period is None:
                 raise ConfigurationError("Checkpoint period must be specified with periodic checkpoint mode")
-            self._timer = Timer(self.checkpoint, interval=_parse_period(self.checkpoint_period), name="Checkpoint")
+            self._timer = Timer(self.checkpoint, interval=parse_period(self.checkpoint_period), name="Checkpoint")
 
     def _load(self) -> dict[str, Any]:
-        from parsl_repro.utils import get_all_checkpoints
-
         if self.checkpoint_files is not None:
             paths = list(self.checkpoint_files)
         elif self.checkpoint_mode is not None:
@@ -308,8 +167,6 @@ class BasicMemoizer(Memoizer):
         if not self.memoize or not task.memoize:
             task.hashsum = None
             return None
-        from parsl_repro.monitoring.canonical import Uncacheable
-
         identity = identity_of(task.func)
         try:
             key, components = memo_key(task, self.file_digests.sha256, identity)
@@ -334,6 +191,7 @@ class BasicMemoizer(Memoizer):
                 if changed is None:
                     hit = _CompletedFuture(self._value(stored))
                     source = (stored.run_id, stored.task_id)
+                    task.result_digest = stored.result_digest
                 else:
                     notes.append(changed)
         if hit is None:
@@ -429,10 +287,11 @@ class BasicMemoizer(Memoizer):
                            task.id, task.func_name, type(r).__name__)
             return
         serializer, data = serialized
+        task.result_digest = hashlib.sha256(data).hexdigest()
         outputs = self._output_digests(task)
         if self.sink is not None:
-            self.sink.emit(TaskResult(self.run_id, task.id, time.time(), task.hashsum,
-                                      hashlib.sha256(data).hexdigest(), serializer, data, outputs))
+            self.sink.emit(TaskResult(self.run_id, task.id, time.time(), task.hashsum, task.result_digest, serializer,
+                                      data, outputs))
         self._queue_checkpoint(task.hashsum, r)
 
     def _queue_checkpoint(self, key: str, result: Any) -> None:
@@ -514,29 +373,18 @@ class _CompletedFuture(Future):
 
 def _dumps(value: Any) -> tuple[str, bytes] | None:
     try:
-        return "pickle", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        pass
-    try:
-        import dill
-        return "dill", dill.dumps(value)
-    except Exception:
+        return serialize_value(value)
+    except SerializationError:
         return None
 
 
 def _loads(serializer: str, data: bytes) -> Any:
     # results come from this project's own store or checkpoint files, never from a network peer
-    if serializer == "dill":
-        import dill
-        return dill.loads(data)
-    return pickle.loads(data)
+    return deserialize_value(serializer, data)
 
 
 def _read_checkpoint_file(path: str) -> dict[str, Any]:
     """Entries of a ``tasks.pkl`` checkpoint (Parsl's format), as stored results."""
-    from parsl_repro.dataflow.errors import BadCheckpoint
-    from parsl_repro.monitoring.store import StoredResult
-
     checkpoint_file = os.path.join(path, "tasks.pkl")
     if os.path.isdir(path) and not os.path.exists(checkpoint_file):
         return {}  # a checkpoint with nothing in it yet
@@ -552,8 +400,9 @@ def _read_checkpoint_file(path: str) -> dict[str, Any]:
                 break
             except Exception as e:
                 raise BadCheckpoint(f"Failed to load checkpoint {checkpoint_file}: {e}") from e
-            if entry.get("exception") is None:
-                data = pickle.dumps(entry["result"])
+            serialized = _dumps(entry["result"]) if entry.get("exception") is None else None
+            if serialized is not None:
+                serializer, data = serialized
                 table[entry["hash"]] = StoredResult(entry["hash"], "", -1, hashlib.sha256(data).hexdigest(),
-                                                    "pickle", data, ())
+                                                    serializer, data, ())
     return table

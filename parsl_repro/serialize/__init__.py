@@ -4,9 +4,11 @@ Only deserialize data from authenticated peers: see ``parsl_repro.serialize.faca
 """
 from parsl_repro.serialize.facade import (
     deserialize,
+    deserialize_value,
     pack_apply_message,
     pack_res_spec_apply_message,
     serialize,
+    serialize_value,
     unpack_apply_message,
     unpack_res_spec_apply_message,
 )
@@ -14,6 +16,8 @@ from parsl_repro.serialize.facade import (
 __all__ = (
     "serialize",
     "deserialize",
+    "serialize_value",
+    "deserialize_value",
     "pack_apply_message",
     "unpack_apply_message",
     "pack_res_spec_apply_message",

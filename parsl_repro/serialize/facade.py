@@ -144,6 +144,31 @@ def serialize_result(fname: str, obj: Any, buffer_threshold: int = int(1e6)) -> 
     return payload
 
 
+def serialize_value(obj: Any, what: str = "") -> tuple[str, bytes]:
+    """``obj`` for keeping (a stored result, a task's recorded arguments): the name of the method
+    that carried it (``"pickle"``, ``"dill"``, ...) and its body, kept apart so that the sha256 of the
+    body is the same digest whichever part of parsl_repro computes it. Raises ``SerializationError``
+    (``what`` says where the object sat, for its message)."""
+    try:
+        payload = _serialize_with(methods_for_data, obj)
+    except _NotSerializable as e:
+        raise SerializationError("", _explain(obj, what)) from e.cause
+    identifier, _, body = payload.partition(b"\n")
+    return _method_for(identifier).name, body
+
+
+def deserialize_value(method_name: str, body: bytes) -> Any:
+    """The object ``serialize_value`` gave ``(method_name, body)`` for. Only for data this user stored."""
+    for table in (methods_for_data, additional_methods_for_deserialization, methods_for_code):
+        for method in table.values():
+            if method.name == method_name:
+                try:
+                    return method.deserialize(body)
+                except Exception as e:
+                    raise DeserializationError(f"{_method_name(method)} failed: {type(e).__name__}: {e}") from e
+    raise DeserializationError(f"no serialization method is named {method_name!r}")
+
+
 def _warn_if_large(payload: bytes, buffer_threshold: int, what: str) -> None:
     if len(payload) > buffer_threshold:
         logger.warning("Serialized %s is %d bytes, above the buffer threshold of %d bytes: large payloads slow "

@@ -1,0 +1,90 @@
+"""Turning a task's arguments and result into what the store keeps: bytes and digests.
+
+Runs on the thread that ships events to the writer (or the writer's own thread), never on the
+kernel's: ``TaskArguments`` and ``TaskReturned`` carry the task's objects, and are rendered here
+into ``RenderedArguments`` and ``RenderedReturn``, which hold only bytes, digests and notes.
+
+Arguments are serialized together, ``(args, kwargs)``, through ``parsl_repro.serialize``; their
+digest is the sha256 of the body. The bytes travel to the writer once per digest and run (the
+writer stores them once per digest, across runs), so a sweep of 10,000 tasks over one large array
+ships and stores it once. Arguments that hold a URL with a password (an FTP ``File`` with a login)
+are never stored, only their digest. A result's digest is the sha256 of its serialized body, the same digest
+the memoizer records for stored results.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import NamedTuple
+
+from parsl_repro.events import TaskArguments, TaskReturned
+from parsl_repro.serialize import serialize_value
+from parsl_repro.serialize.errors import SerializationError
+from parsl_repro.utils import holds_url_password
+
+NOT_REPLAYABLE = "not replayable: "
+"""How every note on a task that cannot be replayed from the record begins."""
+
+
+def too_large(size: int, limit: int) -> str:
+    return (f"{NOT_REPLAYABLE}arguments not stored (size): {size} bytes serialized, over the limit of {limit} "
+            f"(Config.provenance_argument_limit)")
+
+
+HOLDS_PASSWORD = (f"{NOT_REPLAYABLE}arguments not stored: they hold a URL with a password, which the record "
+                  f"never keeps")
+
+
+def not_serializable(reason: str) -> str:
+    return f"{NOT_REPLAYABLE}arguments not stored: they cannot be serialized ({reason})"
+
+
+class RenderedArguments(NamedTuple):
+    """A task's arguments as stored: ``value`` is None when not shipped (too large, or these bytes
+    were shipped already for another task); ``digest`` is None when they cannot be serialized."""
+    run_id: str
+    task_id: int
+    digest: str | None
+    serializer: str | None
+    size: int | None
+    value: bytes | None
+    note: str | None
+
+
+class RenderedReturn(NamedTuple):
+    """A task's result digest (None when the result cannot be serialized)."""
+    run_id: str
+    task_id: int
+    digest: str | None
+
+
+class ValueRenderer:
+    """Renders one run's argument and result events; remembers which argument bytes it shipped."""
+
+    def __init__(self) -> None:
+        self._shipped: set[str] = set()
+
+    def arguments(self, e: TaskArguments) -> RenderedArguments:
+        try:
+            serializer, body = serialize_value((e.args, e.kwargs), f"the arguments of task {e.task_id}")
+        except SerializationError as error:
+            return RenderedArguments(e.run_id, e.task_id, None, None, None, None, not_serializable(error.reason))
+        digest = hashlib.sha256(body).hexdigest()
+        size = len(body)
+        if holds_url_password(body):
+            return RenderedArguments(e.run_id, e.task_id, digest, serializer, size, None, HOLDS_PASSWORD)
+        if size > e.limit:
+            return RenderedArguments(e.run_id, e.task_id, digest, serializer, size, None, too_large(size, e.limit))
+        if digest in self._shipped:
+            return RenderedArguments(e.run_id, e.task_id, digest, serializer, size, None, None)
+        self._shipped.add(digest)
+        return RenderedArguments(e.run_id, e.task_id, digest, serializer, size, body, None)
+
+    @staticmethod
+    def returned(e: TaskReturned) -> RenderedReturn:
+        if e.digest is not None:
+            return RenderedReturn(e.run_id, e.task_id, e.digest)
+        try:
+            _serializer, body = serialize_value(e.value, f"the result of task {e.task_id}")
+        except SerializationError:
+            return RenderedReturn(e.run_id, e.task_id, None)
+        return RenderedReturn(e.run_id, e.task_id, hashlib.sha256(body).hexdigest())
