@@ -163,7 +163,7 @@ def _on_rendered_return(writer: Writer, rows: BatchRows, e: RenderedReturn) -> N
 
 
 def _on_task_command(writer: Writer, rows: BatchRows, e: TaskCommand) -> None:
-    rows.update_task(e.run_id, e.task_id, command=e.command)
+    rows.update_task(e.run_id, e.task_id, command=redact_secrets(e.command))
 
 
 def _on_file_observed(writer: Writer, rows: BatchRows, e: FileObserved) -> None:

@@ -384,8 +384,9 @@ def _component_differences(mine: dict[str, str], theirs: dict[str, str]) -> list
 def gc_results(engine: Engine, *, keep_runs: int | None = None, older_than_days: float | None = None,
                dry_run: bool = False) -> dict[str, int]:
     """Drop stored results of old runs: those produced by runs outside the newest ``keep_runs``
-    or begun more than ``older_than_days`` ago, unless a kept run reused them."""
-    w, r, t = m.Workflow, m.Result, m.Task
+    or begun more than ``older_than_days`` ago, unless a kept run reused them; and the recorded
+    arguments only old runs used."""
+    w, r, t, a = m.Workflow, m.Result, m.Task, m.Argument
     with engine.begin() as conn:
         runs = list(conn.execute(select(w.run_id, w.time_began).order_by(w.time_began.desc())))
         old = set()
@@ -396,10 +397,16 @@ def gc_results(engine: Engine, *, keep_runs: int | None = None, older_than_days:
             old |= {x.run_id for x in runs if x.time_began < cutoff}
         kept = [x.run_id for x in runs if x.run_id not in old]
         if not old:
-            return {"runs": 0, "results": 0, "bytes": 0}
+            return {"runs": 0, "results": 0, "arguments": 0, "bytes": 0}
         reused = select(t.task_hashsum).where(t.run_id.in_(kept), t.task_hashsum.is_not(None))
         doomed = and_(r.run_id.in_(old), r.memo_key.not_in(reused))
         count, size = conn.execute(select(func.count(), func.coalesce(func.sum(r.size), 0)).where(doomed)).one()
+        still_used = select(t.args_digest).where(t.run_id.in_(kept), t.args_digest.is_not(None))
+        old_only = and_(a.digest.in_(select(t.args_digest).where(t.run_id.in_(old))), a.digest.not_in(still_used))
+        arguments, argument_bytes = conn.execute(
+            select(func.count(), func.coalesce(func.sum(a.size), 0)).where(old_only)).one()
         if not dry_run:
             conn.execute(delete(r).where(doomed))
-    return {"runs": len(old), "results": int(count), "bytes": int(size)}
+            conn.execute(delete(a).where(old_only))
+    return {"runs": len(old), "results": int(count), "arguments": int(arguments),
+            "bytes": int(size) + int(argument_bytes)}

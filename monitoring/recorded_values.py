@@ -6,8 +6,8 @@ into ``RenderedArguments`` and ``RenderedReturn``, which hold only bytes, digest
 
 Arguments are serialized together, ``(args, kwargs)``, through ``parsl_repro.serialize``; their
 digest is the sha256 of the body. The bytes travel to the writer once per digest and run (the
-writer stores them once per digest, across runs), so a sweep of 10,000 tasks over one large array
-ships and stores it once. Arguments that hold a URL with a password (an FTP ``File`` with a login)
+writer stores them once per digest, across runs), so tasks called with the same arguments share
+one stored copy. Arguments that hold a URL with a password (an FTP ``File`` with a login)
 are never stored, only their digest. A result's digest is the sha256 of its serialized body, the same digest
 the memoizer records for stored results.
 """
@@ -57,23 +57,38 @@ class RenderedReturn(NamedTuple):
     digest: str | None
 
 
+def _digest_of(value: object) -> str:
+    return hashlib.sha256(serialize_value(value)[1]).hexdigest()
+
+
+_CONSTANT_DIGESTS = {value: _digest_of(value) for value in (None, True, False)}
+
+
 class ValueRenderer:
     """Renders one run's argument and result events; remembers which argument bytes it shipped."""
 
     def __init__(self) -> None:
         self._shipped: set[str] = set()
+        self._empty: tuple[str, str, int] | None = None  # (digest, serializer, size) of ((), {}), once shipped
 
     def arguments(self, e: TaskArguments) -> RenderedArguments:
+        if not e.args and not e.kwargs and self._empty is not None:  # a call without arguments, again
+            return RenderedArguments(e.run_id, e.task_id, *self._empty, None, None)
         try:
             serializer, body = serialize_value((e.args, e.kwargs), f"the arguments of task {e.task_id}")
         except SerializationError as error:
             return RenderedArguments(e.run_id, e.task_id, None, None, None, None, not_serializable(error.reason))
+        except Exception as error:  # the value changed under the serializer, a proxy refused: never lose the batch
+            return RenderedArguments(e.run_id, e.task_id, None, None, None, None,
+                                     not_serializable(f"{type(error).__name__}: {error}"))
         digest = hashlib.sha256(body).hexdigest()
         size = len(body)
         if holds_url_password(body):
             return RenderedArguments(e.run_id, e.task_id, digest, serializer, size, None, HOLDS_PASSWORD)
         if size > e.limit:
             return RenderedArguments(e.run_id, e.task_id, digest, serializer, size, None, too_large(size, e.limit))
+        if not e.args and not e.kwargs:
+            self._empty = (digest, serializer, size)
         if digest in self._shipped:
             return RenderedArguments(e.run_id, e.task_id, digest, serializer, size, None, None)
         self._shipped.add(digest)
@@ -83,8 +98,11 @@ class ValueRenderer:
     def returned(e: TaskReturned) -> RenderedReturn:
         if e.digest is not None:
             return RenderedReturn(e.run_id, e.task_id, e.digest)
+        value = e.value
+        if value is None or value is True or value is False:  # the commonest results, digested once
+            return RenderedReturn(e.run_id, e.task_id, _CONSTANT_DIGESTS[value])
         try:
-            _serializer, body = serialize_value(e.value, f"the result of task {e.task_id}")
-        except SerializationError:
+            _serializer, body = serialize_value(value, f"the result of task {e.task_id}")
+        except Exception:  # not serializable (or it changed under the serializer): no digest
             return RenderedReturn(e.run_id, e.task_id, None)
         return RenderedReturn(e.run_id, e.task_id, hashlib.sha256(body).hexdigest())

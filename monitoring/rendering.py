@@ -86,10 +86,12 @@ _SIMPLE = (int, float, bool, type(None))
 def _bounded(value: Any) -> str | None:
     if value is None:
         return None
-    if type(value) in _SIMPLE or (type(value) is str and len(value) <= 200):
+    if type(value) in _SIMPLE:
         return repr(value)
+    if type(value) is str and len(value) <= 200:
+        return redact_secrets(repr(value))
     try:
-        return _repr.repr(value)
+        return redact_secrets(_repr.repr(value))
     except Exception:
         return f"<{type(value).__name__}>"
 

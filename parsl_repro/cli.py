@@ -268,8 +268,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         verb = "would drop" if args.dry_run else "dropped"
-        sys.stdout.write(f"{verb} {summary['results']} stored results ({summary['bytes']} bytes) "
-                         f"of {summary['runs']} old runs\n")
+        sys.stdout.write(f"{verb} {summary['results']} stored results and {summary['arguments']} recorded "
+                         f"arguments ({summary['bytes']} bytes) of {summary['runs']} old runs\n")
     return 0
 
 

@@ -52,7 +52,7 @@ class Config(RepresentationMixin):
     provenance_argument_limit : the most bytes of one task's serialized arguments the record keeps
         (default 10 MiB), so the task can be replayed; arguments over it are recorded by digest
         only and the task is marked "not replayable". Equal arguments are stored once however many
-        tasks use them. 0 keeps none.
+        tasks use them. 0 keeps none (digests only).
     retries : how many times a failed task is retried (default 0); with ``retry_handler``, the
         budget that the handler's costs are drawn from.
     retry_handler : ``handler(exception, task_record) -> cost`` per failed try.

@@ -239,11 +239,17 @@ _URL_PASSWORD = re.compile(
     r"[^\s@]+@")  # the password: up to the "@", whatever it holds ("/", quotes, "%40")
 
 
-_URL_PASSWORD_BYTES = re.compile(_URL_PASSWORD.pattern.encode())
+_URL_PASSWORD_BYTES = re.compile(
+    rb"[A-Za-z][A-Za-z0-9+.-]+://"  # a scheme: in binary data, the URL must look like text from its start
+    rb"[A-Za-z0-9._~%!$&'()*+,;=-]*:"  # the user and its colon
+    rb"(?!\d+[/?#])"  # not a port
+    rb"[\x21-\x3f\x41-\x7e]+@"  # the password: printable ASCII up to the "@"
+    rb"[A-Za-z0-9\[]")  # the start of a host
 
 
 def holds_url_password(data: bytes) -> bool:
-    """Whether ``data`` (serialized arguments, say) holds a URL with a password in it."""
+    """Whether ``data`` (serialized arguments, say) holds a URL with a password in it, written as
+    ASCII or UTF-8 text (as pickle writes ``str`` values)."""
     return _URL_PASSWORD_BYTES.search(data) is not None
 
 

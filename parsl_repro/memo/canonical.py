@@ -70,7 +70,7 @@ from collections.abc import Callable
 from typing import Any
 
 from parsl_repro.data_provider.files import File
-from parsl_repro.memo.extension import BUILTIN_REGISTRATIONS, id_for_memo
+from parsl_repro.memo.extension import id_for_memo
 from parsl_repro.memo.files import default_file_cache
 
 logger = logging.getLogger(__name__)
@@ -330,6 +330,7 @@ class Encoder:
         if isinstance(x, tuple) and hasattr(t, "_fields"):
             return self._namedtuple(x)
         if dataclasses.is_dataclass(t):
+            _refuse_builtin_subclass(t)  # a dataclass that is also a dict: its fields do not say it all
             return self._dataclass(x)
         if isinstance(x, pathlib.PurePath):
             return frame(b"P", _text(type_name(t)) + _text(str(x)))
@@ -457,18 +458,28 @@ class Encoder:
         impl = id_for_memo.dispatch(t)
         if impl is id_for_memo.dispatch(object):
             raise Uncacheable(type_name(t))
-        if impl in BUILTIN_REGISTRATIONS:
-            # a subclass of a built-in type: what it adds to its base value is unknown, so only an
-            # id_for_memo function registered for the subclass itself may key it
-            base = next(b for b in t.__mro__[1:] if b in id_for_memo.registry)
-            raise Uncacheable(type_name(t), f"a subclass of {base.__name__} with no id_for_memo function "
-                                            "registered for it")
+        _refuse_builtin_subclass(t)
         # an exception from the user's own id_for_memo function is theirs to see: it fails the task,
         # as in Parsl, rather than silently turning caching off
         out = impl(x, output_ref=self.output_ref)
         if not isinstance(out, bytes | bytearray):
             raise Uncacheable(type_name(t), f"its id_for_memo function returned {type(out).__name__}, not bytes")
         return frame(b"X", _text(type_name(t)) + frame(b"b", bytes(out)))
+
+
+def _refuse_builtin_subclass(t: type) -> None:
+    """Raise ``Uncacheable`` for a subclass of a built-in type (``str``, ``dict``, ...) unless
+    ``id_for_memo`` has a function registered for it or for a user class between it and the
+    built-in: what a subclass adds to its base value is unknown."""
+    for base in t.__mro__:
+        if base in id_for_memo.registry and base is not object:
+            if base.__module__ == "builtins" and base is not t:
+                raise Uncacheable(type_name(t), f"a subclass of {base.__name__} with no id_for_memo function "
+                                                "registered for it")
+            return
+        if base is not t and base in _EXACT:
+            raise Uncacheable(type_name(t), f"a subclass of {base.__name__} with no id_for_memo function "
+                                            "registered for it")
 
 
 _BUILTIN_CALLABLES = (types.BuiltinFunctionType, types.MethodDescriptorType, types.WrapperDescriptorType,

@@ -65,6 +65,3 @@ def id_for_memo_dict(denormalized_dict: dict, output_ref: bool = False) -> bytes
         parts.append(id_for_memo(denormalized_dict[key], output_ref=output_ref))
     return pickle.dumps(parts)
 
-
-BUILTIN_REGISTRATIONS = frozenset({id_for_memo_pickle, id_for_memo_list, id_for_memo_tuple, id_for_memo_dict})
-"""The registrations above: the memo key treats a value that reaches one of them as uncacheable."""

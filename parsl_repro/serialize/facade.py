@@ -149,12 +149,13 @@ def serialize_value(obj: Any, what: str = "") -> tuple[str, bytes]:
     that carried it (``"pickle"``, ``"dill"``, ...) and its body, kept apart so that the sha256 of the
     body is the same digest whichever part of parsl_repro computes it. Raises ``SerializationError``
     (``what`` says where the object sat, for its message)."""
-    try:
-        payload = _serialize_with(methods_for_data, obj)
-    except _NotSerializable as e:
-        raise SerializationError("", _explain(obj, what)) from e.cause
-    identifier, _, body = payload.partition(b"\n")
-    return _method_for(identifier).name, body
+    cause: Exception | None = None
+    for method in methods_for_data.values():  # as _serialize_with, without building a payload
+        try:
+            return method.name, method.serialize(obj)
+        except Exception as e:
+            cause = e
+    raise SerializationError("", _explain(obj, what)) from cause
 
 
 def deserialize_value(method_name: str, body: bytes) -> Any:

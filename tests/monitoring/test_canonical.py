@@ -20,7 +20,7 @@ import zoneinfo
 import pytest
 
 from parsl_repro.data_provider.files import File
-from parsl_repro.dataflow.memoization import id_for_memo
+from parsl_repro.dataflow.memoization import id_for_memo, id_for_memo_pickle
 from parsl_repro.memo import FileDigestCache, Uncacheable, canonical_bytes, digest
 
 
@@ -279,6 +279,40 @@ def _id_keyed(obj: Keyed, output_ref: bool = False) -> bytes:
 def test_subclasses_of_builtin_types_are_uncacheable_unless_registered_themselves(value, base):
     with pytest.raises(Uncacheable, match=f"a subclass of {base} with no id_for_memo function registered for it"):
         canonical_bytes(value)
+
+
+def test_a_dataclass_that_subclasses_a_builtin_is_not_keyed_by_its_fields_alone():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Tagged(dict):
+        a: int = 0
+
+    first, second = Tagged(1), Tagged(1)
+    first["k"], second["k"] = 1, 2
+    with pytest.raises(Uncacheable, match="a subclass of dict"):
+        canonical_bytes(first)
+
+
+class Reused(str):
+    pass
+
+
+class Plain:
+    def __init__(self, text):
+        self.text = text
+
+    def __reduce__(self):
+        return (Plain, (self.text,))
+
+
+id_for_memo.register(Reused, id_for_memo_pickle)  # Parsl's own function, registered for a user type
+id_for_memo.register(Plain, id_for_memo_pickle)
+
+
+def test_parsl_functions_registered_for_a_user_type_key_it():
+    assert canonical_bytes(Reused("a")) == canonical_bytes(Reused("a")) != canonical_bytes(Reused("b"))
+    assert canonical_bytes(Plain("a")) != canonical_bytes(Plain("b"))
 
 
 def test_parsl_registrations_still_answer_direct_calls():

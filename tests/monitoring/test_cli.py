@@ -87,13 +87,20 @@ def test_why_reports_hits(recorded):
 
 
 def test_gc_drops_results_of_old_runs_unless_a_kept_run_reused_them(recorded):
-    assert json.loads(recorded.cli("gc", "--keep-runs", "1", "--json")) == {"runs": 1, "results": 0, "bytes": 0}
+    # the kept run reused every result, and called its tasks with the same arguments: nothing goes
+    assert json.loads(recorded.cli("gc", "--keep-runs", "1", "--json")) == {"runs": 1, "results": 0, "arguments": 0,
+                                                                            "bytes": 0}
     recorded.write("wf.py", WORKFLOW.replace("return x * x", "return x * x * 1"))
     recorded.run()
     report = json.loads(recorded.cli("gc", "--keep-runs", "1", "--dry-run", "--json"))
     assert report["results"] == 3 and report["bytes"] > 0
-    assert "dropped 3 stored results" in recorded.cli("gc", "--keep-runs", "1")
+    assert "dropped 3 stored results and 0 recorded arguments" in recorded.cli("gc", "--keep-runs", "1")
     assert json.loads(recorded.cli("gc", "--keep-runs", "1", "--json"))["results"] == 0
+    recorded.write("wf.py", WORKFLOW.replace("range(3)", "range(10, 12)"))
+    recorded.run()  # new arguments for square; the older runs' square arguments are used by no kept run
+    report = json.loads(recorded.cli("gc", "--keep-runs", "1", "--json"))
+    assert report["arguments"] == 3 and report["results"] == 3
+    assert json.loads(recorded.cli("gc", "--keep-runs", "1", "--json"))["arguments"] == 0
 
 
 @pytest.mark.sqlite_only

@@ -51,6 +51,10 @@ def exits(code):
     return f"exit {code}"
 
 
+def mentions(url):
+    return f"echo {url} > /dev/null"
+
+
 def _digest(value) -> str:
     return hashlib.sha256(serialize_value(value)[1]).hexdigest()
 
@@ -65,7 +69,7 @@ def test_every_task_is_recorded_for_replay(tmp_path, no_leaks, backend):
     scale_app, size_app, holds_app, flaky_app = (python_app(f, data_flow_kernel=kernel)
                                                  for f in (scale, size_of, consume, flaky))
     total_app = python_app(total, data_flow_kernel=kernel, cache=True)
-    count_app, exits_app = (bash_app(f, data_flow_kernel=kernel) for f in (count_lines, exits))
+    count_app, exits_app, mentions_app = (bash_app(f, data_flow_kernel=kernel) for f in (count_lines, exits, mentions))
 
     @join_app(data_flow_kernel=kernel)
     def both(x):
@@ -83,6 +87,7 @@ def test_every_task_is_recorded_for_replay(tmp_path, no_leaks, backend):
             "flaky": flaky_app(str(tmp_path / "marker")),
             "count": count_app(inputs=[File(str(tmp_path / "in.txt"))], outputs=[File(str(tmp_path / "n.txt"))]),
             "exits": exits_app(3),
+            "secret": mentions_app("ftp://alice:s3cret@files.example/data"),
             "join": both(5),
         }
         assert futures["scale"].result() == 12 and futures["chained"].result() == 4
@@ -91,7 +96,7 @@ def test_every_task_is_recorded_for_replay(tmp_path, no_leaks, backend):
         assert futures["large"].result() == LIMIT + 100 and futures["generator"].result() == 6
         assert futures["flaky"].result() == "third time lucky"
         assert futures["count"].result() == 0 and (tmp_path / "n.txt").read_text().strip() == "3"
-        assert futures["exits"].exception() is not None
+        assert futures["exits"].exception() is not None and futures["secret"].result() == 0
         assert futures["join"].result() == [10, 15]
     finally:
         kernel.cleanup()
@@ -144,6 +149,12 @@ def test_every_task_is_recorded_for_replay(tmp_path, no_leaks, backend):
     assert count_task.command == f"wc -l < {tmp_path / 'in.txt'} > {tmp_path / 'n.txt'}"
     exits_task, = by_name["exits"]
     assert exits_task.command == "exit 3" and exits_task.task_status_name == "failed"
+
+    # a password is never kept: not in the command line, not in the argument bytes
+    secret, = by_name["mentions"]
+    assert secret.command == "echo ftp://alice:***@files.example/data > /dev/null"
+    assert secret.args_digest not in blobs and "hold a URL with a password" in secret.args_note
+    assert not any(b"s3cret" in bytes(row.value) for row in blobs.values())
 
     # fail counts as the kernel charged them: two failures at 2.5 each
     flaky_task, = by_name["flaky"]

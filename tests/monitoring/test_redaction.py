@@ -42,3 +42,17 @@ def test_the_store_error_shows_the_url_with_its_password_hidden():
     error = store.StoreUnavailable("postgresql+psycopg://alice:s3cret@127.0.0.1:1/runs", OSError("refused"))
     assert "postgresql+psycopg://alice:***@127.0.0.1:1/runs" in str(error) and "s3cret" not in str(error)
     assert store.redact is redact_secrets
+
+
+def test_serialized_arguments_holding_a_url_password_are_found_and_binary_noise_is_not():
+    import pickle
+    import random
+
+    from parsl_repro import File
+    from parsl_repro.utils import holds_url_password
+
+    assert holds_url_password(pickle.dumps(([File("ftp://alice:s3cret@host/x")], {})))
+    assert holds_url_password(pickle.dumps((("postgresql+psycopg://bob:p%40ss@db:5432/runs",), {})))
+    assert not holds_url_password(pickle.dumps((("http://host:8080/path@x", "ftp://host/x"), {})))
+    noise = random.Random(0)
+    assert not any(holds_url_password(noise.randbytes(1 << 20)) for _ in range(20))
