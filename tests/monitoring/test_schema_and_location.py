@@ -101,6 +101,41 @@ def test_current_store_with_its_version_rewritten_older_loads_and_keeps_its_data
     assert _facts(tmp_path)["version"] == str(SCHEMA_VERSION)
 
 
+def test_a_version_3_store_migrates_in_place_and_its_runs_load_resume_and_answer_why(tmp_path, monkeypatch,
+                                                                                        no_leaks):
+    """A real version-3 store (no workflow.memo_sources, none of schema 5's argument record) is
+    migrated when the next run starts; its run is still listed, its stored result is reused by a
+    run that asks for reuse, and ``why`` explains that hit against it."""
+    from parsl_repro.monitoring import queries
+
+    monkeypatch.chdir(tmp_path)
+    first = _run(tmp_path)
+    _sql(tmp_path, "ALTER TABLE workflow DROP COLUMN memo_sources", "DROP INDEX ix_task_args_digest",
+         "ALTER TABLE task DROP COLUMN args_digest", "ALTER TABLE task DROP COLUMN args_note",
+         "ALTER TABLE task DROP COLUMN command", "DROP TABLE argument",
+         "UPDATE schema_info SET value = '3' WHERE key = 'schema_version'")
+    engine = store_engine(tmp_path / "runinfo")
+    assert not inspect(engine).has_table("argument")  # the old shape, really
+    engine.dispose()
+
+    with parsl_repro.load(_config(tmp_path, reuse_from_store=True)) as dfk:
+        assert token(1).result().startswith("1:")
+        second = dfk.run_id
+    engine = store_engine(tmp_path / "runinfo")
+    try:
+        assert _facts(tmp_path)["version"] == str(SCHEMA_VERSION)
+        assert {run["run_id"] for run in queries.list_runs(engine)} >= {first, second}
+        hit, = queries.list_tasks(engine, second)
+        assert hit["task_status_name"] == "memo_done" and hit["memo_source_run"] == first
+        with engine.connect() as conn:
+            recorded = conn.execute(text("SELECT args_digest FROM task WHERE run_id = :r"), {"r": second}).scalar()
+        assert recorded is not None  # the new run records its arguments in the migrated store
+        explanation, = queries.why(engine, second, task_id=0)
+        assert explanation.outcome == "hit" and explanation.compared_with[0] == first
+    finally:
+        engine.dispose()
+
+
 def test_a_version_2_store_without_try_manager_gets_the_column(tmp_path, monkeypatch, no_leaks):
     """A real version-2 store (no try.manager) is still migrated: the check adds what is missing."""
     monkeypatch.chdir(tmp_path)
