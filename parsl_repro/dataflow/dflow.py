@@ -33,6 +33,7 @@ from parsl_repro.dataflow.graph import DependencyTracker
 from parsl_repro.dataflow.interrupts import InterruptHandlers
 from parsl_repro.dataflow.launcher import TaskRunner
 from parsl_repro.dataflow.memoization import BasicMemoizer, Memoizer
+from parsl_repro.dataflow.recording import open_store
 from parsl_repro.dataflow.retries import RetryPolicy
 from parsl_repro.dataflow.rundirs import make_rundir
 from parsl_repro.dataflow.states import FINAL_STATES
@@ -50,7 +51,6 @@ from parsl_repro.utils import get_version, redact_secrets
 logger = logging.getLogger(__name__)
 
 INTERNAL_EXECUTOR = "_parsl_internal"
-PROVENANCE_URL_VARIABLE = "PARSL_REPRO_PROVENANCE_URL"
 """Environment variable naming the store for runs whose Config leaves ``provenance`` at True."""
 
 
@@ -90,7 +90,7 @@ class DataFlowKernel:
                              redact_secrets(repr(config)), os.path.abspath(config.run_dir),
                              getattr(config.monitoring, "workflow_version", None), os.getpid())
         try:
-            self.store, store_sink, started = _open_store(config, self.run_dir, started)
+            self.store, store_sink, started = open_store(config, self.run_dir, started)
         except BaseException:
             if self._logging_unregister is not None:
                 self._logging_unregister()
@@ -428,49 +428,6 @@ def _outcome(counts: dict[str, int], interrupted: str | None) -> str:
     if any(counts.get(state) for state in FAILED_STATES):
         return "failed"
     return "incomplete" if counts.get(CANCELLED) else "completed"
-
-
-def store_url(config: Config) -> str | None:
-    """The database URL this config records runs in, or None when recording is off."""
-    from parsl_repro.monitoring.engine import default_url
-
-    if config.provenance is False:
-        return None
-    if isinstance(config.provenance, str):
-        return config.provenance
-    endpoint = getattr(config.monitoring, "logging_endpoint", None)
-    if isinstance(endpoint, str) and "://" in endpoint and not endpoint.startswith(("udp://", "tcp://")):
-        return endpoint
-    if os.environ.get(PROVENANCE_URL_VARIABLE):
-        return os.environ[PROVENANCE_URL_VARIABLE]
-    return default_url(config.run_dir)
-
-
-def _open_store(config: Config, run_dir: str, started: RunStarted) -> tuple[Any, EventSink | None, RunStarted]:
-    """Check the run's provenance store (raising if it cannot be used) and start its event sink,
-    before any executor starts; return them and ``started`` as recorded.
-
-    The run's row is written from its ``RunStarted``, like every record: it carries where, how and
-    with what code the run was started (a ``PendingEnvironment``, which the writer process captures)
-    and reaches the writer before this returns. Nothing here waits for the writer process, which
-    makes the schema current itself, nor for the capture."""
-    url = store_url(config)
-    if url is None:
-        return None, None, started
-    from parsl_repro.monitoring.engine import default_url, prepare_default_store
-    from parsl_repro.monitoring.environment import PendingEnvironment
-    from parsl_repro.monitoring.shipping import RunStore
-
-    if url == default_url(config.run_dir):
-        prepare_default_store(config.run_dir)
-    store = RunStore(url, spool_dir=run_dir, initialize_logging=config.initialize_logging).check()
-    started = started._replace(environment=PendingEnvironment())
-    try:
-        sink = store.sink(started)
-    except BaseException:
-        store.close()
-        raise
-    return store, sink, started
 
 
 def _at_interpreter_exit(kernel: DataFlowKernel) -> None:
