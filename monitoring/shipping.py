@@ -419,6 +419,7 @@ def writer_main(stream: IO[bytes]) -> int:
     logger.info("Provenance writer of run %s started (pid %d)", settings["run_id"], os.getpid())
     kinds = (RenderedTask, *_EVENT_TYPES[1:])
     run_started = _CODES[ev.RunStarted]
+    received = 0
     try:
         while (payload := _receive(stream)) is not None:
             for code, fields in pickle.loads(payload):
@@ -426,10 +427,12 @@ def writer_main(stream: IO[bytes]) -> int:
                 if code == run_started:
                     event = _with_captured_environment(event)
                 sink.emit(event)
+                received += 1
     finally:
         sink.close()
         store.close()
-        logger.info("Provenance writer of run %s finished", settings["run_id"])
+        logger.info("Provenance writer of run %s finished: %d events received, %d written, %d not recorded, into %s",
+                    settings["run_id"], received, sink.written, sink.dropped, redact_secrets(settings["url"]))
         stop_logging()
     return 1 if sink.dropped or sink.error else 0
 

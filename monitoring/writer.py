@@ -111,6 +111,10 @@ class StoreSink(EventSink):
             self._tell_user(f"the provenance database stopped answering ({type(e).__name__}); events are kept in "
                             f"{self._spool.path} and will be written when it returns")
             self._keep(rows)
+        except Exception as e:  # a bug: the thread must not die silently and take the rest of the run with it
+            logger.exception("Provenance writer failed on a batch of %d events", len(batch))
+            self.error = self.error or e
+            self._lost(rows.size, e)
 
     def _keep(self, rows: BatchRows) -> None:
         """Spool ``rows``, or count them as lost when the spool is full."""
