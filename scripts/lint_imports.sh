@@ -14,3 +14,4 @@ find "$tree" -name __pycache__ -prune -exec rm -rf {} +
 repo=$PWD
 cd "$tree"  # not the repository, whose parsl_repro/ lacks monitoring and viz
 PYTHONPATH="$tree" "$repo/.venv/bin/lint-imports" --no-cache "$repo/pyproject.toml"
+PYTHONPATH="$tree" "$repo/.venv/bin/lint-imports" --no-cache "$repo/scripts/importlinter-monitoring.toml"
