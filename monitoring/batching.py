@@ -21,7 +21,10 @@ def batches(events: queue.SimpleQueue, stop: threading.Event, limit: int, idle: 
         try:
             first = events.get(timeout=0.05)
         except queue.Empty:
-            if stop.is_set():
+            # ``stop`` is set after the last put, so once it reads set, an empty queue stays empty.
+            # Check both, in that order: the producer may put its last events and set ``stop``
+            # between the ``Empty`` above and this line.
+            if stop.is_set() and events.empty():
                 return
             if idle is not None:
                 idle()

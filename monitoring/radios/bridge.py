@@ -104,12 +104,17 @@ class RadioBridge:
         self.translated += 1
 
     def _run(self) -> None:
+        stopping = False
         while True:
             try:
                 message = self.messages.get(timeout=0.1)
             except queue.Empty:
-                if self._stop.is_set():
+                # Stop only after a wait that began with ``_stop`` already set came up empty: a
+                # message put just before ``close()`` may land between an ``Empty`` and the check
+                # (and a multiprocessing queue's ``empty()`` cannot be trusted to say so).
+                if stopping:
                     return
+                stopping = self._stop.is_set()
                 continue
             self.handle(message)
 
