@@ -11,6 +11,8 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
+from parsl_repro.errors import ParslError
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -161,3 +163,80 @@ def _enter_wal(cursor: Any, patience: float = 60.0) -> None:
             if "locked" not in str(e) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+class StoreNotReadable(ParslError):
+    """A store that cannot be read: no file there, not a database, not a provenance store, or a
+    schema this version does not read. The message says which and what to do."""
+
+
+def open_for_reading(url: str) -> Engine:
+    """An engine that only reads the store at ``url`` (any SQLAlchemy URL), after checking that it is
+    a provenance store of the schema this parsl_repro reads.
+
+    SQLite files are opened with ``mode=ro``, so nothing (not even an empty file for a mistyped
+    path) is ever written, and a reader never takes the write lock from a running workflow's
+    writer. PostgreSQL sessions are ``default_transaction_read_only``. Raises ``StoreNotReadable``
+    (a one-line message, passwords hidden) and ``SchemaTooNew``."""
+    import sqlite3 as _sqlite3
+    from urllib.parse import quote
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from parsl_repro.utils import redact_secrets
+
+    shown = redact_secrets(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreNotReadable(f"{shown!r} is not a database URL (e.g. sqlite:///runinfo/provenance.db, "
+                               f"or postgresql://user@host/db)") from None
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if not path or path == ":memory:":
+            raise StoreNotReadable(f"{shown} names no database file")
+        path = os.path.abspath(path)
+        if not os.path.isfile(path):
+            raise StoreNotReadable(f"No provenance store at {path}: run a workflow first (it writes "
+                                   f"runinfo/provenance.db), or name a store, e.g. sqlite:///PATH or a PostgreSQL URL")
+        uri = f"file:{quote(path)}?mode=ro"
+        engine = create_engine("sqlite://", creator=lambda: _sqlite3.connect(
+            uri, uri=True, timeout=30, check_same_thread=False))
+    else:
+        connect_args = _connect_timeout(parsed.get_backend_name())
+        if parsed.get_backend_name() == "postgresql":
+            connect_args["options"] = "-c default_transaction_read_only=on"
+        try:
+            engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        except (ArgumentError, ImportError) as e:
+            raise StoreNotReadable(f"cannot open {shown}: {e}") from None
+    try:
+        check_schema_readable(engine, shown)
+    except StoreNotReadable:
+        engine.dispose()
+        raise
+    except SQLAlchemyError as e:
+        engine.dispose()
+        cause = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise StoreNotReadable(f"cannot read {shown}: {redact_secrets(cause)}") from None
+    return engine
+
+
+def check_schema_readable(engine: Engine, shown: str) -> None:
+    """Raise ``StoreNotReadable`` or ``SchemaTooNew`` unless the store has this parsl_repro's schema."""
+    from parsl_repro.monitoring.models import SCHEMA_VERSION
+    from parsl_repro.monitoring.schema import SchemaTooNew, stored_version
+
+    with engine.connect() as conn:
+        found = stored_version(conn)
+    if found is None:
+        raise StoreNotReadable(f"{shown} is not a provenance store (it has no parsl_repro schema): "
+                               f"run a workflow that records into it first")
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew(shown, found)
+    if found < SCHEMA_VERSION:
+        raise StoreNotReadable(f"The provenance store at {shown} has schema version {found}, older than this "
+                               f"parsl_repro's ({SCHEMA_VERSION}): the next run that records into it upgrades it in "
+                               f"place")

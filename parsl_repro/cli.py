@@ -41,34 +41,20 @@ def _url(args: argparse.Namespace) -> str:
     return os.environ.get("PARSL_REPRO_PROVENANCE_URL") or default_url("runinfo")
 
 
-def _engine(args: argparse.Namespace) -> Any:
-    from parsl_repro.monitoring.engine import make_engine
-
-    url = _url(args)
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-        if not os.path.exists(path):
-            raise ParslError(f"No provenance store at {path}: run a workflow first, or give --runinfo DIR / --db URL")
-    engine = make_engine(url, writer=False)
-    _check_schema(engine, url)
-    return engine
-
-
-def _check_schema(engine: Any, url: str) -> None:
-    """Refuse a store this version cannot read, with what to do about it."""
-    from parsl_repro.monitoring.models import SCHEMA_VERSION
-    from parsl_repro.monitoring.schema import SchemaTooNew, stored_version
+def _engine(args: argparse.Namespace, *, write: bool = False) -> Any:
+    """The store to answer from: opened read-only, except for ``gc``, which deletes."""
+    from parsl_repro.monitoring.engine import check_schema_readable, make_engine, open_for_reading, sqlite_path
     from parsl_repro.utils import redact_secrets
 
-    with engine.connect() as conn:
-        found = stored_version(conn)
-    if found is None:
-        raise ParslError(f"{redact_secrets(url)} holds no provenance store: run a workflow first")
-    if found > SCHEMA_VERSION:
-        raise SchemaTooNew(redact_secrets(url), found)
-    if found < SCHEMA_VERSION:
-        raise ParslError(f"The provenance store at {redact_secrets(url)} has schema version {found}, older than this "
-                         f"parsl_repro's ({SCHEMA_VERSION}): the next run that records into it upgrades it in place")
+    url = _url(args)
+    if not write:
+        return open_for_reading(url)
+    path = sqlite_path(url)
+    if path is not None and not os.path.exists(path):
+        raise ParslError(f"No provenance store at {path}: run a workflow first, or give --runinfo DIR / --db URL")
+    engine = make_engine(url, writer=False)
+    check_schema_readable(engine, redact_secrets(url))
+    return engine
 
 
 def _on_terminal() -> bool:
@@ -261,7 +247,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
     if args.keep_runs is None and args.older_than is None:
         raise ParslError("gc needs a policy: --keep-runs N and/or --older-than DAYS")
-    summary = queries.gc_results(_engine(args), keep_runs=args.keep_runs, older_than_days=args.older_than,
+    summary = queries.gc_results(_engine(args, write=True), keep_runs=args.keep_runs, older_than_days=args.older_than,
                                  dry_run=args.dry_run)
     if args.json:
         json.dump(summary, sys.stdout)
