@@ -104,6 +104,7 @@ def _on_task_state(writer: Writer, rows: BatchRows, e: TaskState) -> None:
                                   "task_fail_count": e.fail_count or 0, "task_fail_cost": e.fail_cost or 0.0}
         if e.new in FAILED_STATES:
             values["error"] = e.detail
+            values["traceback"] = e.traceback
         rows.update_task(e.run_id, e.task_id, **values)
     else:
         rows.update_task(e.run_id, e.task_id, task_status_name=e.new)
@@ -114,11 +115,11 @@ def _on_task_state(writer: Writer, rows: BatchRows, e: TaskState) -> None:
         error = None if e.new in SUCCESS else f"cancelled: {e.detail}" if e.new == CANCELLED else e.detail
         if e.running:  # ran in the kernel's process (threads): its host and pid
             rows.update_try(e.run_id, e.task_id, e.try_id, task_try_time_returned=when, error=error,
-                            task_fail_history=error, task_try_time_running=e.running, hostname=writer.host,
-                            pid=writer.kernel_pid)
+                            task_fail_history=error, traceback=e.traceback, task_try_time_running=e.running,
+                            hostname=writer.host, pid=writer.kernel_pid)
         else:
             rows.update_try(e.run_id, e.task_id, e.try_id, task_try_time_returned=when, error=error,
-                            task_fail_history=error)
+                            task_fail_history=error, traceback=e.traceback)
 
 
 def _on_task_keyed(writer: Writer, rows: BatchRows, e: TaskKeyed) -> None:

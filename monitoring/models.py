@@ -20,7 +20,7 @@ import datetime
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bump on every change of the tables below, with a migration step in ``schema.py``."""
 
 
@@ -121,6 +121,7 @@ class Task(Base):
     memo_source_run: Mapped[str | None] = mapped_column(Text)
     memo_source_task: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)  # of the final error, when it failed (schema 6)
 
 
 class Try(Base):
@@ -141,6 +142,7 @@ class Try(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     manager: Mapped[str | None] = mapped_column(Text)  # the worker pool that ran it (schema 3)
+    traceback: Mapped[str | None] = mapped_column(Text)  # of the error, when the try failed (schema 6)
 
 
 class Status(Base):
@@ -166,6 +168,7 @@ class Dependency(Base):
     task_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     depends_on: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(Text, primary_key=True, default="data")
+    __table_args__ = (Index("ix_dependency_run_upstream", "run_id", "depends_on"),)  # a task's dependants
 
 
 class File(Base):
@@ -189,7 +192,7 @@ class FileUse(Base):
     file_id: Mapped[int] = mapped_column(ForeignKey("file.file_id"))
     role: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[datetime.datetime]
-    __table_args__ = (Index("ix_file_use_run_task", "run_id", "task_id"),)
+    __table_args__ = (Index("ix_file_use_run_task", "run_id", "task_id"), Index("ix_file_use_file", "file_id"))
 
 
 class Argument(Base):

@@ -115,7 +115,24 @@ def _v4_to_v5(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_task_args_digest ON task (args_digest)")
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(conn: Connection) -> None:
+    """Version 6: failed tasks and tries keep their error's traceback; the dashboard's look-ups of
+    a task's dependants, file uses and resource samples by time get indexes."""
+    _add_column(conn, "task", "traceback TEXT")
+    _add_column(conn, "try", "traceback TEXT")
+    for ddl in VERSION_6_INDEXES:
+        conn.exec_driver_sql(ddl)
+
+
+VERSION_6_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ix_dependency_run_upstream ON dependency (run_id, depends_on)",
+    "CREATE INDEX IF NOT EXISTS ix_file_use_file ON file_use (file_id)",
+)
+"""Indexes that version 6 adds (``models`` declares the same, for new stores)."""
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
+                                                       5: _v5_to_v6}
 """``MIGRATIONS[n]`` upgrades a database from version n to n + 1."""
 
 

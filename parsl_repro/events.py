@@ -185,7 +185,9 @@ class TaskState(NamedTuple):
     is when the try started running, for executors that run tries in the kernel's own process
     (threads), which report it here instead of with a ``TryPlaced`` of their own. A move into a
     final state carries the task's ``fail_count`` (failed tries) and ``fail_cost`` (what they
-    cost against ``retries``, as ``retry_handler`` charged them), as the kernel counted them.
+    cost against ``retries``, as ``retry_handler`` charged them), as the kernel counted them. A try
+    that failed (into ``fail_retryable`` or ``failed``) carries its error's ``traceback``
+    (``utils.failure_traceback``).
     """
     run_id: str
     task_id: int
@@ -198,6 +200,7 @@ class TaskState(NamedTuple):
     running: float | None = None
     fail_count: int | None = None
     fail_cost: float | None = None
+    traceback: str | None = None
 
 
 class FileObserved(NamedTuple):

@@ -9,6 +9,7 @@ import shlex
 import subprocess
 import threading
 import time
+import traceback
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
@@ -263,3 +264,46 @@ def redact_secrets(text: str) -> str:
     ``/`` there), unless what follows the colon is a port followed by a path.
     """
     return _URL_PASSWORD.sub(r"\g<user>***@", text)
+
+
+TRACEBACK_LIMIT = 16 * 1024
+"""Characters of a failure's traceback that the record keeps: the end, where the raising frames
+and the message are."""
+
+
+def failure_traceback(error: BaseException, limit: int = TRACEBACK_LIMIT) -> str:
+    """``error``'s traceback as Python prints it (with its chained causes; for a task that failed in
+    a worker, the worker's frames, which travel back with the exception), without the outer frames
+    of parsl_repro and ``concurrent.futures`` that ran the app, passwords in URLs hidden, cut to its
+    last ``limit`` characters."""
+    described = traceback.TracebackException.from_exception(error)
+    for part in _chain(described):
+        frames = list(part.stack)
+        while len(frames) > 1 and _is_framework(frames[0].filename):
+            frames.pop(0)
+        part.stack = traceback.StackSummary.from_list(frames)
+    text = "".join(described.format())
+    if len(text) > limit:
+        text = f"[... {len(text) - limit} characters cut ...]\n" + text[-limit:]
+    return redact_secrets(text)
+
+
+_FRAMEWORK_DIRS = (os.path.dirname(os.path.abspath(__file__)) + os.sep,
+                   os.path.join("concurrent", "futures") + os.sep)
+
+
+def _is_framework(filename: str) -> bool:
+    return filename.startswith(_FRAMEWORK_DIRS[0]) or _FRAMEWORK_DIRS[1] in filename
+
+
+def _chain(described: traceback.TracebackException) -> list[traceback.TracebackException]:
+    """``described`` and the exceptions it was caused by or raised during, each once."""
+    seen: list[traceback.TracebackException] = []
+    todo = [described]
+    while todo:
+        part = todo.pop()
+        if any(part is known for known in seen):
+            continue
+        seen.append(part)
+        todo.extend(x for x in (part.__cause__, part.__context__) if x is not None)
+    return seen

@@ -40,6 +40,7 @@ from parsl_repro.errors import ConfigurationError
 from parsl_repro.events import EventSink, FileObserved, TaskArguments, TaskCommand, TaskInputs, TaskReturned
 from parsl_repro.executors.base import SUBMITTING, ParslExecutor
 from parsl_repro.executors.errors import ExecutionStopped, RemoteExceptionWrapper
+from parsl_repro.utils import failure_traceback
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +188,8 @@ class TaskRunner:
         elif retry:
             logger.info("Task %s (%s) try %s failed with %s; retrying", task.id, task.func_name, task.try_id,
                         type(error).__name__)
-            self.states.move(task, States.fail_retryable, detail=f"{type(error).__name__}: {error}")
+            self.states.move(task, States.fail_retryable, detail=f"{type(error).__name__}: {error}",
+                             traceback=failure_traceback(error))
             task.try_id += 1
             task.try_time_launched = None
             task.try_time_returned = None
@@ -270,7 +272,8 @@ class TaskRunner:
             self.memoizer.update_memo_exception(task, error)
         except Exception:
             logger.exception("Memoizer failed to record the failure of task %s", task.id)
-        self.states.move(task, state, detail=f"{type(error).__name__}: {error}")
+        self.states.move(task, state, detail=f"{type(error).__name__}: {error}",
+                         traceback=None if state is States.dep_fail else failure_traceback(error))
         if task.kwargs and state is not States.dep_fail:
             self._observe_files(task, outputs=False)
         app_fu = task.app_fu

@@ -37,10 +37,11 @@ class TaskStateMachine:
             logger.debug("Task %s changing state from nothing to pending", task.id,
                          extra={"parsl.dfk": self.run_id, "parsl.task": task.id, "parsl.task_state": "pending"})
 
-    def move(self, task: TaskRecord, new: States, cause: str | None = None, detail: str | None = None) -> None:
+    def move(self, task: TaskRecord, new: States, cause: str | None = None, detail: str | None = None,
+             traceback: str | None = None) -> None:
         with self._lock:
             old, table_cause = self._move_locked(task, new)
-        self._record(task, old, new, cause or table_cause, detail)
+        self._record(task, old, new, cause or table_cause, detail, traceback)
 
     def _move_locked(self, task: TaskRecord, new: States) -> tuple[States | None, str]:
         old = getattr(task, "status", None)
@@ -55,7 +56,8 @@ class TaskStateMachine:
         task.status = new
         return old, table_cause
 
-    def _record(self, task: TaskRecord, old: States | None, new: States, cause: str, detail: str | None) -> None:
+    def _record(self, task: TaskRecord, old: States | None, new: States, cause: str, detail: str | None,
+                traceback: str | None = None) -> None:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Task %s changing state from %s to %s", task.id, "nothing" if old is None else old.name,
                          new.name,
@@ -63,7 +65,8 @@ class TaskStateMachine:
         final = new in FINAL_STATES  # a final move carries the fail count and cost as the kernel charged them
         self.sink.emit(TaskState(self.run_id, task.id, task.try_id, time.time(), None if old is None else old.name,
                                  new.name, cause, detail, task.try_time_running,
-                                 task.fail_count if final else None, float(task.fail_cost) if final else None))
+                                 task.fail_count if final else None, float(task.fail_cost) if final else None,
+                                 traceback))
 
     def move_unless_final(self, task: TaskRecord, new: States, cause: str | None = None,
                           detail: str | None = None) -> bool:
