@@ -168,7 +168,8 @@ class Dependency(Base):
     task_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     depends_on: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(Text, primary_key=True, default="data")
-    __table_args__ = (Index("ix_dependency_run_upstream", "run_id", "depends_on"),)  # a task's dependants
+    # a task's dependants: covering, so a look-up never reads the table
+    __table_args__ = (Index("ix_dependency_run_upstream", "run_id", "depends_on", "task_id"),)
 
 
 class File(Base):

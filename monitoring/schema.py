@@ -125,7 +125,7 @@ def _v5_to_v6(conn: Connection) -> None:
 
 
 VERSION_6_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS ix_dependency_run_upstream ON dependency (run_id, depends_on)",
+    "CREATE INDEX IF NOT EXISTS ix_dependency_run_upstream ON dependency (run_id, depends_on, task_id)",
     "CREATE INDEX IF NOT EXISTS ix_file_use_file ON file_use (file_id)",
 )
 """Indexes that version 6 adds (``models`` declares the same, for new stores)."""
