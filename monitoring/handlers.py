@@ -25,6 +25,7 @@ from parsl_repro.events import (
     TaskCommand,
     TaskCreated,
     TaskInputs,
+    TaskJoined,
     TaskKeyed,
     TaskResult,
     TaskReturned,
@@ -163,6 +164,12 @@ def _on_rendered_return(writer: Writer, rows: BatchRows, e: RenderedReturn) -> N
         rows.update_task(e.run_id, e.task_id, result_digest=e.digest)
 
 
+def _on_task_joined(writer: Writer, rows: BatchRows, e: TaskJoined) -> None:
+    rows.update_try(e.run_id, e.task_id, e.try_id, task_joins=",".join(map(str, e.joins)) or None)
+    for joined in e.joins:
+        rows.dependencies.append({"run_id": e.run_id, "task_id": e.task_id, "depends_on": joined, "kind": "join"})
+
+
 def _on_task_command(writer: Writer, rows: BatchRows, e: TaskCommand) -> None:
     rows.update_task(e.run_id, e.task_id, command=redact_secrets(e.command))
 
@@ -240,6 +247,6 @@ HANDLERS: dict[type, Callable[[Writer, BatchRows, Any], None]] = {
     BlockState: _on_block_state, NodeSeen: _on_node_seen, ResourceSample: _on_resource_sample,
     RunEnded: _on_run_ended, MemoTableLoaded: _on_memo_table_loaded, TaskArguments: _on_task_arguments,
     RenderedArguments: _on_rendered_arguments, TaskReturned: _on_task_returned, RenderedReturn: _on_rendered_return,
-    TaskCommand: _on_task_command,
+    TaskCommand: _on_task_command, TaskJoined: _on_task_joined,
 }
 """The handler of each event type the store records."""

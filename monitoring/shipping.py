@@ -65,7 +65,7 @@ machine it yields to the workflow and catches up when CPUs free, at the latest a
 _EVENT_TYPES: tuple[type, ...] = (
     ev.TaskCreated, ev.TaskState, ev.TaskKeyed, ev.AppSeen, ev.TaskResult, ev.FileObserved, ev.RunEnded,
     ev.TryPlaced, ev.BlockState, ev.NodeSeen, ev.ResourceSample, ev.TaskInputs, ev.MemoTableLoaded, ev.RunStarted,
-    ev.TaskCommand, RenderedArguments, RenderedReturn)
+    ev.TaskCommand, RenderedArguments, RenderedReturn, ev.TaskJoined)
 """What crosses the pipe, each as (its index here, its fields as a plain tuple). A ``TaskCreated``
 crosses rendered to text, as the fields of a ``rendering.RenderedTask``, which the writer rebuilds;
 ``TaskArguments`` and ``TaskReturned`` cross as the bytes and digests they are rendered to here

@@ -177,6 +177,16 @@ class TaskCommand(NamedTuple):
     command: str
 
 
+class TaskJoined(NamedTuple):
+    """A join app's try returned futures to wait on: ``joins`` are the tasks behind them (futures
+    that are not tasks of this run are not named)."""
+    run_id: str
+    task_id: int
+    try_id: int
+    time: float
+    joins: tuple[int, ...]
+
+
 class TaskState(NamedTuple):
     """One move of the task state machine; ``cause`` says why (a transition table entry).
 

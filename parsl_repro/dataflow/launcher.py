@@ -37,7 +37,7 @@ from parsl_repro.dataflow.states import FINAL_STATES, States
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError
-from parsl_repro.events import EventSink, FileObserved, TaskArguments, TaskCommand, TaskInputs, TaskReturned
+from parsl_repro.events import EventSink, FileObserved, TaskArguments, TaskCommand, TaskInputs, TaskJoined, TaskReturned
 from parsl_repro.executors.base import SUBMITTING, ParslExecutor
 from parsl_repro.executors.errors import ExecutionStopped, RemoteExceptionWrapper
 from parsl_repro.utils import failure_traceback
@@ -215,6 +215,9 @@ class TaskRunner:
         task.joins = joinable
         task.join_lock = threading.Lock()
         self.states.move(task, States.joining)
+        joined = tuple(dict.fromkeys(record.id for fut in inner
+                                     if (record := getattr(fut, "task_record", None)) is not None))
+        self.sink.emit(TaskJoined(self.run_id, task.id, task.try_id, time.time(), joined))
         task._outstanding = len(inner) + 1
         for fut in inner:
             fut.add_done_callback(lambda _f, task=task: self._join_one_done(task))
