@@ -184,6 +184,7 @@ def open_for_reading(url: str) -> Engine:
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+    from sqlalchemy.pool import QueuePool
 
     from parsl_repro.utils import redact_secrets
 
@@ -202,8 +203,11 @@ def open_for_reading(url: str) -> Engine:
             raise StoreNotReadable(f"No provenance store at {path}: run a workflow first (it writes "
                                    f"runinfo/provenance.db), or name a store, e.g. sqlite:///PATH or a PostgreSQL URL")
         uri = f"file:{quote(path)}?mode=ro"
-        engine = create_engine("sqlite://", creator=lambda: _sqlite3.connect(
-            uri, uri=True, timeout=30, check_same_thread=False))
+        # a pool of connections that threads take turns with (a web server's request threads):
+        # "sqlite://" alone would get SQLAlchemy's pool for in-memory databases, one connection per
+        # thread, which closes connections other threads still use once more than five exist
+        engine = create_engine("sqlite://", poolclass=QueuePool, pool_size=5, max_overflow=10,
+                               creator=lambda: _sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False))
     else:
         connect_args = _connect_timeout(parsed.get_backend_name())
         if parsed.get_backend_name() == "postgresql":

@@ -84,3 +84,35 @@ def test_the_store_is_opened_read_only(sqlite_store, dashboard, page):
         page.goto(f"{dashboard.base}/run/{run_id}")
         page.wait_for_selector("#page-title")
     assert (os.path.getsize(path), os.path.getmtime(path)) == before
+
+
+def test_the_read_only_engine_serves_many_request_threads_at_once(sqlite_store):
+    """The web server answers each request on a thread of its own: twelve threads holding a
+    connection at the same time all read (a pool for in-memory SQLite would close some of them
+    under the others once more than five exist)."""
+    import threading
+
+    from sqlalchemy import text
+
+    from parsl_repro.monitoring.engine import open_for_reading
+
+    engine = open_for_reading(sqlite_store.url)
+    together = threading.Barrier(12)
+    counts, errors = [], []
+
+    def read() -> None:
+        try:
+            with engine.connect() as conn:
+                together.wait(timeout=30)
+                counts.append(conn.execute(text("SELECT count(*) FROM status")).scalar())
+                together.wait(timeout=30)
+        except Exception as e:  # collected: the assertion below names it
+            errors.append(e)
+
+    threads = [threading.Thread(target=read) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+    assert not errors and len(counts) == 12 and len(set(counts)) == 1 and counts[0] > 0
