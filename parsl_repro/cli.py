@@ -5,6 +5,7 @@
     parsl-repro tasks [RUN] [--state S]   the tasks of a run
     parsl-repro files [RUN]               the files a run read and wrote, by content digest
     parsl-repro why [RUN] [--app A] [--task N]   why tasks were (not) memo hits
+    parsl-repro report [RUN] [-o FILE.html]   one run as a self-contained HTML report (offline)
     parsl-repro gc --keep-runs N | --older-than DAYS   drop stored results of old runs
     parsl-repro spool PATH                write a spool file left by an unreachable database
 
@@ -267,6 +268,24 @@ def cmd_spool(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from parsl_repro.monitoring import queries
+    from parsl_repro.viz.report import write_report
+
+    engine = _engine(args)
+    run_id = queries.resolve_run(engine, args.run)
+    output = args.output or f"report-{run_id[:8]}.html"
+    figures = write_report(engine, run_id, output, _url(args), args.links)
+    size = os.path.getsize(output)
+    if args.json:
+        sys.stdout.write(json.dumps({"run_id": run_id, "path": os.path.abspath(output), "figures": figures,
+                                     "bytes": size}) + "\n")
+    else:
+        sys.stdout.write(f"wrote {output}: run {run_id[:8]}, {figures} figures, {size / 2**20:.1f} MiB "
+                         f"(self-contained: opens offline in any browser)\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parsl-repro", description="Ask the provenance store what happened.")
     parser.add_argument("--runinfo", help="the run directory root holding provenance.db (default: runinfo, "
@@ -291,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     why = command("why", cmd_why, "explain memo hits and misses")
     why.add_argument("--app", help="only tasks of this app")
     why.add_argument("--task", type=int, help="only this task id")
+    report = command("report", cmd_report, "write one run as a self-contained HTML file (figures included)")
+    report.add_argument("-o", "--output", help="the file to write (default: report-RUN.html)")
+    report.add_argument("--links", metavar="URL", help="make task and file names links into the parsl-visualize "
+                        "dashboard at URL (e.g. http://127.0.0.1:8080); by default they are plain text")
     spool = command("spool", cmd_spool, "write a spool file left by an unreachable database", run=False)
     spool.add_argument("path", help="the provenance-spool-RUN.pickle file in a run directory")
     gc = command("gc", cmd_gc, "drop stored results of old runs", run=False)

@@ -56,6 +56,11 @@ def layout(run_id: str, page: str | None = None, exception: str | None = None, *
                  subtitle=f"run {run_id} · {data.outcome}" + (" · live: this page follows it" if data.live else ""))
 
 
+def report_section(engine: Any, run_id: str) -> html.Div:
+    """The failures section of the static report: the first page of the run's failures."""
+    return failures_section(failures(engine, run_id))
+
+
 def failures_section(data: Failures) -> html.Div:
     """The failures of one run, from ``monitoring.read.failures.failures``: counts, the groups by
     exception type, the page of failed tasks with what explains each, and the cancelled tasks."""
