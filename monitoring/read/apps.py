@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Float, Integer, and_, case, func, literal, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy import Engine, and_, case, func, literal, select
 
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.queries import NothingMatches
 from parsl_repro.monitoring.read.common import Page, display_outcome, require_run, rows
+from parsl_repro.monitoring.read.sqltime import EpochMs, Floor
 from parsl_repro.task_states import TASK_STATES, States
 
 HISTOGRAM_BINS = 30
@@ -32,53 +31,10 @@ FAILED = States.failed.name
 MEMO_DONE = States.memo_done.name
 
 
-# --- portable SQL for times: seconds since the epoch, and a floor ------------------------------------
-class epoch_seconds(FunctionElement):  # noqa: N801 (a SQL function, named as SQL names them)
-    """``epoch_seconds(column)``: a stored (naive, UTC) time as seconds since 1970, in SQL."""
-    type = Float()
-    inherit_cache = True
-    name = "epoch_seconds"
-
-
-@compiles(epoch_seconds)
-def _epoch_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    # julianday keeps milliseconds; strftime('%s') plus the fraction's text is exact but three times slower
-    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
-
-
-@compiles(epoch_seconds, "postgresql")
-def _epoch_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"
-
-
-@compiles(epoch_seconds, "mysql")
-def _epoch_mysql(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"UNIX_TIMESTAMP({compiler.process(element.clauses, **kw)})"
-
-
-class floor_int(FunctionElement):  # noqa: N801
-    """``floor_int(x)``: the integer part of a non-negative number, in SQL (a bin's index)."""
-    type = Integer()
-    inherit_cache = True
-    name = "floor_int"
-
-
-@compiles(floor_int)
-def _floor_default(element: Any, compiler: Any, **kw: Any) -> str:
-    # CAST truncates in SQLite; the argument is never negative, so that is the floor
-    return f"CAST({compiler.process(element.clauses, **kw)} AS INTEGER)"
-
-
-@compiles(floor_int, "postgresql")
-def _floor_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
-    # PostgreSQL's CAST rounds, hence FLOOR first
-    return f"CAST(FLOOR({compiler.process(element.clauses, **kw)}) AS INTEGER)"
-
-
 def task_duration() -> Any:
     """SQL: a task's seconds from submission to result (NULL while either time is missing)."""
     t = m.Task
-    return epoch_seconds(t.task_time_returned) - epoch_seconds(t.task_time_invoked)
+    return EpochMs(t.task_time_returned) - EpochMs(t.task_time_invoked)
 
 
 # --- what the page gets -----------------------------------------------------------------------------
@@ -263,7 +219,7 @@ def _add_histograms(conn: Any, in_run: list[Any], summaries: list[AppSummary]) -
     low = case({name: literal(s.histogram.low) for name, s in spread.items()}, value=t.task_func_name)
     scale = case({name: literal(1.0 / s.histogram.width) for name, s in spread.items()}, value=t.task_func_name)
     # a millionth of a bin more, so that a duration on an edge lands above it despite rounding
-    index = floor_int((task_duration() - low) * scale + 1e-6).label("bin")
+    index = Floor((task_duration() - low) * scale + 1e-6).label("bin")
     query = (select(t.task_func_name, index, func.count())
              .where(*in_run, t.task_func_name.in_(list(spread)), t.task_time_invoked.is_not(None),
                     t.task_time_returned.is_not(None))

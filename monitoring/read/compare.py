@@ -14,8 +14,8 @@ from sqlalchemy import Engine, case, func, select
 
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.read.common import Page, rows
-from parsl_repro.monitoring.read.resources import Epoch
 from parsl_repro.monitoring.read.runs import run_header
+from parsl_repro.monitoring.read.sqltime import Epoch
 
 CHOICE_LIMIT = 500
 APP_LIMIT = 500

@@ -22,13 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Float, Integer, and_, case, func, literal_column, or_, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.read.common import aware, require_run, row_dict, rows
 from parsl_repro.monitoring.read.runs import run_header
+from parsl_repro.monitoring.read.sqltime import Epoch, Greatest, Least, from_epoch, naive_utc, number, time_bin
 from parsl_repro.task_states import FAILED_STATES, SUCCEEDED_STATES, TASK_STATES
 
 MAX_BINS = 300
@@ -74,103 +73,6 @@ class _Kept:
 
 
 _finished = _Kept(FINISHED_KEPT)
-
-
-# --- times as numbers, in SQL ----------------------------------------------------------------------
-class _Epoch(FunctionElement[float]):
-    """Seconds since 1970 of a stored (naive UTC) time, as a float; NULL for NULL."""
-
-    type = Float()
-    inherit_cache = True
-    name = "epoch"
-
-
-@compiles(_Epoch)
-def _epoch_standard(element: _Epoch, compiler: Any, **kw: Any) -> str:
-    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"
-
-
-@compiles(_Epoch, "sqlite")
-def _epoch_sqlite(element: _Epoch, compiler: Any, **kw: Any) -> str:
-    # SQLite's date functions keep milliseconds only (and round: 04.9996 is 05 to them), so the whole
-    # seconds come from the text cut after the seconds, and the stored fraction (".123456" after
-    # "YYYY-MM-DD HH:MM:SS") is added as it is
-    when = compiler.process(element.clauses, **kw)
-    return f"(CAST(strftime('%s', substr({when}, 1, 19)) AS REAL) + CAST(substr({when}, 20) AS REAL))"
-
-
-class _Floor(FunctionElement[int]):
-    """The integer at or below a non-negative number (below zero the caller clamps anyway)."""
-
-    type = Integer()
-    inherit_cache = True
-    name = "floor_int"
-
-
-@compiles(_Floor)
-def _floor_standard(element: _Floor, compiler: Any, **kw: Any) -> str:
-    return f"CAST(FLOOR({compiler.process(element.clauses, **kw)}) AS INTEGER)"
-
-
-@compiles(_Floor, "sqlite")
-def _floor_sqlite(element: _Floor, compiler: Any, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS INTEGER)"  # truncates: floor for x >= 0
-
-
-class _Greatest(FunctionElement[float]):
-    """The larger of two numbers (each evaluated once, unlike a CASE)."""
-
-    type = Float()
-    inherit_cache = True
-    name = "greatest"
-
-
-class _Least(FunctionElement[float]):
-    """The smaller of two numbers."""
-
-    type = Float()
-    inherit_cache = True
-    name = "least"
-
-
-@compiles(_Greatest, "sqlite")
-def _greatest_sqlite(element: _Greatest, compiler: Any, **kw: Any) -> str:
-    return f"max({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(_Least, "sqlite")
-def _least_sqlite(element: _Least, compiler: Any, **kw: Any) -> str:
-    return f"min({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(_Greatest)
-def _greatest_standard(element: _Greatest, compiler: Any, **kw: Any) -> str:
-    return f"GREATEST({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(_Least)
-def _least_standard(element: _Least, compiler: Any, **kw: Any) -> str:
-    return f"LEAST({compiler.process(element.clauses, **kw)})"
-
-
-def _number(value: float) -> ColumnElement[Any]:
-    """A float written into the SQL, not bound: a GROUP BY expression must read the same as the
-    selected one, and PostgreSQL tells two bound parameters apart even when equal."""
-    return literal_column(repr(float(value)), Float)
-
-
-def _bin(seconds: ColumnElement[Any], start: float, width: float) -> ColumnElement[Any]:
-    """The time bin (0, 1, ...) of ``seconds``: bins of ``width`` seconds from ``start``."""
-    return _Floor((seconds - _number(start)) / _number(width))
-
-
-def _naive_utc(when: datetime.datetime) -> datetime.datetime:
-    """A time as the store holds it: naive, in UTC."""
-    return when.astimezone(datetime.UTC).replace(tzinfo=None) if when.tzinfo else when
-
-
-def _from_epoch(seconds: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC)
 
 
 # --- the header ------------------------------------------------------------------------------------
@@ -271,7 +173,7 @@ def _progress(conn: Connection, run_id: str, span: Span, bins: int) -> Progress:
     s = m.Status
     width = span.seconds / bins
     start = span.start.timestamp()
-    slot = _bin(_Epoch(s.timestamp), start, width)
+    slot = time_bin(Epoch(s.timestamp), start, width)
     moves = conn.execute(
         select(slot, s.task_status_name, s.previous_status_name, func.count())
         .where(s.run_id == run_id).group_by(slot, s.task_status_name, s.previous_status_name)).all()
@@ -288,7 +190,7 @@ def _progress(conn: Connection, run_id: str, span: Span, bins: int) -> Progress:
             total += change
             series.append(total)
         counts[state] = series
-    times = [_from_epoch(start + (i + 1) * width) for i in range(bins)]
+    times = [from_epoch(start + (i + 1) * width) for i in range(bins)]
     return Progress(span, width, times if counts else [], counts)
 
 
@@ -349,8 +251,8 @@ def _gantt(conn: Connection, run_id: str, span: Span, window: tuple[datetime.dat
     begun = func.coalesce(t.task_try_time_running, t.task_try_time_launched)
     overlap = [t.run_id == run_id, t.task_try_time_launched.isnot(None)]
     if window is not None:
-        overlap += [begun <= _naive_utc(high),
-                    or_(t.task_try_time_returned.is_(None), t.task_try_time_returned >= _naive_utc(low))]
+        overlap += [begun <= naive_utc(high),
+                    or_(t.task_try_time_returned.is_(None), t.task_try_time_returned >= naive_utc(low))]
     total = conn.execute(select(func.count()).select_from(t).where(*overlap)).scalar_one()
     if total == 0:
         return Gantt("empty", span, window, max_tries=max_tries)
@@ -428,12 +330,12 @@ def _binned(conn: Connection, run_id: str, span: Span, window: tuple[datetime.da
     t = m.Try
     low, high = shown[0].timestamp(), shown[1].timestamp()
     begun_at = func.coalesce(t.task_try_time_running, t.task_try_time_launched)
-    begun = _Epoch(begun_at)
-    recorded_end = func.coalesce(_Epoch(t.task_try_time_returned), _number(span.end.timestamp()))
+    begun = Epoch(begun_at)
+    recorded_end = func.coalesce(Epoch(t.task_try_time_returned), number(span.end.timestamp()))
     host = func.coalesce(t.manager, t.hostname)
     # which tries: by the stored times themselves
-    where = [t.run_id == run_id, t.task_try_time_launched.isnot(None), begun_at <= _naive_utc(shown[1]),
-             or_(t.task_try_time_returned.is_(None), t.task_try_time_returned >= _naive_utc(shown[0]))]
+    where = [t.run_id == run_id, t.task_try_time_launched.isnot(None), begun_at <= naive_utc(shown[1]),
+             or_(t.task_try_time_returned.is_(None), t.task_try_time_returned >= naive_utc(shown[0]))]
     workers = conn.execute(select(func.count()).select_from(
         select(t.task_executor, t.block_id, host, t.pid).where(*where).distinct().subquery())).scalar_one()
     level = "worker" if workers <= MAX_LANES else "block"
@@ -443,11 +345,11 @@ def _binned(conn: Connection, run_id: str, span: Span, window: tuple[datetime.da
     # seconds from the window's start (sums of small numbers keep their precision), clipped to it;
     # a try in flight since the last record runs to then, and never ends before it began
     tries = select(*lane_columns,
-                   (_Greatest(begun, _number(low)) - _number(low)).label("begun"),
-                   (_Least(_Greatest(recorded_end, begun), _number(high)) - _number(low)).label("ended"),
+                   (Greatest(begun, number(low)) - number(low)).label("begun"),
+                   (Least(Greatest(recorded_end, begun), number(high)) - number(low)).label("ended"),
                    t.task_try_time_returned.is_(None).label("open")).where(*where).limit(EVERY_ROW).subquery()
     lane_of = [tries.c.task_executor, tries.c.block_id] + ([tries.c.host, tries.c.pid] if level == "worker" else [])
-    begun_bin, ended_bin = _bin(tries.c.begun, 0.0, width), _bin(tries.c.ended, 0.0, width)
+    begun_bin, ended_bin = time_bin(tries.c.begun, 0.0, width), time_bin(tries.c.ended, 0.0, width)
     grouped = conn.execute(  # bins first: the sort behind GROUP BY compares integers before text
         select(begun_bin, ended_bin, func.count(), func.sum(tries.c.begun), func.sum(tries.c.ended),
                func.sum(case((tries.c.open, 1), else_=0)), *lane_of)
@@ -486,7 +388,7 @@ def _binned(conn: Connection, run_id: str, span: Span, window: tuple[datetime.da
         lanes.append(name)
         busy.append(series)
     return Gantt("binned", span, window, total=total, in_flight=open_tries, max_tries=max_tries, lane_level=level,
-                 lanes=lanes, bin_starts=[_from_epoch(low + i * width) for i in range(bins)], bin_seconds=width,
+                 lanes=lanes, bin_starts=[from_epoch(low + i * width) for i in range(bins)], bin_seconds=width,
                  busy=busy)
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, func, select
 from parsl_repro.monitoring import cache_notes
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.queries import NothingMatches
-from parsl_repro.monitoring.read.apps import epoch_seconds, floor_int
 from parsl_repro.monitoring.read.common import Page, display_outcome, require_run, row_dict, rows
+from parsl_repro.monitoring.read.sqltime import EpochMs, Floor
 
 STATE_LIMIT = 500
 TRY_LIMIT = 100
@@ -137,8 +137,8 @@ def _files(conn: Any, run_id: str, task_id: int) -> Page:
 def _samples(conn: Any, run_id: str, task_id: int) -> Samples:
     r = m.Resource
     where = [r.run_id == run_id, r.task_id == task_id]
-    total, first, last = conn.execute(select(func.count(), epoch_seconds(func.min(r.timestamp)),
-                                             epoch_seconds(func.max(r.timestamp))).where(*where)).one()
+    total, first, last = conn.execute(select(func.count(), EpochMs(func.min(r.timestamp)),
+                                             EpochMs(func.max(r.timestamp))).where(*where)).one()
     if not total:
         return Samples()
     cpu = func.coalesce(r.psutil_process_time_user, 0.0) + func.coalesce(r.psutil_process_time_system, 0.0)
@@ -148,7 +148,7 @@ def _samples(conn: Any, run_id: str, task_id: int) -> Samples:
             .where(*where).order_by(r.try_id, r.timestamp)))
         return Samples(points, total)
     width = max((float(last) - float(first)) / SAMPLE_BINS, 1e-3)
-    index = floor_int((epoch_seconds(r.timestamp) - float(first)) / width).label("bin")
+    index = Floor((EpochMs(r.timestamp) - float(first)) / width).label("bin")
     points = rows(conn.execute(
         select(r.try_id, index, func.min(r.timestamp).label("timestamp"), func.max(cpu).label("cpu"),
                func.max(r.psutil_process_memory_resident).label("rss"))

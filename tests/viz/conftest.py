@@ -221,3 +221,44 @@ def settle(tab) -> None:
     """Wait until Dash has drawn the page: its layout is in and no callback is pending."""
     tab.wait_for_selector("#page-title", timeout=20_000)
     tab.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')", timeout=20_000)
+
+
+@pytest.fixture(scope="module")
+def engine(sqlite_store):
+    """A read-only engine on the session's SQLite store, as the dashboard opens it."""
+    from parsl_repro.monitoring.engine import open_for_reading
+
+    reader = open_for_reading(sqlite_store.url)
+    yield reader
+    reader.dispose()
+
+
+def store_rows(engine, sql: str, **params) -> list[tuple]:
+    """The rows of ``sql`` as tuples."""
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql), params)]
+
+
+def table_rows(page, table_id: str) -> list[dict[str, str]]:
+    """The rows of the page's table ``table_id`` as {column key: shown text}."""
+    return page.eval_on_selector_all(f"#{table_id} tbody tr", """rows => rows.map(row => Object.fromEntries(
+        [...row.querySelectorAll('td')].map(td => [td.dataset.col, td.innerText])))""")
+
+
+def figure_data(page, graph_id: str) -> list[dict]:
+    """The traces plotly drew in the graph ``graph_id`` (waits until it has drawn them)."""
+    selector = f"#{graph_id} .js-plotly-plot"
+    page.wait_for_function(f"() => {{ const g = document.querySelector('{selector}'); "
+                           f"return g && g.data && g.data.length > 0 && g.querySelector('.main-svg'); }}",
+                           timeout=20_000)
+    return page.evaluate(f"() => JSON.parse(JSON.stringify(document.querySelector('{selector}').data))")
+
+
+@pytest.fixture(scope="module")
+def first_run(engine, sqlite_store):
+    """The read engine and the first threads run's task ids by app."""
+    ids: dict[str, list[int]] = {}
+    for task_id, app in store_rows(engine, "SELECT task_id, task_func_name FROM task WHERE run_id = :r "
+                                           "ORDER BY task_id", r=sqlite_store.first):
+        ids.setdefault(app, []).append(task_id)
+    return engine, ids

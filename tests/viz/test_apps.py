@@ -5,40 +5,12 @@ run that does not exist."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 
-from parsl_repro.monitoring.engine import open_for_reading
 from parsl_repro.monitoring.queries import NothingMatches
 from parsl_repro.monitoring.read.apps import AppSummary, Histogram, empty_histogram, run_apps
-from tests.viz.conftest import settle
+from tests.viz.conftest import figure_data, settle, store_rows, table_rows
 
 APPS = {"square", "total", "write", "count_chars", "explode", "after", "shout", "fan", "noisy"}
-
-
-@pytest.fixture(scope="module")
-def engine(sqlite_store):
-    engine = open_for_reading(sqlite_store.url)
-    yield engine
-    engine.dispose()
-
-
-def store_rows(engine, sql: str, **params) -> list[tuple]:
-    with engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(text(sql), params)]
-
-
-def table_rows(page, table_id: str) -> list[dict[str, str]]:
-    return page.eval_on_selector_all(f"#{table_id} tbody tr", """rows => rows.map(row => Object.fromEntries(
-        [...row.querySelectorAll('td')].map(td => [td.dataset.col, td.innerText])))""")
-
-
-def figure_data(page, graph_id: str) -> list[dict]:
-    """The traces plotly drew in the graph ``graph_id`` (waits until it has drawn them)."""
-    selector = f"#{graph_id} .js-plotly-plot"
-    page.wait_for_function(f"() => {{ const g = document.querySelector('{selector}'); "
-                           f"return g && g.data && g.data.length > 0 && g.querySelector('.main-svg'); }}",
-                           timeout=20_000)
-    return page.evaluate(f"() => JSON.parse(JSON.stringify(document.querySelector('{selector}').data))")
 
 
 def open_apps(page, dashboard, run_id: str, query: str = "") -> None:

@@ -16,13 +16,6 @@ from parsl_repro.viz.pages.compare import comparison_section
 from tests.viz.conftest import settle
 
 
-@pytest.fixture(scope="module")
-def engine(sqlite_store):
-    engine = open_for_reading(sqlite_store.url)
-    yield engine
-    engine.dispose()
-
-
 def side_by_side(page, table_id: str) -> dict[str, dict[str, str]]:
     """A side-by-side table's rows by label: {label: {a, b, delta}}."""
     return page.eval_on_selector_all(f"#{table_id} tbody tr", """rows => Object.fromEntries(rows.map(row =>

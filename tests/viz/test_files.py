@@ -14,7 +14,7 @@ from sqlalchemy import text
 from parsl_repro.monitoring.engine import open_for_reading
 from parsl_repro.monitoring.queries import RunNotFound
 from parsl_repro.monitoring.read.files import FileNotFound, check_on_disk, file_detail, files, local_path, run_files
-from tests.viz.conftest import Dashboard, run_script, settle
+from tests.viz.conftest import Dashboard, run_script, settle, store_rows, table_rows
 
 WRITE_THREE = r'''
 import parsl_repro as parsl
@@ -38,13 +38,6 @@ print("done")
 
 
 @pytest.fixture(scope="module")
-def engine(sqlite_store):
-    engine = open_for_reading(sqlite_store.url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
 def changed(tmp_path_factory):
     """A store of WRITE_THREE's run whose gone.txt was deleted and edited.txt edited since (same
     size, other content), and a dashboard on it."""
@@ -63,16 +56,6 @@ def changed(tmp_path_factory):
     err = server.stop()
     engine.dispose()
     assert "Traceback" not in err, err
-
-
-def store_rows(engine, sql: str, **params) -> list[tuple]:
-    with engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(text(sql), params)]
-
-
-def table_rows(page, table_id: str) -> list[dict[str, str]]:
-    return page.eval_on_selector_all(f"#{table_id} tbody tr", """rows => rows.map(row => Object.fromEntries(
-        [...row.querySelectorAll('td')].map(td => [td.dataset.col, td.innerText])))""")
 
 
 def hello(sqlite_store) -> tuple[Path, str]:

@@ -76,19 +76,6 @@ def wide(tmp_path_factory):
     assert "Traceback" not in err, err
 
 
-@pytest.fixture(scope="module")
-def first_run(sqlite_store):
-    """The first threads run's read engine and its task ids by app."""
-    engine = open_for_reading(sqlite_store.url)
-    with engine.connect() as conn:
-        ids: dict[str, list[int]] = {}
-        for task_id, app in conn.execute(text("SELECT task_id, task_func_name FROM task WHERE run_id = :r "
-                                              "ORDER BY task_id"), {"r": sqlite_store.first}):
-            ids.setdefault(app, []).append(task_id)
-    yield engine, ids
-    engine.dispose()
-
-
 def nodes(graph: GraphData) -> dict[str, object]:
     return {node.key: node for node in graph.nodes}
 

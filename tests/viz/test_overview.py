@@ -273,13 +273,6 @@ def test_past_the_threshold_the_gantt_bins_and_a_zoom_draws_single_tries(many_st
 
 
 # --- the reads ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def engine(sqlite_store):
-    engine = open_for_reading(sqlite_store.url)
-    yield engine
-    engine.dispose()
-
-
 def test_header_counts_tries_retries_and_tries_in_flight(sqlite_store, engine):
     header = overview.overview_header(engine, sqlite_store.second)
     assert (header["tasks"], header["completed"], header["failures"], header["retries"]) == (19, 14, 5, 2)

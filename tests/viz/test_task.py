@@ -7,24 +7,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from sqlalchemy import text
 
-from parsl_repro.monitoring.engine import open_for_reading
 from parsl_repro.monitoring.queries import NothingMatches
 from parsl_repro.monitoring.read.task import task_detail
-from tests.viz.conftest import settle
-
-
-@pytest.fixture(scope="module")
-def engine(sqlite_store):
-    engine = open_for_reading(sqlite_store.url)
-    yield engine
-    engine.dispose()
-
-
-def store_rows(engine, sql: str, **params) -> list[tuple]:
-    with engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(text(sql), params)]
+from tests.viz.conftest import settle, store_rows, table_rows
 
 
 def task_of(engine, run_id: str, app: str, state: str | None = None) -> int:
@@ -34,11 +20,6 @@ def task_of(engine, run_id: str, app: str, state: str | None = None) -> int:
                        run=run_id, app=app, state=state)
     assert found, f"no {app} task in {run_id}"
     return found[0][0]
-
-
-def table_rows(page, table_id: str) -> list[dict[str, str]]:
-    return page.eval_on_selector_all(f"#{table_id} tbody tr", """rows => rows.map(row => Object.fromEntries(
-        [...row.querySelectorAll('td')].map(td => [td.dataset.col, td.innerText])))""")
 
 
 def open_task(page, dashboard, run_id: str, task_id: int | str) -> None:
