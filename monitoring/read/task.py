@@ -14,7 +14,9 @@ from parsl_repro.monitoring import cache_notes
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.queries import NothingMatches
 from parsl_repro.monitoring.read.common import Page, display_outcome, require_run, row_dict, rows
+from parsl_repro.monitoring.read.failures import FirstFailure, first_failures
 from parsl_repro.monitoring.read.sqltime import EpochMs, Floor
+from parsl_repro.task_states import States
 
 STATE_LIMIT = 500
 TRY_LIMIT = 100
@@ -60,6 +62,8 @@ class TaskDetail:
     cache_notes: list[str]
     memo_source_exists: bool | None
     live: bool = False
+    first_failures: list[FirstFailure] = field(default_factory=list)
+    """For a dependency failure: the tasks upstream that failed first (``failures.first_failures``)."""
 
     @property
     def never_ran(self) -> bool:
@@ -91,6 +95,8 @@ def task_detail(engine: Engine, run_id: str, task_id: int) -> TaskDetail:
             live=display_outcome(run.outcome, run.host, run.pid, run.time_completed)[1])
         if not detail.samples.points:
             detail.samples.reason = _no_samples_reason(conn, run, task, tries)
+        if task["task_status_name"] == States.dep_fail.name:
+            detail.first_failures = first_failures(conn, run_id, [task_id])[task_id]
     return detail
 
 

@@ -147,6 +147,11 @@ def _never_ran(data: TaskDetail) -> Any:
             why += [": " if i == 0 else ", ",
                     dcc.Link(f"task {up['task_id']} ({up['task_func_name']}, {up['task_status_name']})",
                              href=task_href(data.run_id, up["task_id"]))]
+        first = [root for root in data.first_failures if root.task_id not in {up["task_id"] for up in failed}]
+        for i, root in enumerate(first):
+            why += ["; the first failure upstream: " if i == 0 else ", ",
+                    dcc.Link(f"task {root.task_id} ({root.app})", href=task_href(data.run_id, root.task_id),
+                             id=f"task-first-failure-{root.task_id}")]
     return html.Span(why)
 
 
