@@ -62,6 +62,15 @@ def short(digest: str | None, n: int = 12) -> str:
     return (digest or "")[:n]
 
 
+# --- query parameters ------------------------------------------------------------------------------
+def query_param(value: Any) -> str:
+    """A query parameter as Dash Pages hands it to a layout (a string, a list when given several
+    times, None when absent): the first given, stripped; "" when there is none."""
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else ""
+    return "" if value is None else str(value).strip()
+
+
 # --- links -----------------------------------------------------------------------------------------
 def run_href(run_id: str, view: str = "") -> str:
     return f"/run/{quote(run_id, safe='')}" + (f"/{view}" if view else "")

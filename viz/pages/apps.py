@@ -24,6 +24,7 @@ from parsl_repro.viz.components import (
     guarded_callback,
     more_note,
     notice,
+    query_param,
     run_href,
     short,
     table,
@@ -48,7 +49,7 @@ DURATION_NOTE = ("A task's duration runs from its submission to its result: wait
 
 def layout(run_id: str, app: str | list[str] | None = None, **_: Any) -> html.Div:
     """The run's apps, or one app's (``?app=NAME``), or a message naming the run's apps."""
-    focus = _one(app)
+    focus = query_param(app) or None
     try:
         data = run_apps(context.engine(), run_id, focus)
     except NothingMatches as e:
@@ -60,13 +61,6 @@ def layout(run_id: str, app: str | list[str] | None = None, **_: Any) -> html.Di
     title = f"App {focus}" if focus else TITLE
     return frame(title, html.Div(apps_sections(data), id="apps-body"), *live, run_id=run_id, view=VIEW,
                  subtitle=_subtitle(data))
-
-
-def _one(app: str | list[str] | None) -> str | None:
-    """The focused app: ``?app=`` given twice keeps the first; an empty one means none."""
-    if isinstance(app, list):
-        app = app[0] if app else None
-    return app or None
 
 
 def _subtitle(data: RunApps) -> list[Any]:

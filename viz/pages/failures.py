@@ -21,6 +21,7 @@ from parsl_repro.viz.components import (
     guarded_callback,
     more_note,
     notice,
+    query_param,
     run_href,
     table,
     task_href,
@@ -44,7 +45,7 @@ def layout(run_id: str, page: str | None = None, exception: str | None = None, *
     """The page: page ``page`` of the run's failures (of type ``exception`` when given), and a
     timer that redraws it while the run is live."""
     number, problem = _page_number(page)
-    exception = _one(exception) or None
+    exception = query_param(exception) or None
     data = failures(context.engine(), run_id, page=number, exception=exception)
     body = [notice(problem)] if problem else []
     return frame(TITLE,
@@ -216,15 +217,8 @@ def _href(run_id: str, page: int = 1, exception: str | None = None) -> str:
     return run_href(run_id, "failures") + (f"?{urlencode(query)}" if query else "")
 
 
-def _one(value: Any) -> str:
-    """A query parameter given once, or the first of those given several times."""
-    if isinstance(value, (list, tuple)):
-        value = value[0] if value else ""
-    return "" if value is None else str(value)
-
-
 def _page_number(value: Any) -> tuple[int, str]:
-    text = _one(value).strip()
+    text = query_param(value)
     if not text:
         return 1, ""
     if not text.isdigit() or int(text) < 1:

@@ -36,6 +36,7 @@ from parsl_repro.viz.components import (
     frame,
     guarded_callback,
     notice,
+    query_param,
     run_href,
     task_href,
 )
@@ -64,7 +65,7 @@ def layout(run_id: str, task: str | None = None, app: str | None = None, thresho
     problems: list[str] = []
     params = {"run_id": run_id,
               "task": _number(task, "task", problems),
-              "app": _one(app) or None,
+              "app": query_param(app) or None,
               "threshold": _number(threshold, "threshold", problems, THRESHOLD, 1, MAX_TASKS),
               "depth": _number(depth, "depth", problems, DEPTH, 1, MAX_DEPTH)}
     header = run_header(context.engine(), run_id)
@@ -349,16 +350,9 @@ def _escape(text: str) -> str:
 
 
 # --- parameters and links ---------------------------------------------------------------------------
-def _one(value: Any) -> str:
-    """A query parameter given once, or the first of those given several times."""
-    if isinstance(value, (list, tuple)):
-        value = value[0] if value else ""
-    return "" if value is None else str(value).strip()
-
-
 def _number(value: Any, name: str, problems: list[str], default: int | None = None, low: int = 0,
             high: int | None = None) -> int | None:
-    text = _one(value)
+    text = query_param(value)
     if not text:
         return default
     if not text.isdigit():
