@@ -4,12 +4,17 @@ executors saw, each block's life cycle from the provider's job states, and worke
 (busy workers over available workers).
 
 Every series is a time-weighted mean over the bins of one run-wide grid (at most ``BINS``),
-computed in SQL; every list is bounded. The cost is a few passes over the run's rows:
+computed in SQL; every list is bounded. The cost is one pass over the run's rows per part:
 
     samples --LEAD per try--> spans [sample, next sample) with RSS and CPU rate
-            --GROUP BY start bin / end bin (one UNION ALL)--> CPUs in use, RSS per bin
-    tries   --spans [running, returned)--> the same --> busy workers per bin
-    nodes   --latest record per uid--> workers, CPUs, memory available per bin (bounded, Python)
+            --GROUP BY start bin, end bin--> CPUs in use and RSS per bin, in one statement
+    samples --GROUP BY try--> the heaviest tries by peak RSS and by CPU time
+    tries   --spans [running, returned)--> the same GROUP BY --> busy workers per bin
+    nodes   --first and latest record per uid--> the same GROUP BY --> workers, CPUs, memory offered
+
+At 100,000 tasks (200,000 samples, 150,000 tries) on SQLite the usage pass takes about 0.5 s
+(sorting the samples per try for LEAD, then by bin), the tries' pass and the heaviest tries
+about 0.2 s each; a count of the samples reads the run/task index alone.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from parsl_repro.jobs.states import TERMINAL_STATES
 from parsl_repro.monitoring import models as m
-from parsl_repro.monitoring.read.common import Page, aware, display_outcome, require_run, rows
+from parsl_repro.monitoring.read.common import LIVE, Page, aware, display_outcome, require_run, rows
 
 BINS = 150
 """At most this many time bins per series."""
@@ -33,7 +38,9 @@ TOP_TASKS = 15
 """Rows in each table of the heaviest tries."""
 SERIES = 12
 """At most this many nodes (or blocks) get a series of their own; the rest are summed as one."""
-NODE_LIMIT = 500
+NODE_LIMIT = 100
+"""Nodes listed (the browser builds a table cell in about a millisecond at this page's size); what
+the nodes offered is summed over all of them."""
 BLOCK_EVENT_LIMIT = 5000
 INTERNAL_EXECUTOR = "_parsl_internal"  # join apps' bookkeeping: it runs on no worker
 OTHERS = "(others)"
@@ -61,9 +68,12 @@ def _epoch(element: Epoch, compiler: Any, **kw: Any) -> str:
 @compiles(Epoch, "sqlite")
 def _epoch_sqlite(element: Epoch, compiler: Any, **kw: Any) -> str:
     # stored as 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds, plus the fraction as written (julianday()
-    # would round to milliseconds, which matters for tries of a few milliseconds on threads)
+    # would round to milliseconds, which matters for tries of a few milliseconds on threads);
+    # unixepoch() (SQLite 3.38) parses the whole seconds in half the time strftime('%s') takes
     value = compiler.process(element.clauses, **kw)
-    return f"(CAST(strftime('%s', {value}) AS INTEGER) + CAST(substr({value}, 20) AS REAL))"
+    version = getattr(getattr(compiler.dialect, "dbapi", None), "sqlite_version_info", (0,))
+    whole = f"unixepoch({value})" if version >= (3, 38) else f"CAST(strftime('%s', {value}) AS INTEGER)"
+    return f"({whole} + CAST(substr({value}, 20) AS REAL))"
 
 
 class Floor(FunctionElement):
@@ -216,6 +226,30 @@ class Split:
     left_out: int  # how many nodes or blocks are summed in OTHERS
 
 
+@dataclass
+class RunState:
+    """What a page needs of a run before it reads the run's parts."""
+
+    workflow_name: str | None
+    outcome: str  # as shown: see common.display_outcome
+    live: bool
+
+    @property
+    def ended(self) -> bool:
+        """Whether the run's end is known (completed, failed, killed): not live here, and not
+        running on another host."""
+        return self.outcome != LIVE
+
+
+def run_state(engine: Engine, run_id: str) -> RunState:
+    """The run's name, outcome and liveness from its row alone (no count of its tasks). Raises
+    ``RunNotFound``."""
+    with engine.connect() as conn:
+        run = require_run(conn, run_id)
+    outcome, live = display_outcome(run.outcome, run.host, run.pid, run.time_completed)
+    return RunState(run.workflow_name, outcome, live)
+
+
 def resources(engine: Engine, run_id: str, *, parts: frozenset[str] = PARTS, split: tuple[str, ...] = (),
               bins: int = BINS, top: int = TOP_TASKS) -> Resources:
     """The resources of run ``run_id`` over at most ``bins`` time bins, with the run's nodes
@@ -227,13 +261,11 @@ def resources(engine: Engine, run_id: str, *, parts: frozenset[str] = PARTS, spl
     - ``workers``: busy workers, tries that never returned, and the blocks' life cycles.
 
     Raises ``RunNotFound``."""
-    r, y = m.Resource, m.Try
+    y = m.Try
     with engine.connect() as conn:
         run = require_run(conn, run_id)
         outcome, live = display_outcome(run.outcome, run.host, run.pid, run.time_completed)
-        samples, interval, last_sample = conn.execute(
-            select(func.count(), func.max(r.resource_monitoring_interval), func.max(r.timestamp))
-            .where(r.run_id == run_id)).one()
+        samples, interval = _sampling(conn, run_id)
         executors = [] if samples else [label for (label,) in conn.execute(  # only to say why there are none
             select(y.task_executor).where(y.run_id == run_id).group_by(y.task_executor).order_by(y.task_executor))
             if label != INTERNAL_EXECUTOR]
@@ -241,16 +273,16 @@ def resources(engine: Engine, run_id: str, *, parts: frozenset[str] = PARTS, spl
                          time_completed=aware(run.time_completed), executors=executors,
                          executor_kinds=_executor_kinds(run.config_summary),
                          monitoring=_has_monitoring(run.config_summary), interval=interval, samples=samples)
-        data.grid = grid = _grid(conn, run, live, last_sample, bins)
-        data.nodes = _nodes(conn, run_id)  # always: the usage figures show what the nodes offered
+        data.grid = grid = _grid(conn, run, live, bins)
+        data.nodes = _nodes(conn, run_id)
         if "workers" in parts:
             data.blocks, data.blocks_total = _blocks(conn, run_id)
         if grid is None:
             return data
         if samples and "usage" in parts:
-            data.total = _usage(conn, run_id, grid, interval, None, [])[0]
+            data.total = _usage(conn, run_id, grid, None, [])[0]
             for by in split:
-                data.split[by] = _split(conn, run_id, grid, interval, by)
+                data.split[by] = _split(conn, run_id, grid, by)
         if samples and "top" in parts:
             data.top_rss, data.top_cpu = _top(conn, run_id, top)
         if "workers" in parts:
@@ -259,33 +291,41 @@ def resources(engine: Engine, run_id: str, *, parts: frozenset[str] = PARTS, spl
                 select(func.count(), func.count(y.task_try_time_running))
                 .where(y.run_id == run_id, y.task_try_time_returned.is_(None),
                        y.task_executor != INTERNAL_EXECUTOR)).one()
-    data.capacity = _capacity(data.nodes.items, grid)
+        data.capacity = _capacity(conn, run_id, grid)  # the usage and the efficiency figures show it
     return data
 
 
 def split_usage(engine: Engine, run_id: str, by: str, *, bins: int = BINS) -> tuple[Grid | None, Split | None]:
     """The run's CPU and memory per ``by`` (``"node"`` or ``"block"``), on the same grid as
     ``resources``; (grid, None) when the run has no samples. Raises ``RunNotFound``."""
-    r = m.Resource
     with engine.connect() as conn:
         run = require_run(conn, run_id)
         _, live = display_outcome(run.outcome, run.host, run.pid, run.time_completed)
-        samples, interval, last_sample = conn.execute(
-            select(func.count(), func.max(r.resource_monitoring_interval), func.max(r.timestamp))
-            .where(r.run_id == run_id)).one()
-        grid = _grid(conn, run, live, last_sample, bins)
-        if grid is None or not samples:
+        grid = _grid(conn, run, live, bins)
+        if grid is None or not _sampling(conn, run_id)[0]:
             return grid, None
-        return grid, _split(conn, run_id, grid, interval, by)
+        return grid, _split(conn, run_id, grid, by)
 
 
-def _split(conn: Any, run_id: str, grid: Grid, interval: float | None, by: str) -> Split:
+def _sampling(conn: Any, run_id: str) -> tuple[int, float | None]:
+    """How many samples the run has (counted in the run/task index alone) and its sampling
+    interval (one MonitoringHub option per run: read from the first sample that has one)."""
+    r = m.Resource
+    samples = conn.execute(select(func.count()).select_from(r).where(r.run_id == run_id)).scalar_one()
+    if not samples:
+        return 0, None
+    interval = conn.execute(select(r.resource_monitoring_interval)
+                            .where(r.run_id == run_id, r.resource_monitoring_interval.isnot(None)).limit(1)).scalar()
+    return samples, interval
+
+
+def _split(conn: Any, run_id: str, grid: Grid, by: str) -> Split:
     """CPU and memory per node or block (``by``) of the ``SERIES`` that ran the most tries."""
     if by not in SPLITS:
         raise ValueError(f"usage is split by node or block, not {by!r}")
     column = m.Try.hostname if by == "node" else m.Try.block_id
     names, left_out = _busiest(conn, run_id, column)
-    series = _usage(conn, run_id, grid, interval, column, names)
+    series = _usage(conn, run_id, grid, column, names)
     named = {usage.label: usage for usage in series}
     ordered = [named[name] for name in names if name in named]
     if OTHERS in named:
@@ -295,10 +335,10 @@ def _split(conn: Any, run_id: str, grid: Grid, interval: float | None, by: str) 
     return Split(by, ordered, left_out)
 
 
-def _grid(conn: Any, run: Any, live: bool, last_sample: Any, bins: int) -> Grid | None:
+def _grid(conn: Any, run: Any, live: bool, bins: int) -> Grid | None:
     """One grid for every figure: ``bins`` bins from the run's start to its end (or to its newest
     record, or to now while it is live)."""
-    y, b = m.Try, m.Block
+    r, y, b = m.Resource, m.Try, m.Block
     start = aware(run.time_began)
     if start is None:
         return None
@@ -307,6 +347,7 @@ def _grid(conn: Any, run: Any, live: bool, last_sample: Any, bins: int) -> Grid 
         latest = conn.execute(select(func.max(y.task_try_time_returned), func.max(y.task_try_time_running),
                                      func.max(y.task_try_time_launched)).where(y.run_id == run.run_id)).one()
         block = conn.execute(select(func.max(b.timestamp)).where(b.run_id == run.run_id)).scalar()
+        last_sample = conn.execute(select(func.max(r.timestamp)).where(r.run_id == run.run_id)).scalar()
         seen = [aware(value) for value in (*latest, last_sample, block) if value is not None]
         if live:
             seen.append(datetime.datetime.now(datetime.UTC))
@@ -316,42 +357,50 @@ def _grid(conn: Any, run: Any, live: bool, last_sample: Any, bins: int) -> Grid 
     return Grid(start, width, int(span // width) + 1)
 
 
-def _usage(conn: Any, run_id: str, grid: Grid, interval: float | None, column: Any,
-           names: list[str]) -> list[Usage]:
+def _usage(conn: Any, run_id: str, grid: Grid, column: Any, names: list[str]) -> list[Usage]:
     """Mean CPUs in use and mean RSS per bin, for all tasks (``column`` None) or per value of
     ``column`` (a try's host or block) among ``names``, the rest summed as ``OTHERS``.
 
     A sample holds from its time to the try's next sample (the last one for a sampling interval):
     its RSS for that span, and the growth of user+system time to the next sample, spread evenly
     over the span, as its CPU use. So an HTEX worker's process times, which include the tasks it
-    ran before, count only while they grow."""
+    ran before, count only while they grow. The last sample of a try holds for its sampling
+    interval (a bin's width if it has none)."""
     r, y = m.Resource, m.Try
     t0 = grid.start.timestamp()
-    columns = [r.task_id, r.try_id, r.id, (Epoch(r.timestamp) - t0).label("s"),
+    columns = [r.task_id, r.try_id, (Epoch(r.timestamp) - t0).label("s"),
                (func.coalesce(r.psutil_process_time_user, 0.0)
                 + func.coalesce(r.psutil_process_time_system, 0.0)).label("cpu_time"),
-               func.coalesce(r.psutil_process_memory_resident, 0.0).label("rss")]
+               func.coalesce(r.psutil_process_memory_resident, 0.0).label("rss"),
+               case((r.resource_monitoring_interval > 0, r.resource_monitoring_interval), else_=grid.width)
+               .label("sample_interval")]
     source: Any = r
     groups: tuple[str, ...] = ()
     if column is not None:
-        columns.append(case((column.in_(names), column), else_=literal(OTHERS)).label("name"))
+        # the series' number, not its name: an integer is sorted and grouped faster (~10% of the pass)
+        series = {name: number for number, name in enumerate(names, start=1)}
+        columns.append((case(series, value=column, else_=0) if series else literal(0)).label("series"))
         source = r.__table__.outerjoin(y.__table__, and_(y.run_id == r.run_id, y.task_id == r.task_id,
                                                          y.try_id == r.try_id))
-        groups = ("name",)
+        groups = ("series",)
     # each level computed once per row (OFFSET 0: see _spread)
     sampled = select(*columns).select_from(source).where(r.run_id == run_id).offset(0).subquery()
-    order = {"partition_by": (sampled.c.task_id, sampled.c.try_id), "order_by": (sampled.c.s, sampled.c.id)}
-    paired = select(sampled.c.s, sampled.c.cpu_time, sampled.c.rss, *[sampled.c[g] for g in groups],
+    # samples of one try taken at the same microsecond (never seen) go in a fixed order by their values:
+    # ordering by the sample's id instead would carry one more column through the sort (~15% slower)
+    order = {"partition_by": (sampled.c.task_id, sampled.c.try_id),
+             "order_by": (sampled.c.s, sampled.c.cpu_time, sampled.c.rss)}
+    paired = select(sampled.c.s, sampled.c.cpu_time, sampled.c.rss, sampled.c.sample_interval,
+                    *[sampled.c[g] for g in groups],
                     func.lead(sampled.c.s).over(**order).label("next_s"),
                     func.lead(sampled.c.cpu_time).over(**order).label("next_cpu_time")).offset(0).subquery()
     p = paired.c
-    spans = select(p.s, func.coalesce(p.next_s, p.s + (interval or grid.width)).label("e"), p.rss,
+    spans = select(p.s, func.coalesce(p.next_s, p.s + p.sample_interval).label("e"), p.rss,
                    case((p.next_s > p.s, (p.next_cpu_time - p.cpu_time) / (p.next_s - p.s)), else_=0.0).label("cpu"),
                    *[p[g] for g in groups])
     spread = _spread(conn, grid, spans, ("rss", "cpu"), groups)
     found = []
     for key, values in spread.items():
-        label = str(key[0]) if key else "all tasks"
+        label = "all tasks" if not key else OTHERS if not key[0] else str(names[int(key[0]) - 1])
         found.append(Usage(label, [round(max(0.0, v), 4) for v in values["cpu"]],
                            [round(max(0.0, v)) for v in values["rss"]]))
     if not found and column is None:
@@ -415,13 +464,10 @@ def _busiest(conn: Any, run_id: str, column: Any) -> tuple[list[str], int]:
     others there are."""
     y = m.Try
     present = and_(y.run_id == run_id, column.isnot(None), column != "")
-    found = [value for value, _ in conn.execute(
-        select(column, func.count()).where(present).group_by(column)
-        .order_by(func.count().desc(), column).limit(SERIES + 1))]
-    if len(found) <= SERIES:
-        return found, 0
-    total = conn.execute(select(func.count(func.distinct(column))).where(present)).scalar_one()
-    return found[:SERIES], total - SERIES
+    # count() OVER () runs after the GROUP BY: how many hosts (or blocks) there are, in the same pass
+    found = conn.execute(select(column, func.count(), func.count().over()).where(present).group_by(column)
+                         .order_by(func.count().desc(), column).limit(SERIES + 1)).all()
+    return [value for value, _, _ in found[:SERIES]], max(0, (found[0][2] if found else 0) - SERIES)
 
 
 def _top(conn: Any, run_id: str, top: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -506,26 +552,25 @@ def _busy(conn: Any, run_id: str, grid: Grid) -> list[float]:
     return [round(max(0.0, value), 3) for value in found]
 
 
-def _capacity(nodes: list[dict[str, Any]], grid: Grid) -> Capacity | None:
-    """Workers, CPUs and memory of the nodes up in each bin, time-weighted. A node is up from its
-    first record to its latest if that one says it left (inactive), else to the end of the record."""
-    if not nodes:
-        return None
+def _capacity(conn: Any, run_id: str, grid: Grid) -> Capacity | None:
+    """Workers, CPUs and memory of the nodes up in each bin, time-weighted, over every node of the
+    run (not only those listed); None when no node was recorded. A node is up from its first record
+    to its latest if that one says it left (inactive), else to the end of the record, and offers
+    what its latest record says."""
+    n = m.Node
     t0 = grid.start.timestamp()
-    capacity = Capacity([0.0] * grid.count, [0.0] * grid.count, [0.0] * grid.count)
-    for node in nodes:
-        up = node["first_seen"].timestamp() - t0
-        down = node["latest_record"].timestamp() - t0 if not node["active"] else grid.span
-        for i in range(grid.index(up), grid.index(down) + 1):
-            share = (min(down, (i + 1) * grid.width) - max(up, i * grid.width)) / grid.width
-            if share > 0:
-                capacity.workers[i] += (node["worker_count"] or 0) * share
-                capacity.cpus[i] += (node["cpu_count"] or 0) * share
-                capacity.memory[i] += (node["total_memory"] or 0) * share
-    capacity.workers = [round(value, 3) for value in capacity.workers]
-    capacity.cpus = [round(value, 3) for value in capacity.cpus]
-    capacity.memory = [round(value) for value in capacity.memory]
-    return capacity
+    per_uid = (select(func.min(n.timestamp).label("first_seen"), func.max(n.id).label("latest"))
+               .where(n.run_id == run_id).group_by(n.uid).subquery())
+    spans = (select((Epoch(per_uid.c.first_seen) - t0).label("s"),
+                    case((n.active, literal(grid.span)), else_=Epoch(n.timestamp) - t0).label("e"),
+                    func.coalesce(n.worker_count, 0).label("workers"), func.coalesce(n.cpu_count, 0).label("cpus"),
+                    func.coalesce(n.total_memory, 0).label("memory"))
+             .join(per_uid, n.id == per_uid.c.latest))
+    found = _spread(conn, grid, spans, ("workers", "cpus", "memory")).get(())
+    if found is None:
+        return None
+    return Capacity([round(value, 3) for value in found["workers"]], [round(value, 3) for value in found["cpus"]],
+                    [round(value) for value in found["memory"]])
 
 
 def _executor_kinds(config_summary: str | None) -> list[str]:

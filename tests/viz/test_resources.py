@@ -2,19 +2,26 @@
 node with the CPUs and memory the store has, its block's job states, a memory series that holds
 the 64 MiB the last ``burn`` task allocated, busy workers against the node's two workers; the
 threads run explaining why it has no samples; and clear messages for a killed run and an unknown
-run."""
+run. Also: stored times read as the same seconds on any SQLite, nodes past the series limit summed
+as one line, and the page's reads of a run that ended kept until something new is recorded."""
 from __future__ import annotations
 
 import datetime
+from collections import OrderedDict
 
+import flask
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.engine import open_for_reading
 from parsl_repro.monitoring.queries import RunNotFound
-from parsl_repro.monitoring.read.common import seconds
-from parsl_repro.monitoring.read.resources import Grid, resources, split_usage
+from parsl_repro.monitoring.read import resources as read_resources
+from parsl_repro.monitoring.read.common import aware, seconds
+from parsl_repro.monitoring.read.resources import Epoch, Grid, RunState, resources, split_usage
+from parsl_repro.viz import context
 from parsl_repro.viz.components import fmt_bytes
+from parsl_repro.viz.pages import resources as page_resources
 from parsl_repro.viz.pages.resources import figure_blocks, figure_memory, report_section, resources_section
 from parsl_repro.viz.static import StaticRenderer
 from tests.viz.conftest import settle
@@ -54,7 +61,7 @@ def trace(traces: list[dict], name: str) -> dict:
 
 def open_resources(page, dashboard, run_id: str) -> None:
     page.goto(f"{dashboard.base}/run/{run_id}/resources")
-    for part in ("usage", "workers", "top"):  # drawn by callbacks, one after the other, after the layout
+    for part in ("usage", "workers", "top"):  # drawn by callbacks after the layout: usage beside workers, then top
         page.wait_for_selector(f"#resources-{part}", state="attached", timeout=30_000)
     settle(page)
 
@@ -218,3 +225,60 @@ def test_the_section_is_built_without_a_server(sqlite_store, engine):
     renderer = StaticRenderer()
     renderer.render(report_section(engine, sqlite_store.htex))
     assert renderer.figures == 8  # CPU and memory: all tasks, per node, per block; efficiency; blocks
+
+
+def test_stored_times_read_as_the_same_seconds_with_or_without_unixepoch(sqlite_store, engine, monkeypatch):
+    """SQLite 3.38 and later parse times with unixepoch(); older ones with strftime('%s'): the same
+    seconds, to the microsecond, as Python reads the stored times."""
+    y = m.Try
+    query = (select(y.task_try_time_running, Epoch(y.task_try_time_running))
+             .where(y.run_id == sqlite_store.htex, y.task_try_time_running.isnot(None)))
+    with engine.connect() as conn:
+        fast = conn.execute(query).all()
+        monkeypatch.setattr(engine.dialect.dbapi, "sqlite_version_info", (3, 37, 2))
+        slow = conn.execution_options(compiled_cache=None).execute(query).all()
+    assert fast and len(fast) == len(slow)
+    for (stored, by_unixepoch), (_, by_strftime) in zip(fast, slow, strict=True):
+        assert by_unixepoch == pytest.approx(aware(stored).timestamp(), abs=1e-6)
+        assert by_strftime == pytest.approx(by_unixepoch, abs=1e-6)
+
+
+def test_nodes_past_the_series_limit_are_summed_as_one_line(sqlite_store, engine, monkeypatch):
+    monkeypatch.setattr(read_resources, "SERIES", 0)  # the run's one node is then one too many
+    total = resources(engine, sqlite_store.htex, parts=frozenset({"usage"})).total
+    _, found = split_usage(engine, sqlite_store.htex, "node")
+    assert found is not None and found.left_out == 1
+    assert [usage.label for usage in found.series] == ["other nodes"]
+    assert found.series[0].rss == pytest.approx(total.rss, rel=1e-6, abs=1)
+    assert found.series[0].cpu == pytest.approx(total.cpu, rel=1e-6, abs=1e-3)
+
+
+def test_reads_of_a_run_that_ended_are_kept_until_something_new_is_recorded(sqlite_store, engine, monkeypatch):
+    app = flask.Flask(__name__)
+    app.config.update({context.ENGINE_KEY: engine, context.URL_KEY: sqlite_store.url})
+    monkeypatch.setattr(page_resources, "_kept", OrderedDict())
+    reads: list[str] = []
+
+    def read(_engine) -> list[str]:
+        reads.append("read")
+        return list(reads)
+
+    with app.app_context():
+        first = page_resources._kept_read(sqlite_store.htex, "part", read)
+        assert page_resources._kept_read(sqlite_store.htex, "part", read) is first and len(reads) == 1
+        page_resources._kept_read(sqlite_store.htex, "another part", read)
+        assert len(reads) == 2
+        token = page_resources.change_token(engine, sqlite_store.htex)
+        monkeypatch.setattr(page_resources, "change_token", lambda *_: [*token, "a new record"])
+        assert page_resources._kept_read(sqlite_store.htex, "part", read) is not first and len(reads) == 3
+        monkeypatch.setattr(page_resources, "run_state", lambda *_: RunState("wf", "running", True))
+        page_resources._kept_read(sqlite_store.htex, "part", read)
+        page_resources._kept_read(sqlite_store.htex, "part", read)
+        assert len(reads) == 5  # a live run is read afresh every time
+
+
+def test_what_the_nodes_offered_counts_the_nodes_not_listed(sqlite_store, engine, monkeypatch):
+    monkeypatch.setattr(read_resources, "NODE_LIMIT", 0)
+    data = resources(engine, sqlite_store.htex, parts=frozenset({"workers"}))
+    assert data.nodes.items == [] and data.nodes.total == 1
+    assert max(data.capacity.workers) == 2 and 0 < data.efficiency <= 1
