@@ -122,6 +122,9 @@ class Task(Base):
     memo_source_task: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)  # of the final error, when it failed (schema 6)
+    # the dashboard's counts by state, and by app and state, of one run (schema 6)
+    __table_args__ = (Index("ix_task_run_state", "run_id", "task_status_name"),
+                      Index("ix_task_run_app_state", "run_id", "task_func_name", "task_status_name"))
 
 
 class Try(Base):
@@ -193,7 +196,8 @@ class FileUse(Base):
     file_id: Mapped[int] = mapped_column(ForeignKey("file.file_id"))
     role: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[datetime.datetime]
-    __table_args__ = (Index("ix_file_use_run_task", "run_id", "task_id"), Index("ix_file_use_file", "file_id"))
+    __table_args__ = (Index("ix_file_use_run_task", "run_id", "task_id"), Index("ix_file_use_file", "file_id"),
+                      Index("ix_file_use_run_role", "run_id", "role"))
 
 
 class Argument(Base):

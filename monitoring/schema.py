@@ -117,7 +117,8 @@ def _v4_to_v5(conn: Connection) -> None:
 
 def _v5_to_v6(conn: Connection) -> None:
     """Version 6: failed tasks and tries keep their error's traceback; the dashboard's look-ups of
-    a task's dependants, file uses and resource samples by time get indexes."""
+    a task's dependants, a file's uses, a run's files by role and its tasks by state and by app get
+    indexes."""
     _add_column(conn, "task", "traceback TEXT")
     _add_column(conn, "try", "traceback TEXT")
     for ddl in VERSION_6_INDEXES:
@@ -127,6 +128,9 @@ def _v5_to_v6(conn: Connection) -> None:
 VERSION_6_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_dependency_run_upstream ON dependency (run_id, depends_on, task_id)",
     "CREATE INDEX IF NOT EXISTS ix_file_use_file ON file_use (file_id)",
+    "CREATE INDEX IF NOT EXISTS ix_file_use_run_role ON file_use (run_id, role)",
+    "CREATE INDEX IF NOT EXISTS ix_task_run_state ON task (run_id, task_status_name)",
+    "CREATE INDEX IF NOT EXISTS ix_task_run_app_state ON task (run_id, task_func_name, task_status_name)",
 )
 """Indexes that version 6 adds (``models`` declares the same, for new stores)."""
 
