@@ -24,13 +24,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Float, and_, case, func, literal, select, union_all
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import Engine, and_, case, func, literal, select, union_all
 
 from parsl_repro.jobs.states import TERMINAL_STATES
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.read.common import LIVE, Page, aware, display_outcome, require_run, rows
+from parsl_repro.monitoring.read.sqltime import Epoch, Floor
 
 BINS = 150
 """At most this many time bins per series."""
@@ -49,49 +48,6 @@ PARTS = frozenset({"usage", "top", "workers"})
 """What ``resources`` can read besides the run's header and nodes (each a pass over many rows)."""
 TERMINAL = frozenset(state.name for state in TERMINAL_STATES)
 """Job states a block never leaves."""
-
-
-# --- portable SQL: seconds since the epoch of a stored UTC time, and floor ---------------------------
-class Epoch(FunctionElement):
-    """Seconds since 1970-01-01 of a stored (naive, UTC) time, in SQLite and PostgreSQL alike."""
-
-    type = Float()
-    name = "epoch"
-    inherit_cache = True
-
-
-@compiles(Epoch)
-def _epoch(element: Epoch, compiler: Any, **kw: Any) -> str:
-    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
-
-
-@compiles(Epoch, "sqlite")
-def _epoch_sqlite(element: Epoch, compiler: Any, **kw: Any) -> str:
-    # stored as 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds, plus the fraction as written (julianday()
-    # would round to milliseconds, which matters for tries of a few milliseconds on threads);
-    # unixepoch() (SQLite 3.38) parses the whole seconds in half the time strftime('%s') takes
-    value = compiler.process(element.clauses, **kw)
-    version = getattr(getattr(compiler.dialect, "dbapi", None), "sqlite_version_info", (0,))
-    whole = f"unixepoch({value})" if version >= (3, 38) else f"CAST(strftime('%s', {value}) AS INTEGER)"
-    return f"({whole} + CAST(substr({value}, 20) AS REAL))"
-
-
-class Floor(FunctionElement):
-    """The whole part of a non-negative number (SQLite has no FLOOR before 3.35)."""
-
-    type = Float()
-    name = "floor"
-    inherit_cache = True
-
-
-@compiles(Floor)
-def _floor(element: Floor, compiler: Any, **kw: Any) -> str:
-    return f"FLOOR({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(Floor, "sqlite")
-def _floor_sqlite(element: Floor, compiler: Any, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS INTEGER)"
 
 
 # --- what the page gets ----------------------------------------------------------------------------

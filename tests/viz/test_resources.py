@@ -11,10 +11,9 @@ from collections import OrderedDict
 
 import flask
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from parsl_repro.monitoring import models as m
-from parsl_repro.monitoring.engine import open_for_reading
 from parsl_repro.monitoring.queries import RunNotFound
 from parsl_repro.monitoring.read import resources as read_resources
 from parsl_repro.monitoring.read.common import aware, seconds
@@ -24,35 +23,9 @@ from parsl_repro.viz.components import fmt_bytes
 from parsl_repro.viz.pages import resources as page_resources
 from parsl_repro.viz.pages.resources import figure_blocks, figure_memory, report_section, resources_section
 from parsl_repro.viz.static import StaticRenderer
-from tests.viz.conftest import settle
+from tests.viz.conftest import figure_data, settle, store_rows, table_rows
 
 MIB = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def engine(sqlite_store):
-    engine = open_for_reading(sqlite_store.url)
-    yield engine
-    engine.dispose()
-
-
-def store_rows(engine, sql: str, **params) -> list[tuple]:
-    with engine.connect() as conn:
-        return [tuple(row) for row in conn.execute(text(sql), params)]
-
-
-def table_rows(page, table_id: str) -> list[dict[str, str]]:
-    return page.eval_on_selector_all(f"#{table_id} tbody tr", """rows => rows.map(row => Object.fromEntries(
-        [...row.querySelectorAll('td')].map(td => [td.dataset.col, td.innerText])))""")
-
-
-def figure_data(page, graph_id: str) -> list[dict]:
-    """The traces plotly drew in the graph ``graph_id`` (waits until it has drawn them)."""
-    selector = f"#{graph_id} .js-plotly-plot"
-    page.wait_for_function(f"() => {{ const g = document.querySelector('{selector}'); "
-                           f"return g && g.data && g.data.length > 0 && g.querySelector('.main-svg'); }}",
-                           timeout=20_000)
-    return page.evaluate(f"() => JSON.parse(JSON.stringify(document.querySelector('{selector}').data))")
 
 
 def trace(traces: list[dict], name: str) -> dict:
