@@ -28,6 +28,7 @@ from parsl_repro.viz.components import (
     more_note,
     notice,
     run_href,
+    scatter_class,
     table,
     task_href,
 )
@@ -253,12 +254,13 @@ def figure_resources(samples: Samples) -> go.Figure:
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
                            subplot_titles=("CPU time, user + system (s)", "resident memory, RSS (MiB)"))
     tries = sorted({point["try_id"] for point in samples.points})
+    kind = scatter_class(2 * len(samples.points))
     for try_id in tries:
         points = [point for point in samples.points if point["try_id"] == try_id]
         times = [local_time(point["timestamp"]) for point in points]
-        figure.add_trace(go.Scattergl(x=times, y=[point["cpu"] for point in points], mode="lines+markers",
+        figure.add_trace(kind(x=times, y=[point["cpu"] for point in points], mode="lines+markers",
                                       name=f"try {try_id} CPU", legendgroup=f"try {try_id}"), row=1, col=1)
-        figure.add_trace(go.Scattergl(x=times, y=[None if point["rss"] is None else point["rss"] / 2 ** 20
+        figure.add_trace(kind(x=times, y=[None if point["rss"] is None else point["rss"] / 2 ** 20
                                                   for point in points],
                                       mode="lines+markers", name=f"try {try_id} RSS", legendgroup=f"try {try_id}"),
                          row=2, col=1)
