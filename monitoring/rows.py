@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime
 import json
 import operator
-import os
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -28,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from parsl_repro.events import RunStarted
 from parsl_repro.monitoring import models as m
 from parsl_repro.task_states import FAILED_STATES, FINISHED_STATES, SUCCEEDED_STATES
+from parsl_repro.utils import process_alive
 from parsl_repro.version import VERSION
 
 Row = dict[str, Any]
@@ -299,21 +299,11 @@ def _mark_killed_runs(conn: Connection, host: str) -> None:
     ``killed``, with the task counts a clean end would have written (their tasks stay as they are)."""
     w = m.Workflow
     stale = [row.run_id for row in conn.execute(select(w.run_id, w.pid).where(
-        w.host == host, w.outcome == "running", w.pid.is_not(None))) if not _alive(row.pid)]
+        w.host == host, w.outcome == "running", w.pid.is_not(None))) if not process_alive(row.pid)]
     for run_id in stale:
         counts = dict(conn.execute(select(m.Task.task_status_name, func.count()).where(
             m.Task.run_id == run_id).group_by(m.Task.task_status_name)).all())
         conn.execute(update(w).where(w.run_id == run_id).values(outcome="killed", **run_counts(counts)))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --- the other tables -----------------------------------------------------------------------------------

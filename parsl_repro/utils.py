@@ -307,3 +307,14 @@ def _chain(described: traceback.TracebackException) -> list[traceback.TracebackE
         seen.append(part)
         todo.extend(x for x in (part.__cause__, part.__context__) if x is not None)
     return seen
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

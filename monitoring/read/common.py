@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime
-import os
 import socket
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +10,7 @@ from sqlalchemy import Connection, select
 
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.queries import RunNotFound
+from parsl_repro.utils import process_alive
 
 
 def aware(value: Any) -> Any:
@@ -63,20 +63,10 @@ def display_outcome(outcome: str | None, host: str | None, pid: int | None, time
     if time_completed is not None:
         return outcome or "completed", False
     if host and host == socket.gethostname() and pid:
-        if _alive(pid):
+        if process_alive(pid):
             return LIVE, True
         return "killed", False
     return LIVE, False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def require_run(conn: Connection, run_id: str) -> Any:
