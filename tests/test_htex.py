@@ -646,3 +646,36 @@ def test_parsls_script_names_stand_for_ours_and_a_parsl_style_launch_cmd_runs_ou
     assert interchange.endswith("-m parsl_repro.executors.high_throughput.interchange")
     [pool] = executor.connected_managers()
     assert pool["block_id"] == "0" and pool["worker_count"] == 2
+
+
+def test_an_interchange_that_is_stopping_ignores_sigterm(monkeypatch):
+    """The executor closes the interchange's pipe and sends SIGTERM at once. When the pipe wins,
+    the signal can arrive while the interpreter is shutting down, after Python has put SIGTERM's
+    default action back, and a clean exit ends with status -15 (seen in CI). Once ``run``
+    returns, the interchange ignores SIGTERM, so the late signal is harmless."""
+    import io
+    import signal
+
+    from parsl_repro.executors.high_throughput import interchange as module
+
+    class Finished:
+        worker_port = 1
+
+        def __init__(self, settings):
+            pass
+
+        def run(self, control):
+            return None
+
+    before = signal.getsignal(signal.SIGTERM)
+    stdin = io.TextIOWrapper(io.BytesIO(b'{"logdir": null}\n'))
+    stdin.fileno = lambda: 0  # type: ignore[method-assign]
+    monkeypatch.setattr(module, "Interchange", Finished)
+    monkeypatch.setattr(module, "_start_logging", lambda settings: None)
+    monkeypatch.setattr(module.sys, "stdin", stdin)
+    monkeypatch.setattr(module.sys, "stdout", io.StringIO())
+    try:
+        assert module.main() == 0
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -492,6 +492,11 @@ def main() -> int:
     except Exception:
         logger.exception("Interchange failed")
         return 1
+    finally:
+        # Stopping is under way. The executor closes our pipe and sends SIGTERM at once; if the
+        # pipe wins, the signal can land while the interpreter shuts down, after it has put the
+        # default action back, and would end a clean exit with status -15.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return 0
 
 
