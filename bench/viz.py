@@ -1017,7 +1017,7 @@ INIT_SCRIPT = r"""
   }
   function tick() {
     const now = performance.now();
-    if (b.plotlyAt === undefined && window.Plotly) b.plotlyAt = now;
+    if (b.plotlyAt === undefined && window.Plotly && window.Plotly.version) b.plotlyAt = now;  // not our loader's stand-in
     if (ready()) {
       if (b.readySince === null) b.readySince = now;
       const settled = Math.max(b.readySince, b.lastMutation);

@@ -14,7 +14,7 @@ import dash
 from dash import Dash, html
 
 from parsl_repro.utils import redact_secrets
-from parsl_repro.viz import context
+from parsl_repro.viz import context, plotlyjs
 from parsl_repro.viz.components import frame, guarded_layout, notice
 from parsl_repro.viz.pages import PAGES
 
@@ -28,7 +28,11 @@ def create_app(engine: Engine, url: str, *, refresh_seconds: float = 2.0) -> Das
     """The dashboard over ``engine`` (the store at ``url``, shown with its password hidden); live
     pages look for news every ``refresh_seconds``."""
     app = Dash(__name__, use_pages=True, pages_folder="", assets_folder=str(ASSETS), title="parsl-visualize",
-               update_title=None, suppress_callback_exceptions=True, serve_locally=True)
+               update_title=None, suppress_callback_exceptions=True, serve_locally=True,
+               assets_path_ignore=["^vendor$"])  # served, but loaded only when a figure asks (plotlyjs)
+    if plotlyjs.vendored_usable():
+        bundle = app.get_asset_url(plotlyjs.ASSET_PATH) + f"?v={plotlyjs.version_of(plotlyjs.VENDORED)}"
+        app.index_string = app.index_string.replace("{%scripts%}", plotlyjs.loader_script(bundle) + "{%scripts%}")
     app.server.config[context.ENGINE_KEY] = engine
     app.server.config[context.URL_KEY] = redact_secrets(url)
     app.server.config[context.REFRESH_KEY] = max(250, int(refresh_seconds * 1000))

@@ -63,18 +63,6 @@ def short(digest: str | None, n: int = 12) -> str:
 
 
 # --- figures ---------------------------------------------------------------------------------------
-WEBGL_FROM = 1000
-"""Points in a figure from which its scatter traces use WebGL: below it, SVG draws faster (WebGL's
-set-up costs about half a second, more where the GPU is emulated)."""
-
-
-def scatter_class(points: int) -> type:
-    """``go.Scattergl`` for a figure of ``points`` points or more than ``WEBGL_FROM``, else ``go.Scatter``."""
-    import plotly.graph_objects as go
-
-    return go.Scattergl if points >= WEBGL_FROM else go.Scatter
-
-
 # --- query parameters ------------------------------------------------------------------------------
 def query_param(value: Any) -> str:
     """A query parameter as Dash Pages hands it to a layout (a string, a list when given several

@@ -15,11 +15,11 @@ import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import plotly.offline
 from dash import html
 
 from parsl_repro.errors import ParslError
 from parsl_repro.utils import redact_secrets
+from parsl_repro.viz import plotlyjs
 from parsl_repro.viz.app import ASSETS
 from parsl_repro.viz.components import explain, notice
 from parsl_repro.viz.static import StaticRenderer
@@ -62,7 +62,7 @@ def build_report(engine: Engine, run_id: str, store_url: str, link_base: str | N
     title = f"Run {run_id[:8]} of {header.get('workflow_name') or 'a workflow'}"
     made = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     document = _TEMPLATE.format(
-        title=html_text.escape(title), css=(ASSETS / "style.css").read_text(), plotly=plotly.offline.get_plotlyjs(),
+        title=html_text.escape(title), css=(ASSETS / "style.css").read_text(), plotly=plotlyjs.report_script(),
         heading=html_text.escape(title),
         subtitle=html_text.escape(f"run {run_id} · {header['outcome']} · report made {made} from "
                                   f"{redact_secrets(store_url)} by parsl-repro report"),

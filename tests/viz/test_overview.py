@@ -80,13 +80,11 @@ def card(page, key: str) -> str:
 
 
 def bars(traces: list[dict]) -> list[int]:
-    """The task id of each bar of a Gantt drawn try by try (a bar: points, then a gap)."""
+    """The task id of each bar of a Gantt drawn try by try (one horizontal bar per try)."""
     found = []
     for trace in traces:
-        assert trace["type"] == "scattergl"
-        for i, x in enumerate(trace["x"]):
-            if x is None:
-                found.append(trace["customdata"][i - 1])
+        assert trace["type"] == "bar" and len(trace["x"]) == len(trace["customdata"])
+        found += trace["customdata"]
     return found
 
 
@@ -217,10 +215,10 @@ def test_a_click_on_a_bar_opens_its_task(sqlite_store, dashboard, page):
         const gd = document.querySelector('#run-gantt .js-plotly-plot');
         const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
         let best = null;
-        for (const t of gd.data) for (let i = 0; i + 2 < t.x.length; i += 4) {  // start, middle, end, gap
-            const length = xa.d2p(t.x[i + 2]) - xa.d2p(t.x[i]);
-            if (!best || length > best.length) best = {length, task: t.customdata[i + 1],
-                x: box.left + xa._offset + xa.d2p(t.x[i + 1]), y: box.top + ya._offset + ya.d2p(t.y[i + 1])};
+        for (const t of gd.data) for (let i = 0; i < t.x.length; i++) {  // a bar: from base, x ms long
+            const start = xa.l2p(xa.d2l(t.base[i])), end = xa.l2p(xa.d2l(t.base[i]) + t.x[i]);
+            if (!best || end - start > best.length) best = {length: end - start, task: t.customdata[i],
+                x: box.left + xa._offset + (start + end) / 2, y: box.top + ya._offset + ya.d2p(t.y[i])};
         }
         return best;
     }""")
@@ -251,7 +249,7 @@ def test_past_the_threshold_the_gantt_bins_and_a_zoom_draws_single_tries(many_st
     low, high = heatmap["x"][100], heatmap["x"][130]
     page.evaluate(f"""() => Plotly.relayout(document.querySelector('#run-gantt .js-plotly-plot'),
                                             {{'xaxis.range': ['{low}', '{high}']}})""")
-    page.wait_for_function("() => document.querySelector('#run-gantt .js-plotly-plot').data[0].type === 'scattergl'",
+    page.wait_for_function("() => document.querySelector('#run-gantt .js-plotly-plot').data[0].type === 'bar'",
                            timeout=20_000)
     settle(page)
 

@@ -38,7 +38,6 @@ from parsl_repro.viz.components import (
     notice,
     query_param,
     run_href,
-    scatter_class,
     task_href,
 )
 
@@ -142,12 +141,10 @@ def figure_graph(data: GraphData) -> go.Figure:
                                [(edge.source, edge.target) for edge in data.edges])
     nodes = {node.key: node for node in data.nodes}
     figure = go.Figure()
-    trace_type = scatter_class(len(data.nodes) + 2 * len(data.edges))
-    for trace in _edge_traces(data.edges, positions, nodes, trace_type):
+    for trace in _edge_traces(data.edges, positions, nodes):
         figure.add_trace(trace)
     widest = max(Counter(x for x, _ in positions.values()).values(), default=1)
-    for trace in _node_traces(data.nodes, positions, len(data.nodes) <= LABELS_UP_TO and widest <= LABELS_PER_LAYER,
-                              trace_type):
+    for trace in _node_traces(data.nodes, positions, len(data.nodes) <= LABELS_UP_TO and widest <= LABELS_PER_LAYER):
         figure.add_trace(trace)
     figure.update_layout(
         height=max(420, min(1400, 120 + 26 * widest)), margin={"l": 10, "r": 10, "t": 30, "b": 10},
@@ -207,7 +204,7 @@ def layered_layout(keys: Sequence[str], edges: Sequence[tuple[str, str]]) -> dic
 
 
 def _edge_traces(edges: list[GraphEdge], positions: dict[str, tuple[float, float]],
-                 nodes: dict[str, GraphNode], trace_type: type = go.Scattergl) -> list[go.Scatter]:
+                 nodes: dict[str, GraphNode]) -> list[go.Scatter]:
     groups: dict[tuple[str, float], list[GraphEdge]] = {}
     failing: list[GraphEdge] = []
     labelled: list[GraphEdge] = []
@@ -225,17 +222,17 @@ def _edge_traces(edges: list[GraphEdge], positions: dict[str, tuple[float, float
     shown: set[str] = set()
     for (kind, width), members in sorted(groups.items()):
         name = names.get(kind, kind)
-        traces.append(trace_type(
+        traces.append(go.Scatter(
             x=_lines(members, positions, 0), y=_lines(members, positions, 1), mode="lines", name=name,
             legendgroup=name, showlegend=name not in shown, hoverinfo="skip",
             line={"color": STATE_COLOURS["file"] if kind == "file" else EDGE_COLOUR, "width": width,
                   "dash": "dot" if kind == "file" else "dash" if kind == "join" else "solid"}))
         shown.add(name)
     if failing:
-        traces.append(trace_type(x=_lines(failing, positions, 0), y=_lines(failing, positions, 1), mode="lines",
+        traces.append(go.Scatter(x=_lines(failing, positions, 0), y=_lines(failing, positions, 1), mode="lines",
                                    name="failure chain", hoverinfo="skip", line={"color": CHAIN_COLOUR, "width": 3}))
     if labelled:
-        traces.append(trace_type(
+        traces.append(go.Scatter(
             x=[(positions[e.source][0] + positions[e.target][0]) / 2 for e in labelled],
             y=[(positions[e.source][1] + positions[e.target][1]) / 2 for e in labelled],
             mode="markers", name="dependency counts", showlegend=False, hoverinfo="text",
@@ -268,7 +265,7 @@ def _name(node: GraphNode) -> str:
 
 
 def _node_traces(nodes: list[GraphNode], positions: dict[str, tuple[float, float]],
-                 labels: bool, trace_type: type = go.Scattergl) -> list[go.Scatter]:
+                 labels: bool) -> list[go.Scatter]:
     traces = []
     groups: dict[tuple[str, str], list[GraphNode]] = {}
     for node in nodes:
@@ -277,7 +274,7 @@ def _node_traces(nodes: list[GraphNode], positions: dict[str, tuple[float, float
     for (kind, state), members in sorted(groups.items(), key=lambda item: (item[0][0], order.get(item[0][1], 99))):
         name = {"task": state, "app": f"{state} (apps)", "file": "files"}[kind]
         sizes = [_size(node) for node in members]
-        traces.append(trace_type(
+        traces.append(go.Scatter(
             x=[positions[node.key][0] for node in members], y=[positions[node.key][1] for node in members],
             mode="markers+text" if labels else "markers", name=name, customdata=[node.key for node in members],
             text=[_escape(_label(node)) for node in members] if labels else None,
@@ -289,7 +286,7 @@ def _node_traces(nodes: list[GraphNode], positions: dict[str, tuple[float, float
                     "line": {"width": 1, "color": "#ffffff"}}))
     firsts = [node for node in nodes if node.first_failures]
     if firsts:
-        traces.append(trace_type(
+        traces.append(go.Scatter(
             x=[positions[node.key][0] for node in firsts], y=[positions[node.key][1] for node in firsts],
             mode="markers", name="first failure", customdata=[node.key for node in firsts],
             hovertext=[_hover(node) for node in firsts], hoverinfo="text",
@@ -297,7 +294,7 @@ def _node_traces(nodes: list[GraphNode], positions: dict[str, tuple[float, float
                     "line": {"width": 3, "color": CHAIN_COLOUR}}))
     focus = [node for node in nodes if node.focus]
     if focus:
-        traces.append(trace_type(
+        traces.append(go.Scatter(
             x=[positions[node.key][0] for node in focus], y=[positions[node.key][1] for node in focus],
             mode="markers", name="selected task", customdata=[node.key for node in focus],
             hovertext=[_hover(node) for node in focus], hoverinfo="text",

@@ -154,9 +154,9 @@ def figure_progress(data: Progress) -> go.Figure:
 
 
 def figure_gantt(data: Gantt) -> go.Figure:
-    """The Gantt: each try as a bar on its lane, one WebGL trace per app (tries in flight paler, with
-    a mark where they began); or, when ``data`` is binned, a heatmap of tries running per lane and
-    time bin. A bar's points carry the task id (``customdata``) for a click to open it."""
+    """The Gantt: each try as a bar on its lane, one bar trace per app (tries in flight paler and
+    hatched); or, when ``data`` is binned, a heatmap of tries running per lane and time bin. A bar
+    carries its task id (``customdata``) for a click to open it."""
     if data.kind == "empty":
         return _empty_figure("No try was recorded in this time window." if data.window else
                              "No try was recorded for this run (memo hits and dependency failures have none).")
@@ -180,7 +180,6 @@ def figure_gantt(data: Gantt) -> go.Figure:
             hovertemplate="%{y}<br>%{x}<br>%{z:.2f} tries running (mean over the bin)<extra></extra>"))
         figure.update_layout(**layout)
         return figure
-    bar_width = max(2.0, min(14.0, 0.6 * (height - 110) / max(1, len(lanes))))
     apps = sorted({item["app"] for item in data.tries})
     traces = []
     for number, app in enumerate(apps):
@@ -189,30 +188,19 @@ def figure_gantt(data: Gantt) -> go.Figure:
             chosen = [item for item in data.tries if item["app"] == app and item["in_flight"] == in_flight]
             if not chosen:
                 continue
-            x: list[Any] = []
-            y: list[Any] = []
-            task_ids: list[Any] = []
-            texts: list[Any] = []
-            for item in chosen:  # three points a bar (start, middle, end: hover finds one anywhere), then a gap
-                middle = item["start"] + (item["end"] - item["start"]) / 2
-                text = _hover(item)
-                lane = _escaped(item["lane"])
-                x += [_plot_time(item["start"]), _plot_time(middle), _plot_time(item["end"]), None]
-                y += [lane, lane, lane, None]
-                task_ids += [item["task_id"]] * 3 + [None]
-                texts += [text] * 3 + [None]
-            # a white tick where each try begins tells apart tries that follow each other closely
-            trace: dict[str, Any] = {"line": {"width": bar_width, "color": color}, "mode": "lines+markers",
-                                     "marker": {"symbol": "line-ns-open", "color": "#fff",
-                                                "size": [bar_width + 2, 0, 0, 0] * len(chosen),
-                                                "line": {"width": 2, "color": "#fff"}}}
-            if in_flight:  # paler, with a mark where each began: one in flight since the last record has no length
-                trace = {"line": {"width": bar_width, "color": color}, "mode": "lines+markers", "opacity": 0.5,
-                         "marker": {"symbol": "triangle-right", "color": color,
-                                    "size": [12, 0, 0, 0] * len(chosen)}}
-            traces.append(go.Scattergl(
-                x=x, y=y, customdata=task_ids, hovertext=texts, hoverinfo="text", legendgroup=_escaped(app),
-                name=_escaped(app) + (" (in flight)" if in_flight else ""), **trace))
+            # a horizontal bar per try, from its start (base) for its length in ms, as plotly's own
+            # timelines draw them; a white edge tells apart tries that follow each other closely
+            marker: dict[str, Any] = {"color": color, "line": {"width": 0.5, "color": "#fff"}}
+            if in_flight:  # paler and hatched: one in flight since the last record has no end
+                marker.update(opacity=0.5, pattern={"shape": "/", "fgcolor": "#fff", "size": 6})
+            traces.append(go.Bar(
+                orientation="h", y=[_escaped(item["lane"]) for item in chosen],
+                base=[_plot_time(item["start"]) for item in chosen],
+                x=[(item["end"] - item["start"]).total_seconds() * 1000 for item in chosen],
+                customdata=[item["task_id"] for item in chosen], hovertext=[_hover(item) for item in chosen],
+                hoverinfo="text", marker=marker, width=0.8, legendgroup=_escaped(app),
+                name=_escaped(app) + (" (in flight)" if in_flight else "")))
+    layout["barmode"] = "overlay"
     figure = go.Figure(traces)
     figure.update_layout(**layout)
     return figure
@@ -250,7 +238,7 @@ def gantt_note(data: Gantt) -> html.Div:
         parts.append(html.Div(
             f"{data.in_flight:,} tr{'y is' if data.in_flight == 1 else 'ies are'} in flight: no returned time was "
             f"recorded, so {'it is' if data.in_flight == 1 else 'they are'} drawn up to the run's last recorded "
-            f"time, {fmt_time(data.span.end)} (paler, marked ▸ where they began).",
+            f"time, {fmt_time(data.span.end)} (paler and hatched).",
             className="in-flight-note", id="run-gantt-in-flight"))
     return html.Div(parts, className="subtitle")
 

@@ -28,7 +28,6 @@ from parsl_repro.viz.components import (
     more_note,
     notice,
     run_href,
-    scatter_class,
     table,
     task_href,
 )
@@ -249,20 +248,24 @@ def _subheading(text: str) -> html.H3:
 
 
 # --- figure -------------------------------------------------------------------------------------------
+MARKERS_UP_TO = 500
+"""Samples up to which each is marked on its line."""
+
+
 def figure_resources(samples: Samples) -> go.Figure:
     """CPU time (user + system, seconds) and resident memory (MiB) over time, a line per try."""
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
                            subplot_titles=("CPU time, user + system (s)", "resident memory, RSS (MiB)"))
     tries = sorted({point["try_id"] for point in samples.points})
-    kind = scatter_class(2 * len(samples.points))
+    mode = "lines+markers" if len(samples.points) <= MARKERS_UP_TO else "lines"  # a marker is an SVG node
     for try_id in tries:
         points = [point for point in samples.points if point["try_id"] == try_id]
         times = [local_time(point["timestamp"]) for point in points]
-        figure.add_trace(kind(x=times, y=[point["cpu"] for point in points], mode="lines+markers",
-                                      name=f"try {try_id} CPU", legendgroup=f"try {try_id}"), row=1, col=1)
-        figure.add_trace(kind(x=times, y=[None if point["rss"] is None else point["rss"] / 2 ** 20
-                                                  for point in points],
-                                      mode="lines+markers", name=f"try {try_id} RSS", legendgroup=f"try {try_id}"),
+        figure.add_trace(go.Scatter(x=times, y=[point["cpu"] for point in points], mode=mode,
+                                    name=f"try {try_id} CPU", legendgroup=f"try {try_id}"), row=1, col=1)
+        figure.add_trace(go.Scatter(x=times, y=[None if point["rss"] is None else point["rss"] / 2 ** 20
+                                                for point in points],
+                                    mode=mode, name=f"try {try_id} RSS", legendgroup=f"try {try_id}"),
                          row=2, col=1)
     zone = datetime.datetime.now().astimezone().tzname()
     figure.update_layout(margin={"l": 60, "r": 20, "t": 40, "b": 50}, height=480, template="plotly_white",
