@@ -1017,7 +1017,8 @@ INIT_SCRIPT = r"""
   }
   function tick() {
     const now = performance.now();
-    if (b.plotlyAt === undefined && window.Plotly && window.Plotly.version) b.plotlyAt = now;  // not our loader's stand-in
+    // window.Plotly.version: the library itself, not the stand-in of our loader
+    if (b.plotlyAt === undefined && window.Plotly && window.Plotly.version) b.plotlyAt = now;
     if (ready()) {
       if (b.readySince === null) b.readySince = now;
       const settled = Math.max(b.readySince, b.lastMutation);
