@@ -245,12 +245,14 @@ def _versions(conn: Any, in_run: list[Any]) -> tuple[list[AppVersion], int]:
     used = (select(t.task_func_name.label("app"), t.app_digest, func.count().label("tasks"),
                    func.min(t.task_id).label("first_task"))
             .where(*in_run, t.app_digest.is_not(None)).group_by(t.task_func_name, t.app_digest).subquery())
-    total = conn.execute(select(func.count()).select_from(used)).scalar_one()
-    query = (select(used, a.qualname, a.module, a.kind, func.substr(a.source, 1, SOURCE_CHARS + 1).label("source"))
+    # the number of versions comes with the first ones (a window over the groups), not by a second scan
+    query = (select(used, a.qualname, a.module, a.kind, func.substr(a.source, 1, SOURCE_CHARS + 1).label("source"),
+                    func.count().over().label("versions_total"))
              .join(a, a.app_digest == used.c.app_digest, isouter=True)
              .order_by(used.c.app, used.c.first_task).limit(VERSION_LIMIT))
-    versions = []
+    versions, total = [], 0
     for row in rows(conn.execute(query)):
+        total = row["versions_total"]
         source = row["source"]
         cut = source is not None and len(source) > SOURCE_CHARS
         versions.append(AppVersion(row["app"], row["app_digest"], row["tasks"], row["first_task"], row["qualname"],

@@ -42,11 +42,13 @@ class Page:
     items: list[dict[str, Any]] = field(default_factory=list)
     total: int = 0
     limit: int = 0
+    offset: int = 0
+    """How many came before ``items`` (a later page of the list)."""
 
     @property
     def more(self) -> int:
-        """How many were left out."""
-        return max(0, self.total - len(self.items))
+        """How many come after ``items``."""
+        return max(0, self.total - self.offset - len(self.items))
 
 
 LIVE = "running"

@@ -23,7 +23,7 @@ from parsl_repro.monitoring.read.common import Page, require_run, row_dict, rows
 FILE_LIMIT = 100
 USE_LIMIT = 500
 SAME_CONTENT_LIMIT = 100
-ROLE_LIMIT = 200
+ROLE_LIMIT = 50
 HASH_LIMIT = 64 << 20
 """Files larger than this are not hashed to compare with the record (it would hold up the page)."""
 ROLES = ("input", "output", "stdout", "stderr")
@@ -137,10 +137,11 @@ def file_detail(engine: Engine, file_id: int, limit: int = USE_LIMIT) -> FileDet
     return FileDetail(record, producers, Page(uses, sum(roles.values()), limit), same, base, roles)
 
 
-def run_files(engine: Engine, run_id: str, limit: int = ROLE_LIMIT) -> dict[str, Page]:
+def run_files(engine: Engine, run_id: str, limit: int = ROLE_LIMIT,
+              offsets: dict[str, int] | None = None) -> dict[str, Page]:
     """Run ``run_id``'s file uses by role (input, output, stdout, stderr, then any other), each
-    the first ``limit`` by task, with the file's URL, sha256 and size and the task's app. Raises
-    ``RunNotFound``."""
+    ``limit`` of them by task, after the first ``offsets[role]`` (0), with the file's URL, sha256
+    and size and the task's app. Raises ``RunNotFound``."""
     f, u, t = m.File, m.FileUse, m.Task
     with engine.connect() as conn:
         require_run(conn, run_id)
@@ -150,14 +151,15 @@ def run_files(engine: Engine, run_id: str, limit: int = ROLE_LIMIT) -> dict[str,
         for role in [*ROLES, *sorted(set(counts) - set(ROLES))]:
             if not counts.get(role):
                 continue
+            offset = max(0, min((offsets or {}).get(role, 0), counts[role] - 1))
             found = rows(conn.execute(
                 select(u.task_id, u.try_id, u.file_id, u.timestamp, f.url, f.sha256, f.size,
                        t.task_func_name.label("app"))
                 .join(f, f.file_id == u.file_id)
                 .outerjoin(t, and_(t.run_id == u.run_id, t.task_id == u.task_id))
                 .where(u.run_id == run_id, u.role == role)
-                .order_by(u.task_id, u.try_id, u.id).limit(limit)))
-            pages[role] = Page(found, counts[role], limit)
+                .order_by(u.task_id, u.try_id, u.id).limit(limit).offset(offset)))
+            pages[role] = Page(found, counts[role], limit, offset)
     return pages
 
 

@@ -3,8 +3,9 @@ each linked to its file page and to the task."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from dash import Dash, html
+from dash import Dash, dcc, html
 
 from parsl_repro.monitoring.read.files import run_files
 from parsl_repro.viz import context
@@ -13,8 +14,9 @@ from parsl_repro.viz.components import (
     fmt_bytes,
     fmt_time,
     frame,
-    more_note,
     notice,
+    query_param,
+    run_href,
     table,
     task_href,
 )
@@ -41,12 +43,40 @@ def files_section(run_id: str, pages: dict[str, Any]) -> html.Div:
                                "task_id": lambda item: task_href(run_id, item["task_id"])},
                         formats={"size": fmt_bytes, "timestamp": fmt_time,
                                  "sha256": lambda digest: html.Code((digest or "")[:16], title=digest or "")}),
-                  more_note(page.more, f"{role} files")]
+                  pager(run_id, role, pages)]
     return html.Div(parts, id="run-files")
 
 
-def layout(run_id: str = "", **_: Any) -> html.Div:
-    pages = run_files(context.engine(), run_id)
+def pager(run_id: str, role: str, pages: dict[str, Any]) -> html.Div | None:
+    """``51-100 of 2,345 output files · previous 50 · next 50``: links to the role's neighbouring
+    pages, the other roles staying where they are; None when the role fits on one page."""
+    page = pages[role]
+    if page.offset == 0 and not page.more:
+        return None
+
+    def href(offset: int) -> str:
+        offsets = {f"from_{name}": other.offset for name, other in pages.items() if other.offset}
+        offsets[f"from_{role}"] = offset
+        query = urlencode({key: value for key, value in offsets.items() if value})
+        return run_href(run_id, "files") + (f"?{query}" if query else "")
+
+    shown = f"{page.offset + 1:,}-{page.offset + len(page.items):,} of {page.total:,} {role} files"
+    links: list[Any] = [html.Span(shown)]
+    if page.offset:
+        links += [" · ", dcc.Link(f"previous {page.limit}", href=href(max(0, page.offset - page.limit)),
+                                  id=f"run-files-{role}-previous")]
+    if page.more:
+        links += [" · ", dcc.Link(f"next {min(page.limit, page.more)}", href=href(page.offset + page.limit),
+                                  id=f"run-files-{role}-next")]
+    return html.Div(links, className="more", id=f"run-files-{role}-pager")
+
+
+def layout(run_id: str = "", **query: Any) -> html.Div:
+    offsets = {}
+    for key, value in query.items():
+        if key.startswith("from_") and query_param(value).isdigit():
+            offsets[key[len("from_"):]] = int(query_param(value))
+    pages = run_files(context.engine(), run_id, offsets=offsets)
     return frame(TITLE, files_section(run_id, pages), run_id=run_id, view="files",
                  subtitle=f"run {run_id} · each file links to its page: its content check and every other use")
 
