@@ -70,7 +70,7 @@ def test_events_survive_a_database_restart(postgres, tmp_path):
         states = conn.execute(text("SELECT count(*) FROM status")).scalar()
         outcome = conn.execute(text("SELECT outcome FROM workflow")).scalar()
     engine.dispose()
-    assert (done, states, outcome) == (300, 900, "completed")
+    assert (done, states, outcome) == (300, 900, "completed"), err  # err: what the writer told the user
     assert not list(tmp_path.glob("runinfo/*/provenance-spool-*"))
 
 
