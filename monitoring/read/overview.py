@@ -59,6 +59,10 @@ class _Kept:
         self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
 
+    def has(self, key: tuple[Any, ...]) -> bool:
+        with self._lock:
+            return key in self._items
+
     def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._items:
@@ -73,6 +77,13 @@ class _Kept:
 
 
 _finished = _Kept(FINISHED_KEPT)
+
+
+def kept(engine: Engine, run_id: str) -> bool:
+    """Whether the whole-run progress and Gantt of ``run_id`` (a run that recorded its end) are
+    kept in memory, so that reading them again costs nothing."""
+    return (_finished.has(("progress", engine, run_id, MAX_BINS))
+            and _finished.has(("gantt", engine, run_id, None, GANTT_MAX_TRIES, MAX_BINS)))
 
 
 # --- the header ------------------------------------------------------------------------------------

@@ -136,7 +136,10 @@ def _files(conn: Any, run_id: str, task_id: int) -> Page:
     total = conn.execute(select(func.count()).where(*where)).scalar_one()
     found = rows(conn.execute(
         select(u.role, u.try_id, u.timestamp, f.file_id, f.url, f.sha256, f.size)
-        .join(f, f.file_id == u.file_id).where(*where).order_by(u.role, f.url, u.try_id).limit(FILE_LIMIT)))
+        # ordered by an expression of role, not role itself: else SQLite (no statistics) walks the run's
+        # (run_id, role) index for the order instead of finding the task's few uses by (run_id, task_id)
+        .join(f, f.file_id == u.file_id).where(*where)
+        .order_by(func.coalesce(u.role, ""), f.url, u.try_id).limit(FILE_LIMIT)))
     return Page(found, total, FILE_LIMIT)
 
 

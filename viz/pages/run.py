@@ -31,6 +31,7 @@ from parsl_repro.monitoring.read.overview import (
     Progress,
     app_counts,
     gantt,
+    kept,
     overview_header,
     progress,
     run_record,
@@ -331,25 +332,34 @@ def layout(run_id: str = "", **_: Any) -> html.Div:
     record = run_record(engine, run_id)
     token = change_token(engine, run_id)
     loading = _empty_figure("Drawing...")
+    figures: tuple[Any, ...] = (loading, loading, None, loading, None, {"window": None, "binned": False})
+    # A finished run whose series this process keeps is drawn with the page, in one answer; else the
+    # page comes first and its figures follow (reading a large run's series takes a second or more).
+    drawn = not header["live"] and kept(engine, run_id)
+    if drawn:
+        apps = app_counts(engine, run_id)
+        figures = (figure_progress(progress(engine, run_id)), figure_apps(apps), more_note(apps.more, "apps"),
+                   *_draw_gantt(run_id, None, None))
+    progress_figure, apps_figure, apps_note, gantt_figure, gantt_text, gantt_window = figures
     subtitle = f"{header.get('workflow_name') or 'workflow'} · run {run_id}"
     return frame(
         TITLE,
         html.Div(cards(header), id="run-cards"),
         html.H2("Progress"),
         html.Div("How many tasks were in each state, over the run.", className="subtitle"),
-        dcc.Graph(id="run-progress", figure=loading, config=GRAPH_CONFIG, className="figure"),
+        dcc.Graph(id="run-progress", figure=progress_figure, config=GRAPH_CONFIG, className="figure"),
         html.H2("Tries"),
-        html.Div(id="run-gantt-note"),
-        dcc.Graph(id="run-gantt", figure=loading, config=GRAPH_CONFIG, className="figure"),
+        html.Div(gantt_text, id="run-gantt-note"),
+        dcc.Graph(id="run-gantt", figure=gantt_figure, config=GRAPH_CONFIG, className="figure"),
         html.H2("Tasks per app"),
-        dcc.Graph(id="run-apps", figure=loading, config=GRAPH_CONFIG, className="figure"),
-        html.Div(id="run-apps-note"),
+        dcc.Graph(id="run-apps", figure=apps_figure, config=GRAPH_CONFIG, className="figure"),
+        html.Div(apps_note, id="run-apps-note"),
         html.H2("Record"),
         html.Div(record_section(record), id="run-record-box"),
         dcc.Store(id="run-id", data=run_id),
         dcc.Store(id="run-token", data=token),
-        dcc.Store(id="run-redraw", data={"n": 0, "at": time.time()}),
-        dcc.Store(id="run-gantt-window", data={"window": None, "binned": False}),
+        dcc.Store(id="run-redraw", data={"n": 0, "at": time.time(), "drawn": drawn}),
+        dcc.Store(id="run-gantt-window", data=gantt_window),
         dcc.Store(id="run-gantt-zoom"),
         dcc.Interval(id="run-refresh", interval=context.refresh_ms(), disabled=not header["live"]),
         dcc.Location(id="run-go", refresh="callback-nav"),
@@ -398,6 +408,11 @@ def _draw_gantt(run_id: str, window: list[str] | None, shown: dict[str, Any] | N
     return figure_gantt(data), gantt_note(data), {"window": window, "binned": binned}
 
 
+def _drawn_with_page(redraw: dict[str, Any] | None) -> bool:
+    """Whether the figures came with the page and nothing asked to draw them again since."""
+    return bool(redraw and redraw.get("drawn") and not redraw.get("n"))
+
+
 def register_callbacks(app: Dash) -> None:
     @app.callback(Output("run-cards", "children"), Output("run-token", "data"), Output("run-redraw", "data"),
                   Output("run-refresh", "disabled"), Output("run-record-box", "children"),
@@ -422,7 +437,9 @@ def register_callbacks(app: Dash) -> None:
     @app.callback(Output("run-progress", "figure"), Output("run-apps", "figure"), Output("run-apps-note", "children"),
                   Input("run-redraw", "data"), State("run-id", "data"))
     @guarded_callback(lambda message: (_empty_figure(message), no_update, notice(message)))
-    def draw_figures(_redraw: Any, run_id: str) -> Any:
+    def draw_figures(redraw: dict[str, Any] | None, run_id: str) -> Any:
+        if _drawn_with_page(redraw):
+            raise PreventUpdate
         engine = context.engine()
         apps = app_counts(engine, run_id)
         return figure_progress(progress(engine, run_id)), figure_apps(apps), more_note(apps.more, "apps")
@@ -431,7 +448,9 @@ def register_callbacks(app: Dash) -> None:
                   Output("run-gantt-window", "data"),
                   Input("run-redraw", "data"), State("run-gantt-window", "data"), State("run-id", "data"))
     @guarded_callback(lambda message: (_empty_figure(message), notice(message), no_update))
-    def draw_gantt(_redraw: Any, shown: dict[str, Any] | None, run_id: str) -> Any:
+    def draw_gantt(redraw: dict[str, Any] | None, shown: dict[str, Any] | None, run_id: str) -> Any:
+        if _drawn_with_page(redraw):
+            raise PreventUpdate
         return _draw_gantt(run_id, (shown or {}).get("window"), shown)
 
     # Only zooms of a binned Gantt go to the server, picked out in the browser: a relayout that asks
