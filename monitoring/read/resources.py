@@ -28,6 +28,7 @@ from sqlalchemy import Engine, and_, case, func, literal, select, union_all
 
 from parsl_repro.jobs.states import TERMINAL_STATES
 from parsl_repro.monitoring import models as m
+from parsl_repro.monitoring.read.apps import Histogram
 from parsl_repro.monitoring.read.common import LIVE, Page, aware, display_outcome, require_run, rows
 from parsl_repro.monitoring.read.sqltime import Epoch, Floor
 
@@ -37,6 +38,9 @@ TOP_TASKS = 15
 """Rows in each table of the heaviest tries."""
 SERIES = 12
 """At most this many nodes (or blocks) get a series of their own; the rest are summed as one."""
+DISTRIBUTION_BINS = 40
+"""Bins of each per-try distribution (CPU time, peak and mean memory)."""
+DISTRIBUTIONS = ("cpu_time", "peak_rss", "mean_rss")
 NODE_LIMIT = 100
 """Nodes listed (the browser builds a table cell in about a millisecond at this page's size); what
 the nodes offered is summed over all of them."""
@@ -131,6 +135,8 @@ class Resources:
     total: Usage | None = None
     top_rss: list[dict[str, Any]] = field(default_factory=list)
     top_cpu: list[dict[str, Any]] = field(default_factory=list)
+    # how the tries spread: "cpu_time" (s), "peak_rss" and "mean_rss" (bytes), one histogram each
+    distributions: dict[str, Histogram] = field(default_factory=dict)
     nodes: Page = field(default_factory=Page)
     blocks: list[BlockLife] = field(default_factory=list)
     blocks_total: int = 0
@@ -240,7 +246,7 @@ def resources(engine: Engine, run_id: str, *, parts: frozenset[str] = PARTS, spl
             for by in split:
                 data.split[by] = _split(conn, run_id, grid, by)
         if samples and "top" in parts:
-            data.top_rss, data.top_cpu = _top(conn, run_id, top)
+            data.top_rss, data.top_cpu, data.distributions = _top(conn, run_id, top, DISTRIBUTION_BINS)
         if "workers" in parts:
             data.busy = _busy(conn, run_id, grid)
             data.unreturned, data.unreturned_running = conn.execute(
@@ -426,28 +432,65 @@ def _busiest(conn: Any, run_id: str, column: Any) -> tuple[list[str], int]:
     return [value for value, _, _ in found[:SERIES]], max(0, (found[0][2] if found else 0) - SERIES)
 
 
-def _top(conn: Any, run_id: str, top: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The ``top`` tries by peak RSS and by CPU time (growth of user+system from the try's first
-    sample to its last), each with app, host, block and its number of samples; one statement,
-    whose per-try totals are computed once."""
-    r, t, y = m.Resource, m.Task, m.Try
+def _per_try(run_id: str, name: str) -> Any:
+    """Each try's peak and mean RSS and CPU time (growth of user+system from its first sample to its
+    last) from its samples, as a CTE computed once however often it is used."""
+    r = m.Resource
     cpu = func.coalesce(r.psutil_process_time_user, 0.0) + func.coalesce(r.psutil_process_time_system, 0.0)
-    per_try = (select(r.task_id, r.try_id, func.max(r.psutil_process_memory_resident).label("peak_rss"),
-                      (func.max(cpu) - func.min(cpu)).label("cpu_time"), func.count().label("samples"))
-               .where(r.run_id == run_id).group_by(r.task_id, r.try_id).cte("per_try"))
-    ranked = [select(literal(name).label("ranking"), per_try)
-              .order_by(per_try.c[name].desc(), per_try.c.task_id, per_try.c.try_id).limit(top).subquery()
-              for name in ("peak_rss", "cpu_time")]
-    both = union_all(*[select(chosen) for chosen in ranked]).subquery()
+    return (select(r.task_id, r.try_id, func.max(r.psutil_process_memory_resident).label("peak_rss"),
+                   func.avg(r.psutil_process_memory_resident).label("mean_rss"),
+                   (func.max(cpu) - func.min(cpu)).label("cpu_time"), func.count().label("samples"))
+            .where(r.run_id == run_id).group_by(r.task_id, r.try_id).cte(name)
+            .prefix_with("MATERIALIZED", dialect="sqlite").prefix_with("MATERIALIZED", dialect="postgresql"))
+
+
+def _top(conn: Any, run_id: str, top: int,
+         bins: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Histogram]]:
+    """The ``top`` tries by peak RSS and by CPU time (growth of user+system from the try's first
+    sample to its last), each with app, host, block and its number of samples; and how all the
+    sampled tries spread in CPU time, peak RSS and mean RSS (a histogram each, ``bins`` bins from
+    the smallest value to the largest). One statement, whose per-try totals are computed once."""
+    t, y = m.Task, m.Try
+    per_try = _per_try(run_id, "per_try")
+    extremes = select(*[f(per_try.c[name]).label(f"{label}_{name}") for name in DISTRIBUTIONS
+                        for f, label in ((func.min, "low"), (func.max, "high"))]).cte("extremes")
+    nothing = literal(None)
+    parts = []
+    for name in ("peak_rss", "cpu_time"):
+        ranked = (select(per_try).order_by(per_try.c[name].desc(), per_try.c.task_id, per_try.c.try_id)
+                  .limit(top).subquery())
+        parts.append(select(literal(name).label("part"), ranked.c.task_id, ranked.c.try_id, ranked.c.peak_rss,
+                            ranked.c.mean_rss, ranked.c.cpu_time, ranked.c.samples, nothing.label("bin"),
+                            nothing.label("low"), nothing.label("high")))
+    for name in DISTRIBUTIONS:
+        low, high, value = extremes.c[f"low_{name}"], extremes.c[f"high_{name}"], per_try.c[name]
+        width = case((high > low, (high - low) / bins), else_=1.0)
+        # a millionth of a bin more, so that a value on an edge lands above it despite rounding
+        index = Floor((value - low) / width + 1e-6)
+        parts.append(select(literal(f"spread {name}"), nothing, nothing, nothing, nothing, nothing,
+                            func.count(), index, func.min(low), func.min(high))
+                     .select_from(per_try).join(extremes, literal(True)).where(value.is_not(None)).group_by(index))
+    both = union_all(*parts).subquery()
     query = (select(both, t.task_func_name.label("app"), y.hostname, y.block_id)
              .outerjoin(t, and_(t.run_id == run_id, t.task_id == both.c.task_id))
              .outerjoin(y, and_(y.run_id == run_id, y.task_id == both.c.task_id, y.try_id == both.c.try_id)))
     found = rows(conn.execute(query))
-    by_rss = sorted((row for row in found if row["ranking"] == "peak_rss"),
+    spread: dict[str, Histogram] = {}
+    for row in found:
+        if not row["part"].startswith("spread "):
+            continue
+        name = row["part"][len("spread "):]
+        low, high = float(row["low"]), float(row["high"])
+        histogram = spread.setdefault(name, Histogram(low, (high - low) / bins if high > low else 1.0,
+                                                      [0] * (bins if high > low else 1)))
+        counts = histogram.counts
+        counts[min(max(int(row["bin"] or 0), 0), len(counts) - 1)] += row["samples"]  # the largest: the last bin
+    ranked_rows = [row for row in found if not row["part"].startswith("spread ")]
+    by_rss = sorted((row for row in ranked_rows if row["part"] == "peak_rss"),
                     key=lambda row: (-(row["peak_rss"] or 0), row["task_id"], row["try_id"]))
-    by_cpu = sorted((row for row in found if row["ranking"] == "cpu_time"),
+    by_cpu = sorted((row for row in ranked_rows if row["part"] == "cpu_time"),
                     key=lambda row: (-(row["cpu_time"] or 0), row["task_id"], row["try_id"]))
-    return by_rss, by_cpu
+    return by_rss, by_cpu, {name: spread[name] for name in DISTRIBUTIONS if name in spread}
 
 
 def _nodes(conn: Any, run_id: str) -> Page:

@@ -79,6 +79,33 @@ def test_the_memory_series_holds_the_64_mib_the_last_burn_task_allocated(sqlite_
     assert href == f"/run/{sqlite_store.htex}/task/3"
 
 
+def test_the_spread_of_tries_counts_each_sampled_try_in_its_bin(sqlite_store, dashboard, page, engine):
+    """The CPU-time and memory histograms (Parsl's resource distributions) hold every sampled try
+    once, each in the bin its own samples put it in (checked against the samples, in Python), and
+    the page draws them."""
+    data = resources(engine, sqlite_store.htex, parts=frozenset({"top"}))
+    samples: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for task_id, try_id, user, system, rss in store_rows(
+            engine, "SELECT task_id, try_id, psutil_process_time_user, psutil_process_time_system, "
+                    "psutil_process_memory_resident FROM resource WHERE run_id = :r", r=sqlite_store.htex):
+        samples.setdefault((task_id, try_id), []).append(((user or 0.0) + (system or 0.0), rss))
+    per_try = {"cpu_time": [max(c for c, _ in s) - min(c for c, _ in s) for s in samples.values()],
+               "peak_rss": [max(r for _, r in s) for s in samples.values()],
+               "mean_rss": [sum(r for _, r in s) / len(s) for s in samples.values()]}
+    assert set(data.distributions) == set(per_try) and len(samples) > 3
+    for name, values in per_try.items():
+        histogram = data.distributions[name]
+        assert histogram.low == pytest.approx(min(values)) and histogram.total == len(values)
+        expected = [0] * len(histogram.counts)
+        for value in values:
+            expected[min(int((value - histogram.low) / histogram.width + 1e-6), len(expected) - 1)] += 1
+        assert histogram.counts == expected, name
+    open_resources(page, dashboard, sqlite_store.htex)
+    drawn = figure_data(page, "resources-spread")
+    assert [sum(bars["y"]) for bars in drawn] == [len(samples)] * 3
+    assert [bars["type"] for bars in drawn] == ["bar"] * 3
+
+
 def test_worker_efficiency_shows_busy_workers_against_the_two_available(sqlite_store, dashboard, page):
     open_resources(page, dashboard, sqlite_store.htex)
     traces = figure_data(page, "resources-efficiency")
@@ -197,7 +224,7 @@ def test_the_section_is_built_without_a_server(sqlite_store, engine):
     assert {item.name for item in figure_blocks(data).data} >= {"PENDING", "RUNNING"}
     renderer = StaticRenderer()
     renderer.render(report_section(engine, sqlite_store.htex))
-    assert renderer.figures == 8  # CPU and memory: all tasks, per node, per block; efficiency; blocks
+    assert renderer.figures == 9  # CPU and memory: all tasks, per node, per block; the spread; efficiency; blocks
 
 
 def test_stored_times_read_as_the_same_seconds_with_or_without_unixepoch(sqlite_store, engine, monkeypatch):

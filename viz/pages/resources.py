@@ -137,6 +137,36 @@ def figure_memory(data: Resources, by: str | None = None) -> go.Figure:
     return _usage_figure(data.grid, [data.total], "rss", offered)
 
 
+SPREADS = (("cpu_time", "CPU time per try (s)", 1.0), ("peak_rss", "peak memory per try (MiB)", MIB),
+           ("mean_rss", "mean memory per try (MiB)", MIB))
+
+
+def figure_spread(data: Resources) -> go.Figure:
+    """How the sampled tries spread in CPU time, peak memory and mean memory: a histogram each
+    (how many tries in each bin), as Parsl's resource page shows its per-task distributions."""
+    from plotly.subplots import make_subplots
+
+    shown = [(key, title, scale) for key, title, scale in SPREADS if key in data.distributions]
+    if not shown:
+        return _empty_figure("No resource samples.")
+    figure = make_subplots(rows=1, cols=len(shown), subplot_titles=[title for _, title, _ in shown],
+                           horizontal_spacing=0.08)
+    for column, (key, title, scale) in enumerate(shown, start=1):
+        histogram = data.distributions[key]
+        edges = [edge / scale for edge in histogram.edges()]
+        bins = list(zip(edges, edges[1:], strict=False))  # (left, right) of each bin
+        figure.add_trace(go.Bar(x=[(a + b) / 2 for a, b in bins], y=histogram.counts,
+                                width=[(b - a) * 0.95 for a, b in bins], name=title,
+                                customdata=[[a, b] for a, b in bins], showlegend=False,
+                                marker={"color": SERIES_COLORS[column - 1]},
+                                hovertemplate="%{customdata[0]:.3g} to %{customdata[1]:.3g}: %{y} tries"
+                                              "<extra></extra>"), row=1, col=column)
+    figure.update_yaxes(title_text="tries", row=1, col=1, gridcolor="#eef1f6")
+    figure.update_layout(height=300, margin={"l": 60, "r": 20, "t": 40, "b": 40}, plot_bgcolor="#fff",
+                         bargap=0)
+    return figure
+
+
 def _usage_figure(grid: Grid, series: list[Usage], kind: str, offered: tuple[str, list[float]] | None) -> go.Figure:
     x = [_plot_time(when) for when in grid.centres()]
     scale = MIB if kind == "rss" else 1.0
@@ -267,7 +297,10 @@ def _usage_part(data: Resources, split_control: bool) -> list[Any]:
 
 
 def _top_part(data: Resources) -> list[Any]:
-    return [html.Div([html.Div([html.Div("by peak resident memory", className="subtitle"),
+    spread = [html.Div("How many tries used how much CPU time and memory (from their samples).",
+                       className="subtitle"), _graph("resources-spread", figure_spread(data)),
+              html.H3("The heaviest")] if data.distributions else []
+    return [*spread, html.Div([html.Div([html.Div("by peak resident memory", className="subtitle"),
                                 _top_table(data.top_rss, data.run_id, "resources-top-rss")]),
                       html.Div([html.Div("by CPU time (from the first sample to the last)", className="subtitle"),
                                 _top_table(data.top_cpu, data.run_id, "resources-top-cpu")])],
@@ -342,11 +375,11 @@ def usage_section(data: Resources, split_control: bool = False) -> html.Div:
 
 
 def top_section(data: Resources) -> html.Div:
-    """The heaviest tries by peak memory and by CPU time, linked to their task pages (nothing for a
-    run without samples: the usage section says why)."""
+    """How the tries spread in CPU time and memory, and the heaviest by peak memory and by CPU time,
+    linked to their task pages (nothing for a run without samples: the usage section says why)."""
     if not data.has_samples:
         return html.Div(id="resources-top")
-    return html.Div([html.H2("Heaviest tries"), *_top_part(data)], id="resources-top")
+    return html.Div([html.H2("Tries by CPU time and memory"), *_top_part(data)], id="resources-top")
 
 
 def workers_section(data: Resources) -> html.Div:
