@@ -1189,7 +1189,7 @@ def ours_targets(info: dict[str, Any], sizes: list[int]) -> list[Target]:
         r, size = run["run"], str(n)
         targets += [Target("overview", size, f"/run/{r}"), Target("graph", size, f"/run/{r}/graph"),
                     Target("failures", size, f"/run/{r}/failures"), Target("apps", size, f"/run/{r}/apps"),
-                    Target("task", size, f"/run/{r}/task/{run['task']}"),
+                    Target("task", size, f"/run/{r}/task/{run['task']}"), Target("tasks", size, f"/run/{r}/tasks"),
                     Target("resources", size, f"/run/{r}/resources"), Target("run files", size, f"/run/{r}/files"),
                     Target("compare", size, f"/compare?a={run['rerun']}&b={r}")]
     return targets
@@ -1203,6 +1203,7 @@ def parsl_targets(info: dict[str, Any], sizes: list[int]) -> list[Target]:
         targets += [Target("overview", size, f"{w}/"), Target("graph", size, f"{w}/dag_group_by_apps"),
                     Target("dag states", size, f"{w}/dag_group_by_states"),
                     Target("apps", size, f"{w}/app/{run['app']}"), Target("task", size, f"{w}/task/{run['task']}"),
+                    Target("tasks", size, f"{w}/task/"),  # "All Apps": every task of the run
                     Target("resources", size, f"{w}/resource_usage")]
     return targets
 
@@ -1277,7 +1278,7 @@ def in_turns(sides: dict[str, list[Target]]) -> list[tuple[str, Target]]:
     """Every side's targets, the sides taking turns page by page (size by size, then by view), so a burst of
     other work on the machine hits both dashboards rather than all of one."""
     order = {"runs list": 0, "files": 1, "overview": 2, "graph": 3, "dag states": 4, "failures": 5, "apps": 6,
-             "task": 7, "resources": 8, "run files": 9, "compare": 10}
+             "task": 7, "tasks": 8, "resources": 9, "run files": 10, "compare": 11}
     turns = [(side, target) for side, targets in sides.items() for target in targets]
     rank = {side: i for i, side in enumerate(sides)}
     return sorted(turns, key=lambda st: (st[1].size != "store", int(st[1].size) if st[1].size != "store" else 0,
@@ -1420,7 +1421,7 @@ def print_table(ours: list[Measure], parsl: list[Measure], sizes: list[int],
     by_key = {(mm.side, mm.target.view, mm.target.size): mm for mm in ours + parsl}
     views = list(dict.fromkeys([mm.target.view for mm in ours] + [mm.target.view for mm in parsl]))
     order = {"runs list": 0, "overview": 1, "graph": 2, "dag states": 3, "failures": 4, "apps": 5, "task": 6,
-             "resources": 7, "run files": 8, "files": 9, "compare": 10}
+             "tasks": 7, "resources": 8, "run files": 9, "files": 10, "compare": 11}
     views.sort(key=lambda v: order.get(v, 99))
     print()
     print("per page: ours (Dash) vs Parsl's parsl-visualize (Flask); milliseconds, median of the timed loads")

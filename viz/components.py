@@ -12,7 +12,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from dash import dcc, html
 from dash.exceptions import PreventUpdate
@@ -81,6 +81,12 @@ def task_href(run_id: str, task_id: int) -> str:
     return f"{run_href(run_id)}/task/{int(task_id)}"
 
 
+def tasks_href(run_id: str, app: str | None = None, state: str | None = None, offset: int = 0) -> str:
+    """The run's task list (of ``app``, in ``state``), from its ``offset``-th task."""
+    query = urlencode({key: value for key, value in (("app", app), ("state", state), ("from", offset)) if value})
+    return run_href(run_id, "tasks") + (f"?{query}" if query else "")
+
+
 def app_href(run_id: str, app: str) -> str:
     return f"{run_href(run_id, 'apps')}?app={quote(app, safe='')}"
 
@@ -91,7 +97,7 @@ def file_href(file_id: int) -> str:
 
 # --- the page frame --------------------------------------------------------------------------------
 RUN_VIEWS = (("", "Overview"), ("graph", "Task graph"), ("failures", "Failures"), ("apps", "Apps"),
-             ("resources", "Resources"), ("files", "Files"))
+             ("tasks", "Tasks"), ("resources", "Resources"), ("files", "Files"))
 
 
 def frame(title: str, *children: Any, run_id: str | None = None, view: str | None = None,

@@ -6,6 +6,19 @@ and a template's ``<variable>`` matches any text, slashes included: so a run's s
 before the run's overview."""
 from __future__ import annotations
 
-from parsl_repro.viz.pages import apps, compare, failures, file, files, graph, resources, run, run_files, runs, task
+from parsl_repro.viz.pages import (
+    apps,
+    compare,
+    failures,
+    file,
+    files,
+    graph,
+    resources,
+    run,
+    run_files,
+    runs,
+    task,
+    tasks,
+)
 
-PAGES = [runs, graph, failures, apps, task, resources, run_files, run, files, file, compare]
+PAGES = [runs, graph, failures, apps, task, tasks, resources, run_files, run, files, file, compare]

@@ -29,6 +29,7 @@ from parsl_repro.viz.components import (
     short,
     table,
     task_href,
+    tasks_href,
 )
 
 PATH = "/run/<run_id>/apps"
@@ -119,7 +120,9 @@ def slowest_table(data: RunApps) -> Any:
     return html.Div([table(SLOWEST_COLUMNS, data.slowest.items, table_id="apps-slowest",
                            links={"task_id": lambda row: task_href(data.run_id, row["task_id"])},
                            formats={"duration": _seconds, "task_time_invoked": fmt_time}),
-                     more_note(data.slowest.more, "finished tasks")])
+                     more_note(data.slowest.more, "finished tasks"),
+                     dcc.Link(f"every task of {data.focus}, by task id", id="apps-all-tasks",
+                              href=tasks_href(data.run_id, data.focus))])
 
 
 def _none_finished(data: RunApps, app: str) -> str:
