@@ -80,10 +80,11 @@ _finished = _Kept(FINISHED_KEPT)
 
 
 def kept(engine: Engine, run_id: str) -> bool:
-    """Whether the whole-run progress and Gantt of ``run_id`` (a run that recorded its end) are
-    kept in memory, so that reading them again costs nothing."""
+    """Whether the whole-run progress, Gantt and tries per app of ``run_id`` (a run that recorded its
+    end) are kept in memory, so that reading them again costs nothing."""
     return (_finished.has(("progress", engine, run_id, MAX_BINS))
-            and _finished.has(("gantt", engine, run_id, None, GANTT_MAX_TRIES, MAX_BINS)))
+            and _finished.has(("gantt", engine, run_id, None, GANTT_MAX_TRIES, MAX_BINS))
+            and _finished.has(("apps_running", engine, run_id, MAX_BINS)))
 
 
 # --- the header ------------------------------------------------------------------------------------
@@ -389,18 +390,81 @@ def _binned(conn: Connection, run_id: str, span: Span, window: tuple[datetime.da
     lanes, busy = [], []
     for sort_key in sorted(named):
         name, key = named[sort_key]
-        starts, start_sums, ends, end_sums = sums[key]
-        running, series = 0.0, []
-        for i in range(bins):
-            bin_end = (i + 1) * width
-            seconds = (running * width + (starts[i] * bin_end - start_sums[i]) - (ends[i] * bin_end - end_sums[i]))
-            series.append(max(0.0, seconds / width))
-            running += starts[i] - ends[i]
         lanes.append(name)
-        busy.append(series)
+        busy.append(_busy_series(sums[key], bins, width))
     return Gantt("binned", span, window, total=total, in_flight=open_tries, max_tries=max_tries, lane_level=level,
                  lanes=lanes, bin_starts=[from_epoch(low + i * width) for i in range(bins)], bin_seconds=width,
                  busy=busy)
+
+
+def _busy_series(sums: list[list[float]], bins: int, width: float) -> list[float]:
+    """Mean tries running in each bin from per-bin [starts, start sums, ends, end sums] (seconds
+    from the window's start): the tries running when the bin began times its width, plus each
+    start's time to the bin's end, minus each end's time to the bin's end."""
+    starts, start_sums, ends, end_sums = sums
+    running, series = 0.0, []
+    for i in range(bins):
+        bin_end = (i + 1) * width
+        seconds = running * width + (starts[i] * bin_end - start_sums[i]) - (ends[i] * bin_end - end_sums[i])
+        series.append(max(0.0, seconds / width))
+        running += starts[i] - ends[i]
+    return series
+
+
+# --- tries running per app -------------------------------------------------------------------------
+@dataclass
+class AppsRunning:
+    """Mean tries running per app in each of ``len(bin_starts)`` bins of ``bin_seconds`` over the
+    run's span (``apps``: app -> series, the apps with most tries first, at most ``MAX_APPS``)."""
+
+    span: Span
+    bin_starts: list[datetime.datetime] = field(default_factory=list)
+    bin_seconds: float = 0.0
+    apps: dict[str, list[float]] = field(default_factory=dict)
+
+
+def apps_running(engine: Engine, run_id: str, bins: int = MAX_BINS) -> AppsRunning:
+    """How many tries of each app were running over the run, exactly per bin (as the binned
+    Gantt, grouped by app instead of lane), from one grouped scan of the run's tries. Raises
+    ``RunNotFound``."""
+    with engine.connect() as conn:
+        span, finished = _span(conn, run_id)
+        if finished:
+            return _finished.get(("apps_running", engine, run_id, bins),
+                                 lambda: _apps_running(conn, run_id, span, bins))
+        return _apps_running(conn, run_id, span, bins)
+
+
+def _apps_running(conn: Connection, run_id: str, span: Span, bins: int) -> AppsRunning:
+    y, t = m.Try, m.Task
+    low = span.start.timestamp()
+    width = max(MIN_SPAN, span.seconds) / bins
+    begun = Epoch(func.coalesce(y.task_try_time_running, y.task_try_time_launched))
+    recorded_end = func.coalesce(Epoch(y.task_try_time_returned), number(span.end.timestamp()))
+    tries = (select(t.task_func_name.label("app"), (begun - number(low)).label("begun"),
+                    (Greatest(recorded_end, begun) - number(low)).label("ended"))
+             .join(t, and_(t.run_id == y.run_id, t.task_id == y.task_id))
+             .where(y.run_id == run_id, y.task_try_time_launched.isnot(None)).limit(EVERY_ROW).subquery())
+    begun_bin, ended_bin = time_bin(tries.c.begun, 0.0, width), time_bin(tries.c.ended, 0.0, width)
+    grouped = conn.execute(select(begun_bin, ended_bin, func.count(), func.sum(tries.c.begun), func.sum(tries.c.ended),
+                                  tries.c.app).group_by(begun_bin, ended_bin, tries.c.app)).all()
+    sums: dict[str, list[list[float]]] = {}
+    tries_of: dict[str, int] = {}
+    last = bins - 1
+    for first_bin, last_bin, n, begun_sum, ended_sum, app in grouped:
+        series = sums.get(app)
+        if series is None:
+            series = sums[app] = [[0.0] * bins for _ in range(4)]
+        first_bin = min(last, max(0, int(first_bin or 0)))
+        last_bin = min(last, max(0, int(last_bin or 0)))
+        series[0][first_bin] += n
+        series[1][first_bin] += begun_sum or 0.0
+        series[2][last_bin] += n
+        series[3][last_bin] += ended_sum or 0.0
+        tries_of[app] = tries_of.get(app, 0) + n
+    chosen = sorted(sums, key=lambda app: (-tries_of[app], app))[:MAX_APPS]
+    return AppsRunning(span, [from_epoch(low + i * width) for i in range(bins)], width,
+                       {app: _busy_series(sums[app], bins, width) for app in chosen})
 
 
 # --- tasks per app ---------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ with parsl.load(config):
 print("done")
 '''
 
-DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].length === 3 &&
+DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].length === 4 &&
     [...document.querySelectorAll('.js-plotly-plot')].every(g => g.data && g._fullLayout &&
         !(g.layout.annotations || []).some(a => a.text === 'Drawing...'))"""
 
@@ -166,7 +166,7 @@ def test_a_finished_run_seen_before_comes_with_its_figures(sqlite_store, dashboa
     """The dashboard keeps a finished run's series: on a later visit the figures come with the page
     in its one answer (the figure callbacks have nothing to do), and they are the same figures."""
     run_id = sqlite_store.second
-    graphs = ("run-progress", "run-gantt", "run-apps")
+    graphs = ("run-progress", "run-gantt", "run-apps", "run-running")
     open_run(page, dashboard.base, run_id)
     first = {graph: figure(page, graph) for graph in graphs}
     note = page.inner_text("#run-gantt-note")
@@ -337,6 +337,27 @@ def test_gantt_past_the_threshold_bins_busy_time_exactly(sqlite_store, engine):
     expected = busy_by_brute_force(each.tries, binned)
     for lane, series in zip(binned.lanes, binned.busy, strict=True):
         assert series == pytest.approx(expected[lane], abs=1e-4), lane
+
+
+def test_tries_running_per_app_are_exact_and_drawn(sqlite_store, engine, dashboard, page):
+    """Each app's mean tries running per bin equals each of its tries' overlap with each bin."""
+    each = overview.gantt(engine, sqlite_store.htex)
+    running = overview.apps_running(engine, sqlite_store.htex, bins=40)
+    start, width = running.bin_starts[0].timestamp(), running.bin_seconds
+    expected: dict[str, list[float]] = {}
+    for item in each.tries:
+        series = expected.setdefault(item["app"], [0.0] * 40)
+        began, ended = item["start"].timestamp() - start, item["end"].timestamp() - start
+        for i in range(40):
+            series[i] += max(0.0, min(ended, (i + 1) * width) - max(began, i * width)) / width
+    assert set(running.apps) == set(expected)
+    for app, series in running.apps.items():
+        assert series == pytest.approx(expected[app], abs=1e-4), app
+    open_run(page, dashboard.base, sqlite_store.htex)
+    drawn = figure(page, "run-running")
+    assert {trace["name"] for trace in drawn} == set(expected)
+    assert sum(sum(trace["y"]) for trace in drawn) * overview.apps_running(engine, sqlite_store.htex).bin_seconds \
+        == pytest.approx(sum((item["end"] - item["start"]).total_seconds() for item in each.tries), rel=1e-3)
 
 
 def test_gantt_binned_busy_time_of_many_overlapping_tries_is_exact(many_store):

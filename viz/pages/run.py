@@ -27,9 +27,11 @@ from dash.exceptions import PreventUpdate
 
 from parsl_repro.monitoring.read.overview import (
     AppCounts,
+    AppsRunning,
     Gantt,
     Progress,
     app_counts,
+    apps_running,
     gantt,
     kept,
     overview_header,
@@ -259,6 +261,25 @@ def figure_apps(data: AppCounts) -> go.Figure:
     return figure
 
 
+def figure_running(data: AppsRunning) -> go.Figure:
+    """Tries running per app over the run (mean per time bin), stacked: Parsl's "execution tries
+    per app"."""
+    if not data.apps:
+        return _empty_figure("No try was recorded for this run (memo hits and dependency failures have none).")
+    step = datetime.timedelta(seconds=data.bin_seconds / 2)
+    x = [_plot_time(start + step) for start in data.bin_starts]
+    colors = {app: APP_COLORS[number % len(APP_COLORS)] for number, app in enumerate(sorted(data.apps))}
+    figure = go.Figure([go.Scatter(x=x, y=[round(value, 3) for value in series], name=_escaped(app), mode="lines",
+                                   stackgroup="apps", line={"width": 0.5, "color": colors[app]},
+                                   hovertemplate=f"{_escaped(app)}: %{{y:.2f}} tries running<extra></extra>")
+                        for app, series in data.apps.items()])
+    figure.update_layout(height=300, margin={"l": 50, "r": 20, "t": 10, "b": 40}, plot_bgcolor="#fff",
+                         legend={"title": {"text": "app"}},
+                         xaxis={"title": {"text": f"time ({_zone()})"}, "gridcolor": "#eef1f6"},
+                         yaxis={"title": {"text": "tries running"}, "gridcolor": "#eef1f6", "rangemode": "tozero"})
+    return figure
+
+
 def record_section(record: dict[str, Any]) -> html.Div:
     """The run's record: where, by whom, which script and code version, environment, config."""
     git_dirty = record.get("git_dirty")
@@ -322,6 +343,7 @@ def report_section(engine: Engine, run_id: str) -> html.Div:
                      html.H3("Progress"), dcc.Graph(figure=figure_progress(progress(engine, run_id))),
                      html.H3("Tries"), gantt_note(data), dcc.Graph(figure=figure_gantt(data)),
                      html.H3("Tasks per app"), dcc.Graph(figure=figure_apps(apps)), more_note(apps.more, "apps"),
+                     html.H3("Tries running per app"), dcc.Graph(figure=figure_running(apps_running(engine, run_id))),
                      html.H3("Record"), record_section(run_record(engine, run_id))])
 
 
@@ -332,15 +354,15 @@ def layout(run_id: str = "", **_: Any) -> html.Div:
     record = run_record(engine, run_id)
     token = change_token(engine, run_id)
     loading = _empty_figure("Drawing...")
-    figures: tuple[Any, ...] = (loading, loading, None, loading, None, {"window": None, "binned": False})
+    figures: tuple[Any, ...] = (loading, loading, None, loading, loading, None, {"window": None, "binned": False})
     # A finished run whose series this process keeps is drawn with the page, in one answer; else the
     # page comes first and its figures follow (reading a large run's series takes a second or more).
     drawn = not header["live"] and kept(engine, run_id)
     if drawn:
         apps = app_counts(engine, run_id)
         figures = (figure_progress(progress(engine, run_id)), figure_apps(apps), more_note(apps.more, "apps"),
-                   *_draw_gantt(run_id, None, None))
-    progress_figure, apps_figure, apps_note, gantt_figure, gantt_text, gantt_window = figures
+                   figure_running(apps_running(engine, run_id)), *_draw_gantt(run_id, None, None))
+    progress_figure, apps_figure, apps_note, running_figure, gantt_figure, gantt_text, gantt_window = figures
     subtitle = f"{header.get('workflow_name') or 'workflow'} · run {run_id}"
     return frame(
         TITLE,
@@ -354,6 +376,9 @@ def layout(run_id: str = "", **_: Any) -> html.Div:
         html.H2("Tasks per app"),
         dcc.Graph(id="run-apps", figure=apps_figure, config=GRAPH_CONFIG, className="figure"),
         html.Div(apps_note, id="run-apps-note"),
+        html.H2("Tries running per app"),
+        html.Div("How many tries of each app were running, over the run (mean per time bin).", className="subtitle"),
+        dcc.Graph(id="run-running", figure=running_figure, config=GRAPH_CONFIG, className="figure"),
         html.H2("Record"),
         html.Div(record_section(record), id="run-record-box"),
         dcc.Store(id="run-id", data=run_id),
@@ -435,14 +460,15 @@ def register_callbacks(app: Dash) -> None:
         return cards(header), moved, {"n": redraw.get("n", 0) + 1, "at": now}, False, no_update
 
     @app.callback(Output("run-progress", "figure"), Output("run-apps", "figure"), Output("run-apps-note", "children"),
-                  Input("run-redraw", "data"), State("run-id", "data"))
-    @guarded_callback(lambda message: (_empty_figure(message), no_update, notice(message)))
+                  Output("run-running", "figure"), Input("run-redraw", "data"), State("run-id", "data"))
+    @guarded_callback(lambda message: (_empty_figure(message), no_update, notice(message), no_update))
     def draw_figures(redraw: dict[str, Any] | None, run_id: str) -> Any:
         if _drawn_with_page(redraw):
             raise PreventUpdate
         engine = context.engine()
         apps = app_counts(engine, run_id)
-        return figure_progress(progress(engine, run_id)), figure_apps(apps), more_note(apps.more, "apps")
+        return (figure_progress(progress(engine, run_id)), figure_apps(apps), more_note(apps.more, "apps"),
+                figure_running(apps_running(engine, run_id)))
 
     @app.callback(Output("run-gantt", "figure"), Output("run-gantt-note", "children"),
                   Output("run-gantt-window", "data"),
