@@ -173,12 +173,16 @@ def progress(engine: Engine, run_id: str, bins: int = MAX_BINS) -> Progress:
     """Tasks by state over the run's span in at most ``bins`` bins, from its state changes: each
     change adds one task to its new state and takes one from its previous state, per bin in SQL,
     then summed over bins. Raises ``RunNotFound``."""
+    return _series(engine, run_id, ("progress", bins), lambda conn, span: _progress(conn, run_id, span, bins))
+
+
+def _series(engine: Engine, run_id: str, key: tuple[Any, ...], read: Callable[[Connection, Span], Any]) -> Any:
+    """``read(conn, span)`` over the run's span, kept under ``key`` once the run has recorded its end."""
     with engine.connect() as conn:
         span, finished = _span(conn, run_id)
         if finished:
-            return _finished.get(("progress", engine, run_id, bins),
-                                 lambda: _progress(conn, run_id, span, bins))
-        return _progress(conn, run_id, span, bins)
+            return _finished.get((key[0], engine, run_id, *key[1:]), lambda: read(conn, span))
+        return read(conn, span)
 
 
 def _progress(conn: Connection, run_id: str, span: Span, bins: int) -> Progress:
@@ -427,12 +431,7 @@ def apps_running(engine: Engine, run_id: str, bins: int = MAX_BINS) -> AppsRunni
     """How many tries of each app were running over the run, exactly per bin (as the binned
     Gantt, grouped by app instead of lane), from one grouped scan of the run's tries. Raises
     ``RunNotFound``."""
-    with engine.connect() as conn:
-        span, finished = _span(conn, run_id)
-        if finished:
-            return _finished.get(("apps_running", engine, run_id, bins),
-                                 lambda: _apps_running(conn, run_id, span, bins))
-        return _apps_running(conn, run_id, span, bins)
+    return _series(engine, run_id, ("apps_running", bins), lambda conn, span: _apps_running(conn, run_id, span, bins))
 
 
 def _apps_running(conn: Connection, run_id: str, span: Span, bins: int) -> AppsRunning:
