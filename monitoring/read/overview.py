@@ -372,19 +372,9 @@ def _binned(conn: Connection, run_id: str, span: Span, window: tuple[datetime.da
         .group_by(begun_bin, ended_bin, *lane_of)).all()
     sums: dict[tuple[Any, ...], list[list[float]]] = {}  # lane -> [starts, start sums, ends, end sums]
     total = open_tries = 0
-    last = bins - 1
     for row in grouped:
         first_bin, last_bin, n, begun_sum, ended_sum, opened, *lane = row
-        key = tuple(lane)
-        series = sums.get(key)
-        if series is None:
-            series = sums[key] = [[0.0] * bins for _ in range(4)]
-        first_bin = min(last, max(0, int(first_bin or 0)))
-        last_bin = min(last, max(0, int(last_bin or 0)))
-        series[0][first_bin] += n
-        series[1][first_bin] += begun_sum or 0.0
-        series[2][last_bin] += n
-        series[3][last_bin] += ended_sum or 0.0
+        _add_tries(sums, tuple(lane), bins, first_bin, last_bin, n, begun_sum, ended_sum)
         total += n
         open_tries += opened or 0
     named = {}
@@ -399,6 +389,21 @@ def _binned(conn: Connection, run_id: str, span: Span, window: tuple[datetime.da
     return Gantt("binned", span, window, total=total, in_flight=open_tries, max_tries=max_tries, lane_level=level,
                  lanes=lanes, bin_starts=[from_epoch(low + i * width) for i in range(bins)], bin_seconds=width,
                  busy=busy)
+
+
+def _add_tries(sums: dict[Any, list[list[float]]], key: Any, bins: int, first_bin: Any, last_bin: Any, n: int,
+               begun_sum: float | None, ended_sum: float | None) -> None:
+    """Count ``n`` tries of ``key`` that began in ``first_bin`` and ended in ``last_bin`` (with the
+    sums of their start and end seconds) into ``sums[key]``: [starts, start sums, ends, end sums]."""
+    series = sums.get(key)
+    if series is None:
+        series = sums[key] = [[0.0] * bins for _ in range(4)]
+    first_bin = min(bins - 1, max(0, int(first_bin or 0)))
+    last_bin = min(bins - 1, max(0, int(last_bin or 0)))
+    series[0][first_bin] += n
+    series[1][first_bin] += begun_sum or 0.0
+    series[2][last_bin] += n
+    series[3][last_bin] += ended_sum or 0.0
 
 
 def _busy_series(sums: list[list[float]], bins: int, width: float) -> list[float]:
@@ -449,17 +454,8 @@ def _apps_running(conn: Connection, run_id: str, span: Span, bins: int) -> AppsR
                                   tries.c.app).group_by(begun_bin, ended_bin, tries.c.app)).all()
     sums: dict[str, list[list[float]]] = {}
     tries_of: dict[str, int] = {}
-    last = bins - 1
     for first_bin, last_bin, n, begun_sum, ended_sum, app in grouped:
-        series = sums.get(app)
-        if series is None:
-            series = sums[app] = [[0.0] * bins for _ in range(4)]
-        first_bin = min(last, max(0, int(first_bin or 0)))
-        last_bin = min(last, max(0, int(last_bin or 0)))
-        series[0][first_bin] += n
-        series[1][first_bin] += begun_sum or 0.0
-        series[2][last_bin] += n
-        series[3][last_bin] += ended_sum or 0.0
+        _add_tries(sums, app, bins, first_bin, last_bin, n, begun_sum, ended_sum)
         tries_of[app] = tries_of.get(app, 0) + n
     chosen = sorted(sums, key=lambda app: (-tries_of[app], app))[:MAX_APPS]
     return AppsRunning(span, [from_epoch(low + i * width) for i in range(bins)], width,
