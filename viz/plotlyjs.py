@@ -29,6 +29,8 @@ TRACE_TYPES = frozenset({"scatter", "bar", "box", "heatmap", "histogram", "histo
                          "contour", "image", "pie", "violin", "scatterternary"})
 """The trace types of the cartesian bundle; every figure of the dashboard must use only these."""
 
+FIGURE_PAGES = r"/^\/run\/[^\/]+(\/(graph|apps|resources|task\/\d+))?\/?$/"
+"""Paths (a JavaScript regular expression) of the pages that draw figures as soon as they open."""
 _VERSION = re.compile(rb"plotly\.js (?:\([^)]*\) )?v(\d+\.\d+\.\d+)")
 
 
@@ -85,8 +87,13 @@ def loader_script(url: str) -> str:
         return loading;
     }
     window.Plotly = {then: function (resolve, reject) { return load().then(resolve, reject); }};
+    // a page that draws figures from its first answer starts on plotly.js while that answer is
+    // being prepared (the browser would otherwise wait for it to mount the first figure)
+    if (FIGURE_PAGE.test(location.pathname)) {
+        document.addEventListener("DOMContentLoaded", load);
+    }
 })();
-</script>""".replace("URL", json.dumps(url))
+</script>""".replace("URL", json.dumps(url)).replace("FIGURE_PAGE", FIGURE_PAGES)
 
 
 def report_script() -> str:

@@ -48,6 +48,22 @@ def test_figure_pages_load_the_cartesian_bundle_once_and_draw_every_trace(sqlite
     assert {"scatter", "bar", "box"} <= drawn
 
 
+def test_a_figure_page_starts_on_plotly_before_asking_for_its_content(sqlite_store, dashboard, page, engine):
+    """Pages that draw figures from their first answer fetch plotly.js at once (while the server
+    prepares that answer); pages without figures never fetch it (the test above)."""
+    [[task]] = store_rows(engine, "SELECT min(task_id) FROM try WHERE run_id = :r", r=sqlite_store.htex)
+    for path in ("", f"/task/{task}"):
+        page.goto(f"{dashboard.base}/run/{sqlite_store.htex}{path}")
+        settle(page)
+        drawn_trace_types(page)
+        started = page.evaluate("""() => {
+            const entries = performance.getEntriesByType('resource');
+            const plotly = entries.find(e => e.name.includes('plotly-cartesian'));
+            const content = entries.find(e => e.name.includes('_dash-update-component'));
+            return [plotly.startTime, content.startTime]; }""")
+        assert started[0] < started[1], f"{path or 'overview'}: plotly.js was fetched only after the content"
+
+
 def test_every_trace_type_in_the_dashboard_code_is_in_the_bundle():
     """Figures built outside the browser tests' stores (the binned Gantt's heatmap, ...) count too:
     every ``go.<Trace>(`` in viz/ must name a trace type of the cartesian bundle."""
