@@ -65,8 +65,8 @@ def test_an_htex_task_shows_its_resource_samples(sqlite_store, dashboard, page, 
     page.wait_for_function(f"() => {{ const g = document.querySelector('{selector}'); "
                            f"return g && g.data && g.data.length && g.querySelector('.main-svg'); }}")
     traces = page.evaluate(f"() => document.querySelector('{selector}').data.map(t => "
-                           f"({{name: t.name, x: t.x.length, y: t.y.filter(v => v !== null).length}}))")
-    assert [trace["name"] for trace in traces] == ["try 0 CPU", "try 0 RSS"]
+                           f"({{name: t.name, axis: t.yaxis, x: t.x.length, y: t.y.filter(v => v !== null).length}}))")
+    assert [(trace["name"], trace["axis"]) for trace in traces] == [("try 0 CPU", "y"), ("try 0 RSS", "y2")]
     assert all(trace["x"] == trace["y"] == samples for trace in traces)
     [attempt] = table_rows(page, "task-tries")
     assert attempt["task_executor"] == "htex" and attempt["block_id"] == "0" and attempt["manager"]

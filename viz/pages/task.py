@@ -6,10 +6,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from plotly.subplots import make_subplots
 
 from parsl_repro.monitoring.queries import NothingMatches
 from parsl_repro.monitoring.read.common import seconds
@@ -252,26 +250,32 @@ MARKERS_UP_TO = 500
 """Samples up to which each is marked on its line."""
 
 
-def figure_resources(samples: Samples) -> go.Figure:
-    """CPU time (user + system, seconds) and resident memory (MiB) over time, a line per try."""
-    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1,
-                           subplot_titles=("CPU time, user + system (s)", "resident memory, RSS (MiB)"))
+def figure_resources(samples: Samples) -> dict[str, Any]:
+    """CPU time (user + system, seconds) and resident memory (MiB) over time, a line per try, on two
+    stacked plots sharing the time axis. A plain figure dict: plotly's figure objects and
+    make_subplots cost more than the rest of the page to build."""
     tries = sorted({point["try_id"] for point in samples.points})
     mode = "lines+markers" if len(samples.points) <= MARKERS_UP_TO else "lines"  # a marker is an SVG node
+    data: list[dict[str, Any]] = []
     for try_id in tries:
         points = [point for point in samples.points if point["try_id"] == try_id]
         times = [local_time(point["timestamp"]) for point in points]
-        figure.add_trace(go.Scatter(x=times, y=[point["cpu"] for point in points], mode=mode,
-                                    name=f"try {try_id} CPU", legendgroup=f"try {try_id}"), row=1, col=1)
-        figure.add_trace(go.Scatter(x=times, y=[None if point["rss"] is None else point["rss"] / 2 ** 20
-                                                for point in points],
-                                    mode=mode, name=f"try {try_id} RSS", legendgroup=f"try {try_id}"),
-                         row=2, col=1)
+        common = {"type": "scatter", "x": times, "mode": mode, "legendgroup": f"try {try_id}", "xaxis": "x"}
+        data.append(dict(common, y=[point["cpu"] for point in points], name=f"try {try_id} CPU", yaxis="y"))
+        data.append(dict(common, y=[None if point["rss"] is None else point["rss"] / 2 ** 20 for point in points],
+                         name=f"try {try_id} RSS", yaxis="y2"))
     zone = datetime.datetime.now().astimezone().tzname()
-    figure.update_layout(margin={"l": 60, "r": 20, "t": 40, "b": 50}, height=480, template="plotly_white",
-                         showlegend=len(tries) > 1)
-    figure.update_xaxes(title_text=f"time ({zone})", row=2, col=1)
-    return figure
+    grid = {"gridcolor": "#eef1f6", "zerolinecolor": "#eef1f6"}
+    title = {"xref": "paper", "yref": "paper", "x": 0.5, "xanchor": "center", "yanchor": "bottom",
+             "showarrow": False, "font": {"size": 14}}
+    layout = {"height": 480, "margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "plot_bgcolor": "#fff",
+              "showlegend": len(tries) > 1, "hovermode": "closest",
+              "xaxis": dict(grid, anchor="y2", title={"text": f"time ({zone})"}),
+              "yaxis": dict(grid, domain=[0.55, 1.0], anchor="x"),
+              "yaxis2": dict(grid, domain=[0.0, 0.45], anchor="x"),
+              "annotations": [dict(title, text="CPU time, user + system (s)", y=1.0),
+                              dict(title, text="resident memory, RSS (MiB)", y=0.45)]}
+    return {"data": data, "layout": layout}
 
 
 # --- formats ------------------------------------------------------------------------------------------
