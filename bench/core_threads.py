@@ -190,34 +190,39 @@ def _venv_python(venv_dir: Path) -> Path:
     return venv_dir / "bin" / "python"
 
 
-def _parsl_ok(python: Path) -> bool:
-    if not python.exists():
-        return False
-    check = f"import parsl, sys; sys.exit(parsl.__version__ != {PARSL_VERSION!r})"
-    return (
-        subprocess.run(
+def ensure_venv(venv_dir: Path, requirement: str, check: str) -> Path:
+    """Create (or reuse) a venv in which ``check`` (Python code) exits 0, installing
+    ``requirement`` with pip when it does not; return its python. Every benchmark's competitor
+    (Parsl, its monitoring and visualization, Dask) lives in one of these."""
+    python = _venv_python(venv_dir)
+
+    def ok() -> bool:
+        return python.exists() and subprocess.run(
             [str(python), "-c", check], check=False, capture_output=True
-        ).returncode
-        == 0
-    )
+        ).returncode == 0
+
+    if ok():
+        return python
+    if not python.exists():
+        print(f"creating a venv in {venv_dir}", file=sys.stderr)
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--clear", str(venv_dir)], check=True
+        )
+    print(f"installing {requirement} into {venv_dir}", file=sys.stderr)
+    cmd = [str(python), "-m", "pip", "install", "-q", requirement]
+    subprocess.run(cmd, check=True, stdout=sys.stderr)
+    if not ok():
+        raise SystemExit(f"{requirement} does not import from {python}")
+    return python
 
 
 def ensure_parsl_venv(venv_dir: Path) -> Path:
     """Create (or reuse) a venv holding parsl==PARSL_VERSION; return its python."""
-    python = _venv_python(venv_dir)
-    if _parsl_ok(python):
-        return python
-    if not python.exists():
-        print(f"creating Parsl venv in {venv_dir}", file=sys.stderr)
-        subprocess.run(
-            [sys.executable, "-m", "venv", "--clear", str(venv_dir)], check=True
-        )
-    print(f"installing parsl=={PARSL_VERSION} into {venv_dir}", file=sys.stderr)
-    cmd = [str(python), "-m", "pip", "install", "-q", f"parsl=={PARSL_VERSION}"]
-    subprocess.run(cmd, check=True, stdout=sys.stderr)
-    if not _parsl_ok(python):
-        raise SystemExit(f"parsl=={PARSL_VERSION} does not import from {python}")
-    return python
+    return ensure_venv(
+        venv_dir,
+        f"parsl=={PARSL_VERSION}",
+        f"import parsl, sys; sys.exit(parsl.__version__ != {PARSL_VERSION!r})",
+    )
 
 
 def run_worker(

@@ -46,7 +46,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from core_threads import BENCH_DIR, DEFAULT_OURS_PYTHON, _timed, _venv_python
+from core_threads import BENCH_DIR, DEFAULT_OURS_PYTHON, _timed, ensure_venv
 from store import DEFAULT_PARSL_VENV, _Impl, ensure_parsl_monitoring_venv, write_json
 
 DASK_VERSION = "2026.8.0"
@@ -256,25 +256,10 @@ def worker_main(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------
 
 
-def _dask_ok(python: Path) -> bool:
-    check = f"import sys, dask, distributed; sys.exit(dask.__version__ != {DASK_VERSION!r})"
-    return python.exists() and subprocess.run([str(python), "-c", check], capture_output=True).returncode == 0
-
-
 def ensure_dask_venv(venv_dir: Path) -> Path:
     """Create (or reuse) a venv with ``dask[distributed]==DASK_VERSION``; return its python."""
-    python = _venv_python(venv_dir)
-    if _dask_ok(python):
-        return python
-    if not python.exists():
-        print(f"creating Dask venv in {venv_dir}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv_dir)], check=True)
-    print(f"installing dask[distributed]=={DASK_VERSION} into {venv_dir}", file=sys.stderr)
-    cmd = [str(python), "-m", "pip", "install", "-q", f"dask[distributed]=={DASK_VERSION}"]
-    subprocess.run(cmd, check=True, stdout=sys.stderr)
-    if not _dask_ok(python):
-        raise SystemExit(f"dask[distributed]=={DASK_VERSION} does not import from {python}")
-    return python
+    return ensure_venv(venv_dir, f"dask[distributed]=={DASK_VERSION}",
+                       f"import sys, dask, distributed; sys.exit(dask.__version__ != {DASK_VERSION!r})")
 
 
 def _marked_processes(tag: str) -> list[int]:

@@ -52,8 +52,7 @@ from core_threads import (
     PARSL_VERSION,
     _noop,
     _timed,
-    _venv_python,
-    ensure_parsl_venv,
+    ensure_venv,
 )
 
 DEFAULT_PARSL_VENV = BENCH_DIR / ".venvs" / "parsl-monitoring"
@@ -248,27 +247,11 @@ def worker_main(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------
 
 
-def _monitoring_ok(python: Path) -> bool:
-    check = (
-        "import sys, parsl, sqlalchemy; from parsl.monitoring import MonitoringHub; "
-        "import parsl.monitoring.db_manager; "
-        f"sys.exit(parsl.__version__ != {PARSL_VERSION!r})"
-    )
-    return python.exists() and subprocess.run([str(python), "-c", check], capture_output=True).returncode == 0
-
-
 def ensure_parsl_monitoring_venv(venv_dir: Path) -> Path:
     """Create (or reuse) a venv with ``parsl[monitoring]==PARSL_VERSION``; return its python."""
-    python = _venv_python(venv_dir)
-    if _monitoring_ok(python):
-        return python
-    python = ensure_parsl_venv(venv_dir)
-    print(f"installing parsl[monitoring]=={PARSL_VERSION} into {venv_dir}", file=sys.stderr)
-    cmd = [str(python), "-m", "pip", "install", "-q", f"parsl[monitoring]=={PARSL_VERSION}"]
-    subprocess.run(cmd, check=True, stdout=sys.stderr)
-    if not _monitoring_ok(python):
-        raise SystemExit(f"parsl[monitoring]=={PARSL_VERSION} does not import from {python}")
-    return python
+    return ensure_venv(venv_dir, f"parsl[monitoring]=={PARSL_VERSION}",
+                       "import sys, parsl, sqlalchemy; from parsl.monitoring import MonitoringHub; "
+                       f"import parsl.monitoring.db_manager; sys.exit(parsl.__version__ != {PARSL_VERSION!r})")
 
 
 def run_worker(python: Path | str, impl: str, part: str, args: argparse.Namespace) -> dict[str, Any] | None:

@@ -76,7 +76,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from core_threads import BENCH_DIR, DEFAULT_OURS_PYTHON, PARSL_VERSION, _venv_python
+from core_threads import BENCH_DIR, DEFAULT_OURS_PYTHON, PARSL_VERSION, ensure_venv
 from sqlalchemy import Engine, Table, func, inspect, select, text
 
 from parsl_repro.monitoring import models as m
@@ -834,28 +834,12 @@ def prepare_store(args: argparse.Namespace, sizes: list[int]) -> tuple[str, dict
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _parsl_viz_ok(python: Path) -> bool:
-    if not python.exists() or not (python.parent / "parsl-visualize").exists():
-        return False
-    check = (f"import parsl, flask, flask_sqlalchemy, pandas, networkx, pydot, plotly, sys; "
-             f"sys.exit(parsl.__version__ != {PARSL_VERSION!r})")
-    return subprocess.run([str(python), "-c", check], check=False, capture_output=True).returncode == 0
-
-
 def ensure_parsl_viz_venv(venv_dir: Path) -> Path:
     """Create (or reuse) a venv with ``parsl[monitoring,visualization]==PARSL_VERSION``; return its python."""
-    python = _venv_python(venv_dir)
-    if _parsl_viz_ok(python):
-        return python
-    if not python.exists():
-        print(f"creating Parsl's visualization venv in {venv_dir}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv_dir)], check=True)
-    print(f"installing parsl[monitoring,visualization]=={PARSL_VERSION} into {venv_dir}", file=sys.stderr)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", f"parsl[monitoring,visualization]=={PARSL_VERSION}"],
-                   check=True, stdout=sys.stderr)
-    if not _parsl_viz_ok(python):
-        raise SystemExit(f"parsl[monitoring,visualization]=={PARSL_VERSION} does not import from {python}")
-    return python
+    return ensure_venv(venv_dir, f"parsl[monitoring,visualization]=={PARSL_VERSION}",
+                       "import os, sys, parsl, flask, flask_sqlalchemy, pandas, networkx, pydot, plotly; "
+                       f"sys.exit(parsl.__version__ != {PARSL_VERSION!r} or not os.path.exists("
+                       "os.path.join(os.path.dirname(sys.executable), 'parsl-visualize')))")
 
 
 def free_port() -> int:
