@@ -11,13 +11,16 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from dash import dcc, html
 from dash.exceptions import PreventUpdate
 
 from parsl_repro.errors import ParslError
+
+if TYPE_CHECKING:
+    from parsl_repro.monitoring.read.common import Page
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +155,22 @@ def table(columns: Sequence[Column], items: Sequence[dict[str, Any]], *,
             cells.append(html.Td(dcc.Link(shown, href=href) if href else shown, **{"data-col": key}))
         body.append(html.Tr(cells, className=row_class(item) if row_class else None))
     return html.Table([head, html.Tbody(body)], className="grid", **({"id": table_id} if table_id else {}))
+
+
+def pager(page: Page, what: str, href: Callable[[int], str], prefix: str) -> html.Div | None:
+    """``51-100 of 2,345 tasks · previous 50 · next 50`` for a ``page`` of a list: links
+    (``href(offset)``) to its neighbouring pages, with ids ``<prefix>-pager``, ``-previous`` and
+    ``-next``; None when the list fits on one page."""
+    if page.offset == 0 and not page.more:
+        return None
+    parts: list[Any] = [html.Span(f"{page.offset + 1:,}-{page.offset + len(page.items):,} of {page.total:,} {what}")]
+    if page.offset:
+        parts += [" · ", dcc.Link(f"previous {page.limit}", href=href(max(0, page.offset - page.limit)),
+                                  id=f"{prefix}-previous")]
+    if page.more:
+        parts += [" · ", dcc.Link(f"next {min(page.limit, page.more)}", href=href(page.offset + page.limit),
+                                  id=f"{prefix}-next")]
+    return html.Div(parts, className="more", id=f"{prefix}-pager")
 
 
 def more_note(left_out: int, what: str) -> html.Div | None:

@@ -209,7 +209,7 @@ def test_run_files_by_role(sqlite_store, engine):
 def test_run_files_pages_through_a_role(changed):
     """Each role is read a page at a time; the pager links to the neighbouring pages of that role
     and keeps the other roles' pages."""
-    from parsl_repro.viz.pages.run_files import pager
+    from parsl_repro.viz.pages.run_files import role_pager
 
     engine = changed["engine"]
     [(run, role, total)] = store_rows(engine, "SELECT run_id, role, count(*) AS n FROM file_use "
@@ -221,11 +221,11 @@ def test_run_files_pages_through_a_role(changed):
     assert [(use["task_id"], use["file_id"]) for use in middle[role].items] == every[1:2]
     assert (middle[role].offset, middle[role].more) == (1, total - 2)
     assert run_files(engine, run, limit=1, offsets={role: 10 ** 6})[role].items  # past the end: the last page
-    links = pager(run, role, middle).to_plotly_json()["props"]["children"]
+    links = role_pager(run, role, middle).to_plotly_json()["props"]["children"]
     hrefs = {link.id: link.href for link in links if hasattr(link, "href")}
     assert hrefs == {f"run-files-{role}-previous": f"/run/{run}/files",
                      f"run-files-{role}-next": f"/run/{run}/files?from_{role}=2"}
-    assert pager(run, role, run_files(engine, run, limit=total)) is None
+    assert role_pager(run, role, run_files(engine, run, limit=total)) is None
 
 
 def test_check_on_disk_hashes_only_regular_files_under_the_limit(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from dash import Dash, dcc, html
+from dash import Dash, html
 
 from parsl_repro.monitoring.read.files import run_files
 from parsl_repro.viz import context
@@ -15,6 +15,7 @@ from parsl_repro.viz.components import (
     fmt_time,
     frame,
     notice,
+    pager,
     query_param,
     run_href,
     table,
@@ -43,32 +44,20 @@ def files_section(run_id: str, pages: dict[str, Any]) -> html.Div:
                                "task_id": lambda item: task_href(run_id, item["task_id"])},
                         formats={"size": fmt_bytes, "timestamp": fmt_time,
                                  "sha256": lambda digest: html.Code((digest or "")[:16], title=digest or "")}),
-                  pager(run_id, role, pages)]
+                  role_pager(run_id, role, pages)]
     return html.Div(parts, id="run-files")
 
 
-def pager(run_id: str, role: str, pages: dict[str, Any]) -> html.Div | None:
+def role_pager(run_id: str, role: str, pages: dict[str, Any]) -> html.Div | None:
     """``51-100 of 2,345 output files · previous 50 · next 50``: links to the role's neighbouring
     pages, the other roles staying where they are; None when the role fits on one page."""
-    page = pages[role]
-    if page.offset == 0 and not page.more:
-        return None
-
     def href(offset: int) -> str:
         offsets = {f"from_{name}": other.offset for name, other in pages.items() if other.offset}
         offsets[f"from_{role}"] = offset
         query = urlencode({key: value for key, value in offsets.items() if value})
         return run_href(run_id, "files") + (f"?{query}" if query else "")
 
-    shown = f"{page.offset + 1:,}-{page.offset + len(page.items):,} of {page.total:,} {role} files"
-    links: list[Any] = [html.Span(shown)]
-    if page.offset:
-        links += [" · ", dcc.Link(f"previous {page.limit}", href=href(max(0, page.offset - page.limit)),
-                                  id=f"run-files-{role}-previous")]
-    if page.more:
-        links += [" · ", dcc.Link(f"next {min(page.limit, page.more)}", href=href(page.offset + page.limit),
-                                  id=f"run-files-{role}-next")]
-    return html.Div(links, className="more", id=f"run-files-{role}-pager")
+    return pager(pages[role], f"{role} files", href, f"run-files-{role}")
 
 
 def layout(run_id: str = "", **query: Any) -> html.Div:

@@ -13,6 +13,7 @@ from parsl_repro.viz.components import (
     fmt_time,
     frame,
     notice,
+    pager,
     query_param,
     table,
     task_href,
@@ -59,17 +60,8 @@ def _depends(run_id: str, row: dict[str, Any]) -> Any:
 
 
 def _pager(data: TaskList) -> html.Div | None:
-    page = data.tasks
-    if page.offset == 0 and not page.more:
-        return None
-    parts: list[Any] = [html.Span(f"{page.offset + 1:,}-{page.offset + len(page.items):,} of {page.total:,} tasks")]
-    if page.offset:
-        parts += [" · ", dcc.Link(f"previous {page.limit}", id="tasks-previous",
-                                  href=tasks_href(data.run_id, data.app, data.state, max(0, page.offset - page.limit)))]
-    if page.more:
-        parts += [" · ", dcc.Link(f"next {min(page.limit, page.more)}", id="tasks-next",
-                                  href=tasks_href(data.run_id, data.app, data.state, page.offset + page.limit))]
-    return html.Div(parts, className="more", id="tasks-pager")
+    return pager(data.tasks, "tasks", lambda offset: tasks_href(data.run_id, data.app, data.state, offset),
+                 "tasks")
 
 
 def tasks_section(data: TaskList) -> html.Div:
