@@ -84,6 +84,8 @@ def _on_rendered_task(writer: Writer, rows: BatchRows, e: RenderedTask) -> None:
     task["task_inputs"], task["task_outputs"], task["task_stdin"] = e.inputs, e.outputs, e.stdin
     task["task_stdout"], task["task_stderr"] = e.stdout, e.stderr
     task["app_kind"], task["executor"], task["args_repr"] = e.app_kind, e.executor, e.args_repr
+    if e.app_digest is not None:
+        task["app_digest"] = e.app_digest
     task["task_status_name"] = PENDING
     rows.status.append({"run_id": e.run_id, "task_id": e.task_id, "try_id": 0, "task_status_name": PENDING,
                         "timestamp": e.time, "previous_status_name": None, "cause": SUBMITTED, "detail": None})

@@ -38,6 +38,7 @@ class RenderedTask(NamedTuple):
     stdin: str | None
     stdout: str | None
     stderr: str | None
+    app_digest: str | None = None
 
 
 def render(e: TaskCreated) -> RenderedTask:
@@ -52,10 +53,10 @@ def render_fields(e: TaskCreated) -> tuple:
     if not kwargs:
         args = e.args
         return (e.run_id, e.task_id, e.time, e.func_name, e.app_kind, e.executor, e.depends_on, e.memoize,
-                _call_repr(args, {}) if args else "()", None, None, None, None, None)
+                _call_repr(args, {}) if args else "()", None, None, None, None, None, e.app_digest)
     return (e.run_id, e.task_id, e.time, e.func_name, e.app_kind, e.executor, e.depends_on, e.memoize,
             _call_repr(e.args, kwargs), _bounded(kwargs.get("inputs")), _bounded(kwargs.get("outputs")),
-            _bounded(kwargs.get("stdin")), _stream(kwargs, "stdout"), _stream(kwargs, "stderr"))
+            _bounded(kwargs.get("stdin")), _stream(kwargs, "stdout"), _stream(kwargs, "stderr"), e.app_digest)
 
 
 def render_inputs(inputs: Any) -> str | None:

@@ -68,6 +68,8 @@ class TaskCreated(NamedTuple):
     memoize: bool
     args: tuple = ()
     kwargs: dict | None = None
+    app_digest: str | None = None
+    """The identity of the app's code when the task was submitted (``AppSeen`` describes it)."""
 
 
 class AppSeen(NamedTuple):

@@ -40,10 +40,12 @@ from parsl_repro.dataflow.states import FINAL_STATES
 from parsl_repro.dataflow.taskrecord import TaskRecord
 from parsl_repro.dataflow.transitions import TaskStateMachine
 from parsl_repro.errors import ConfigurationError, NoDataFlowKernelError
-from parsl_repro.events import EventSink, FanOutSink, NullSink, RunEnded, RunStarted, TaskCreated
+from parsl_repro.events import AppSeen, EventSink, FanOutSink, NullSink, RunEnded, RunStarted, TaskCreated
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.threads import ThreadPoolExecutor
 from parsl_repro.log_utils import set_background_file_logger
+from parsl_repro.memo.canonical import Uncacheable
+from parsl_repro.memo.key import identity_of
 from parsl_repro.logconfigs.base import LogConfig, oneshot_initialize_logging, oneshot_uninitialize_logging
 from parsl_repro.task_states import CANCELLED, FAILED_STATES
 from parsl_repro.utils import get_version, redact_secrets
@@ -98,6 +100,7 @@ class DataFlowKernel:
         sinks = [s for s in (store_sink, event_sink) if s is not None]
         self.event_sink: EventSink = sinks[0] if len(sinks) == 1 else FanOutSink(sinks) if sinks else NullSink()
         self._emit = self.event_sink.emit
+        self._apps_seen: set[str] = set()
         if event_sink is not None:
             event_sink.emit(started)  # the store's sink handed it to the writer process as it started
 
@@ -122,7 +125,9 @@ class DataFlowKernel:
         self.memoizer: Memoizer = config.memoizer or BasicMemoizer(
             checkpoint_files=config.checkpoint_files, checkpoint_period=config.checkpoint_period,
             checkpoint_mode=config.checkpoint_mode, memoize=config.app_cache, reuse_from_store=config.reuse_from_store)
-        if hasattr(self.memoizer, "attach"):
+        if isinstance(self.memoizer, BasicMemoizer):
+            self.memoizer.attach(store=self.store, sink=self.event_sink, run_id=self.run_id, apps_seen=self._apps_seen)
+        elif hasattr(self.memoizer, "attach"):
             self.memoizer.attach(store=self.store, sink=self.event_sink, run_id=self.run_id)
         self.memoizer.start(run_dir=self.run_dir, config_run_dir=config.run_dir)
 
@@ -265,11 +270,28 @@ class DataFlowKernel:
         self._log_submission(task)
         self._emit(TaskCreated(self.run_id, task_id, task.time_invoked, task.func_name, app_kind, label,
                                tuple(d.tid for d in task.depends if isinstance(d, (AppFuture, DataFuture))), cache,
-                               task.args, dict(app_kwargs) if app_kwargs else app_kwargs))  # as submitted
+                               task.args, dict(app_kwargs) if app_kwargs else app_kwargs,  # as submitted
+                               self._app_digest(func, app_kind)))
         self._states.enter(task)
         self.tasks[task_id] = task
         self._tracker.watch(task)
         return app_fu
+
+    def _app_digest(self, func: Callable, app_kind: str) -> str | None:
+        """The identity of the app's code (re-checked on every call, cached per function), for the
+        record of every task, cached or not; its first sight in this run is recorded as ``AppSeen``."""
+        if isinstance(self.event_sink, NullSink):
+            return None
+        try:
+            identity = identity_of(func)
+        except Uncacheable as e:  # a partial whose bound arguments cannot be hashed
+            logger.debug("Task of %s is recorded without its code's identity: %s", func, e)
+            return None
+        if identity.digest not in self._apps_seen:
+            self._apps_seen.add(identity.digest)
+            self._emit(AppSeen(identity.digest, identity.qualname, identity.module, app_kind, identity.source,
+                               dict(identity.components)))
+        return identity.digest
 
     def _log_submission(self, task: TaskRecord) -> None:
         # Parsl's structured per-task records ("parsl.*" extras), at DEBUG: building a log record

@@ -105,10 +105,14 @@ class BasicMemoizer(Memoizer):
         self._names_a_file: dict[str, bool] = {}  # path-like argument -> whether it named a file when first seen
         self._warned_apps: set[str] = set()
 
-    def attach(self, *, store: ResultStore | None, sink: Any, run_id: str) -> None:
+    def attach(self, *, store: ResultStore | None, sink: Any, run_id: str, apps_seen: set[str] | None = None) -> None:
         """Called by the kernel before ``start``: where results are loaded from (``store``, None
-        for a run without a record) and where what happens is recorded (``sink``)."""
+        for a run without a record) and where what happens is recorded (``sink``). ``apps_seen``:
+        the digests of the apps the run has already described (``AppSeen``), shared with the kernel,
+        which describes every task's app when it is submitted."""
         self.store, self.sink, self.run_id = store, sink, run_id
+        if apps_seen is not None:
+            self._seen_apps = apps_seen
 
     # --- start: load the memo table --------------------------------------------------------------
     def start(self, *, run_dir: str, config_run_dir: str) -> None:
