@@ -6,6 +6,7 @@
     parsl-repro files [RUN]               the files a run read and wrote, by content digest
     parsl-repro why [RUN] [--app A] [--task N]   why tasks were (not) memo hits
     parsl-repro report [RUN] [-o FILE.html]   one run as a self-contained HTML report (offline)
+    parsl-repro export [RUN...] --format F [-o PATH]   W3C PROV (six syntaxes) or a Workflow Run RO-Crate
     parsl-repro gc --keep-runs N | --older-than DAYS   drop stored results of old runs
     parsl-repro spool PATH                write a spool file left by an unreachable database
 
@@ -286,6 +287,37 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from parsl_repro.monitoring import queries
+    from parsl_repro.monitoring.export import FORMATS, check_format, export
+
+    check_format(args.format)
+    engine = _engine(args)
+    run_ids = [queries.resolve_run(engine, ref) for ref in (args.runs or ["last"])]
+    output = args.output
+    if output is None and args.format == "ro-crate":
+        output = f"ro-crate-{run_ids[0][:8]}"
+    if output in (None, "-"):
+        done = export(engine, run_ids, args.format, sys.stdout)
+    else:
+        done = export(engine, run_ids, args.format, output, force=args.force, include_results=args.include_results,
+                      files=args.files, license=args.license)
+    for note in done.notes:
+        sys.stderr.write(f"parsl-repro: note: {note}\n")
+    if args.json:
+        sys.stderr.write(json.dumps({"format": done.format, "runs": done.run_ids, "path": done.path and
+                                     os.path.abspath(done.path), "records": done.records, "bytes": done.bytes,
+                                     "notes": done.notes}) + "\n")
+    elif done.path:
+        sys.stderr.write(f"wrote {done.path}: {FORMATS[done.format]}, {len(done.run_ids)} run(s), "
+                         f"{done.records} {_UNITS.get(done.format, 'records')}, "
+                         f"{done.bytes / 2**20:.1f} MiB\n")
+    return 0
+
+
+_UNITS = {"prov-o": "triples", "prov-trig": "triples", "ro-crate": "entities"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parsl-repro", description="Ask the provenance store what happened.")
     parser.add_argument("--runinfo", help="the run directory root holding provenance.db (default: runinfo, "
@@ -314,6 +346,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", help="the file to write (default: report-RUN.html)")
     report.add_argument("--links", metavar="URL", help="make task and file names links into the parsl-visualize "
                         "dashboard at URL (e.g. http://127.0.0.1:8080); by default they are plain text")
+    export = command("export", cmd_export, "export runs as W3C PROV or a Workflow Run RO-Crate", run=False)
+    export.add_argument("runs", nargs="*", metavar="RUN", help="run ids, unique prefixes or 'last' (the default); "
+                        "several runs go into one document (a resumed run and its parent, say)")
+    export.add_argument("-f", "--format", required=True, metavar="FORMAT",
+                        help="one of: prov-o (Turtle), prov-trig, prov-jsonld, prov-json, prov-n, prov-xml, ro-crate")
+    export.add_argument("-o", "--output", help="the file (or, for ro-crate, the directory or .zip) to write; "
+                        "PROV formats go to standard output without it or with '-'; ro-crate defaults to "
+                        "ro-crate-RUN")
+    export.add_argument("--force", action="store_true", help="replace the output if it exists")
+    results = export.add_mutually_exclusive_group()
+    results.add_argument("--include-results", dest="include_results", action="store_true",
+                         help="ro-crate: add the stored result values (pickles) as files")
+    results.add_argument("--no-results", dest="include_results", action="store_false",
+                         help="ro-crate: leave stored result values out (the default)")
+    export.add_argument("--files", choices=("copy", "reference"), default="reference",
+                        help="ro-crate: copy the runs' files into the crate when they still match their recorded "
+                             "sha256, or reference them by URL with their digest (the default)")
+    export.add_argument("--license", help="ro-crate: the crate's license, an SPDX id (CC-BY-4.0) or a URL; "
+                        "without it the crate says that none was stated")
     spool = command("spool", cmd_spool, "write a spool file left by an unreachable database", run=False)
     spool.add_argument("path", help="the provenance-spool-RUN.pickle file in a run directory")
     gc = command("gc", cmd_gc, "drop stored results of old runs", run=False)

@@ -173,7 +173,7 @@ def prov_graph(batches: Iterable[tuple[str, list[Statement]]], named: bool = Fal
     for run_id, batch in batches:
         target = graph.graph(bundle(run_id)) if named else graph  # type: ignore[attr-defined]
         if named:
-            _declare_bundle(graph.default_context, run_id)  # type: ignore[attr-defined]
+            _declare_bundle(graph.default_graph, run_id)  # type: ignore[attr-defined]
         for statement in batch:
             for triple in triples(statement):
                 target.add(triple)
@@ -200,11 +200,11 @@ def write(batches: Iterable[tuple[str, list[Statement]]], out: IO[str], fmt: str
         graph = bind(Dataset()) if fmt == "trig" else bind(Graph())
         target = graph.graph(bundle(run_id)) if fmt == "trig" else graph  # type: ignore[attr-defined]
         if first and header is not None:
-            header(graph.default_context if fmt == "trig" else graph)  # type: ignore[attr-defined]
+            header(graph.default_graph if fmt == "trig" else graph)  # type: ignore[attr-defined]
         first = False
         if fmt == "trig" and run_id not in declared:
             declared.add(run_id)
-            _declare_bundle(graph.default_context, run_id)  # type: ignore[attr-defined]
+            _declare_bundle(graph.default_graph, run_id)  # type: ignore[attr-defined]
         for statement in batch:
             for triple in triples(statement):
                 target.add(triple)

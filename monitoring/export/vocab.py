@@ -222,4 +222,10 @@ TERMS: dict[str, tuple[str, str]] = {
     "cpuCount": ("Property", "The CPUs a worker pool saw."),
     "totalMemory": ("Property", "The memory a worker pool saw, in bytes."),
     "workerCount": ("Property", "How many workers the pool ran."),
+    # properties the RO-Crate export uses where schema.org has no word
+    "executedBy": ("Property", "The block or executor whose workers executed an action (RO-Crate export)."),
+    "executedAt": ("Property", "The worker pool or host an action executed on (RO-Crate export)."),
+    "ofExecutor": ("Property", "The executor a block belongs to (RO-Crate export)."),
+    "resultSha256": ("Property", "The sha256 of a task's serialized result (RO-Crate export)."),
+    "memoSource": ("Property", "The action whose stored result a memo hit reused (RO-Crate export)."),
 }

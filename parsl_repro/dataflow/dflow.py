@@ -44,9 +44,9 @@ from parsl_repro.events import AppSeen, EventSink, FanOutSink, NullSink, RunEnde
 from parsl_repro.executors.base import ParslExecutor
 from parsl_repro.executors.threads import ThreadPoolExecutor
 from parsl_repro.log_utils import set_background_file_logger
+from parsl_repro.logconfigs.base import LogConfig, oneshot_initialize_logging, oneshot_uninitialize_logging
 from parsl_repro.memo.canonical import Uncacheable
 from parsl_repro.memo.key import identity_of
-from parsl_repro.logconfigs.base import LogConfig, oneshot_initialize_logging, oneshot_uninitialize_logging
 from parsl_repro.task_states import CANCELLED, FAILED_STATES
 from parsl_repro.utils import get_version, redact_secrets
 

@@ -106,3 +106,19 @@ class Workspace:
 @pytest.fixture
 def ws(tmp_path) -> Workspace:
     return Workspace(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def recorded(tmp_path_factory):
+    """Real runs to export (tests/monitoring/export_runs.py), recorded once into an SQLite store:
+    ``(root, engine, {"main", "killed", "resumed"} -> run id)``."""
+    from parsl_repro.monitoring.engine import open_for_reading
+    from tests.monitoring.export_runs import record_runs
+
+    root = tmp_path_factory.mktemp("export")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("PARSL_REPRO_PROVENANCE_URL", raising=False)
+        runs = record_runs(root)
+    engine = open_for_reading(default_url(str(root / "runinfo")))
+    yield root, engine, runs
+    engine.dispose()
