@@ -292,6 +292,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from parsl_repro.monitoring.export import FORMATS, check_format, export
 
     check_format(args.format)
+    crate_only = [flag for flag, given in (("--include-results/--no-results", args.include_results is not None),
+                                           ("--files", args.files is not None), ("--license", args.license is not None))
+                  if given]
+    if crate_only and args.format != "ro-crate":
+        raise ParslError(f"{', '.join(crate_only)} only apply to --format ro-crate, not {args.format}")
     engine = _engine(args)
     run_ids = [queries.resolve_run(engine, ref) for ref in (args.runs or ["last"])]
     output = args.output
@@ -300,8 +305,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if output in (None, "-"):
         done = export(engine, run_ids, args.format, sys.stdout)
     else:
-        done = export(engine, run_ids, args.format, output, force=args.force, include_results=args.include_results,
-                      files=args.files, license=args.license)
+        done = export(engine, run_ids, args.format, output, force=args.force,
+                      include_results=bool(args.include_results), files=args.files or "reference", license=args.license)
     for note in done.notes:
         sys.stderr.write(f"parsl-repro: note: {note}\n")
     if args.json:
@@ -356,11 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "ro-crate-RUN")
     export.add_argument("--force", action="store_true", help="replace the output if it exists")
     results = export.add_mutually_exclusive_group()
+    export.set_defaults(include_results=None)
     results.add_argument("--include-results", dest="include_results", action="store_true",
                          help="ro-crate: add the stored result values (pickles) as files")
     results.add_argument("--no-results", dest="include_results", action="store_false",
                          help="ro-crate: leave stored result values out (the default)")
-    export.add_argument("--files", choices=("copy", "reference"), default="reference",
+    export.add_argument("--files", choices=("copy", "reference"),
                         help="ro-crate: copy the runs' files into the crate when they still match their recorded "
                              "sha256, or reference them by URL with their digest (the default)")
     export.add_argument("--license", help="ro-crate: the crate's license, an SPDX id (CC-BY-4.0) or a URL; "

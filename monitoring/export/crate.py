@@ -117,6 +117,7 @@ class _RunState:
     environment: str | None = None
     inputs: list[str] = field(default_factory=list)
     controls: list[str] = field(default_factory=list)
+    generated: list[str] = field(default_factory=list)  # crate ids of the files its tasks wrote
 
 
 class _Builder:
@@ -135,7 +136,6 @@ class _Builder:
         self.runs: dict[str, _RunState] = {}
         self.files: dict[str, str] = {}  # file key -> crate id
         self.file_ids_by_url: dict[str, set[str]] = defaultdict(set)
-        self.generated: dict[str, None] = {}  # crate file ids generated, in order
         self.used_files: set[str] = set()
         self.apps: dict[str, str] = {}  # app element id -> tool id
         self.steps: dict[str, str] = {}
@@ -305,7 +305,7 @@ class _Builder:
                     properties_digest = _attrs(element).get("schema:sha256")
                     results.append(("result", properties_digest))
                 else:
-                    crate_id = self._entity(entity, batch.elements, generated=True)
+                    crate_id = self._entity(entity, batch.elements)
                     if crate_id is not None:
                         results.append(("file", crate_id))
         name = f"task {task_attrs['pr:taskId']} ({task_attrs.get('pr:appName')})"
@@ -363,6 +363,8 @@ class _Builder:
             properties["object"] = _one([_ref(o) for o in objects])
         if files:
             properties["result"] = _one([_ref(f) for f in files])
+            if run is not None:
+                run.generated.extend(files)
         plan = next((r.plan for r in batch.by_subject[task.id] if r.kind == "wasAssociatedWith"), None)
         key = plan if plan in self.apps else self._unknown_tool(task_attrs)
         properties["instrument"] = _ref(self.apps[key])
@@ -396,7 +398,7 @@ class _Builder:
         _run, run_id, _task, task_id = task.id.split("/")[:4]
         return run_id, int(task_id)
 
-    def _entity(self, identifier: str, elements: dict[str, Element], generated: bool = False) -> str | None:
+    def _entity(self, identifier: str, elements: dict[str, Element]) -> str | None:
         """The crate id of a file entity of the export (declared in this batch or before)."""
         element = elements.get(identifier)
         key = identifier.rsplit("/", 1)[-1]
@@ -406,8 +408,6 @@ class _Builder:
             crate_id = self.files.get(key)
         else:
             return None
-        if crate_id is not None and generated:
-            self.generated[crate_id] = None
         return crate_id
 
     def _unknown_tool(self, task_attrs: dict[str, Any]) -> str:
@@ -596,7 +596,7 @@ class _Builder:
         status = COMPLETED if outcome == "completed" else ACTIVE if outcome == "running" else FAILED
         inputs = [self.files[i.rsplit("/", 1)[-1]] for i in state.inputs
                   if i.rsplit("/", 1)[-1] in self.files]
-        outputs = [f for f in self.generated if f not in self.used_files]
+        outputs = [f for f in dict.fromkeys(state.generated) if f not in self.used_files]
         run_action = f"#run-{run_id}"
         properties: dict[str, Any] = {"@type": "CreateAction", "name": str(attrs.get("prov:label")),
                                       "instrument": _ref(workflow), "runId": run_id, "outcome": outcome,
