@@ -256,6 +256,22 @@ def test_every_task_try_file_and_block_appears_in_every_format(recorded, tmp_pat
             assert vocab.file_url(url) in text, (fmt, url)
 
 
+def test_the_turtle_and_trig_text_say_exactly_what_the_graph_in_memory_says(recorded):
+    """The Turtle and TriG writers render the statements as text themselves (for speed): the graphs
+    they write are the graphs rdflib builds from the same statements, graph by graph."""
+    _root, engine, runs = recorded
+    run_ids = [runs["main"], runs["killed"], runs["resumed"]]
+    turtle = Graph().parse(data=export_prov(engine, run_ids, "prov-o"), format="turtle")
+    assert isomorphic(turtle, prov_graph(engine, run_ids))
+    trig = Dataset().parse(data=export_prov(engine, run_ids, "prov-trig"), format="trig")
+    reference = prov_graph(engine, run_ids, named=True)
+    names = {g.identifier for g in reference.graphs()} - {reference.default_graph.identifier}
+    assert len(names) == 3 and names == {g.identifier for g in trig.graphs()} - {trig.default_graph.identifier}
+    for name in names:
+        assert isomorphic(trig.graph(name), reference.graph(name)), name
+    assert isomorphic(trig.default_graph, reference.default_graph)
+
+
 def test_the_same_runs_exported_twice_give_isomorphic_graphs(recorded):
     _root, engine, runs = recorded
     run_ids = [runs["resumed"], runs["killed"]]
