@@ -114,7 +114,7 @@ def export_prov(engine: Engine, run_ids: Sequence[str], fmt: str = "prov-o", out
         if syntax in ("turtle", "trig"):
             summary.records = rdf.write(batches, stream, syntax)
         else:
-            summary.records = provdoc.write(batches, stream, syntax)
+            summary.records = provdoc.write(batches, stream, syntax, run_ids)
 
     if out is None:
         buffer = io.StringIO()
@@ -143,7 +143,8 @@ def prov_document(engine: Engine, run_ids: Sequence[str]) -> Any:
     """The runs' provenance as a ``prov`` package ``ProvDocument``."""
     from parsl_repro.monitoring.export import provdoc
 
-    return provdoc.whole(statements(engine, check_runs(engine, run_ids)))
+    run_ids = check_runs(engine, run_ids)
+    return provdoc.whole(statements(engine, run_ids), run_ids)
 
 
 def export_ro_crate(engine: Engine, run_ids: Sequence[str], path: str, *, include_results: bool = False,

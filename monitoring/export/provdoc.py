@@ -36,13 +36,29 @@ _PROV_TYPES = frozenset({"Plan", "Person", "SoftwareAgent", "Organization", "Loc
 _SPECIAL = {"prov:label": PROV_LABEL, "prov:location": PROV_LOCATION, "prov:value": PROV_VALUE}
 
 
+def run_prefixes(run_ids: Iterable[str]) -> dict[str, str]:
+    """A namespace prefix per run (``r`` and the start of its id), for the names of its parts: the run's
+    tasks are ``r1b4e28ba:task/3``, not ``parsl:run/1b4e28ba-2fa1-.../task/3`` (shorter to read, and the
+    ``prov`` package writes a name with a ``-`` or ``.`` a character at a time)."""
+    prefixes: dict[str, str] = {}
+    for run_id in sorted(set(run_ids)):
+        length = 8
+        while (prefix := "r" + run_id.replace("-", "")[:length]) in prefixes.values():
+            length += 4
+        prefixes[run_id] = prefix
+    return prefixes
+
+
 class _Names:
     """Qualified names for a document, checked against the vocabularies."""
 
-    def __init__(self, document: ProvDocument) -> None:
+    def __init__(self, document: ProvDocument, run_ids: Iterable[str] = ()) -> None:
         self.namespaces = {prefix: document.add_namespace(prefix, uri)
                            for prefix, uri in v.NAMESPACES.items() if prefix not in ("prov", "xsd")}
+        self.runs = {f"{v.run(run_id)}/": document.add_namespace(prefix, f"{v.INSTANCE}{v.run(run_id)}/")
+                     for run_id, prefix in run_prefixes(run_ids).items()}
         self.cache: dict[str, Any] = {}
+        self.nodes: dict[str, QualifiedName] = {}
 
     def term(self, name: str) -> Any:
         found = self.cache.get(name)
@@ -63,13 +79,21 @@ class _Names:
         return self.namespaces[prefix][local]
 
     def node(self, identifier: str) -> QualifiedName:
-        return self.namespaces["parsl"][identifier]
+        found = self.nodes.get(identifier)
+        if found is None:
+            if identifier.startswith("run/") and (cut := identifier.find("/", 4)) > 0 \
+                    and identifier[:cut + 1] in self.runs:
+                found = self.runs[identifier[:cut + 1]][identifier[cut + 1:]]
+            else:
+                found = self.namespaces["parsl"][identifier]
+            self.nodes[identifier] = found
+        return found
 
 
-def document(batch: Iterable[Statement]) -> ProvDocument:
-    """A ``prov`` document of ``batch``."""
+def document(batch: Iterable[Statement], run_ids: Iterable[str] = ()) -> ProvDocument:
+    """A ``prov`` document of ``batch``, with a namespace for each of ``run_ids``."""
     doc = ProvDocument()
-    names = _Names(doc)
+    names = _Names(doc, run_ids)
     for statement in batch:
         if isinstance(statement, Element):
             _element(doc, names, statement)
@@ -131,20 +155,24 @@ def _relation(doc: ProvDocument, names: _Names, r: Relation) -> None:
         raise ValueError(f"unknown relation {kind!r}")
 
 
-def whole(batches: Iterable[tuple[str, list[Statement]]]) -> ProvDocument:
+def whole(batches: Iterable[tuple[str, list[Statement]]], run_ids: Iterable[str] = ()) -> ProvDocument:
     """Every batch in one ``prov`` document, for use in memory (small exports, tests)."""
     doc = ProvDocument()
+    run_ids = list(run_ids)
     for _run_id, batch in batches:
-        doc.update(document(batch))
+        doc.update(document(batch, run_ids))
     return doc.unified()
 
 
-def write(batches: Iterable[tuple[str, list[Statement]]], out: IO[str], fmt: str) -> int:
-    """Write ``batches`` to ``out`` in ``fmt`` (one of ``FORMATS``); returns the number of records."""
+def write(batches: Iterable[tuple[str, list[Statement]]], out: IO[str], fmt: str, run_ids: Iterable[str] = ()) -> int:
+    """Write ``batches`` to ``out`` in ``fmt`` (one of ``FORMATS``); returns the number of records.
+    Every batch's document declares the same namespaces (one per run of ``run_ids``), so the first
+    batch's declarations serve the whole output."""
+    run_ids = list(run_ids)
     writer = {"provn": _ProvN, "xml": _Xml, "jsonld": _JsonLd, "json": _Json}[fmt](out)
     count = 0
     for number, (_run_id, batch) in enumerate(batches):
-        doc = document(batch)
+        doc = document(batch, run_ids)
         count += len(doc.records)
         writer.add(number, doc)
     writer.close()
