@@ -289,7 +289,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from parsl_repro.monitoring import queries
-    from parsl_repro.monitoring.export import FORMATS, check_format, export
+    from parsl_repro.monitoring.export import check_format, export
 
     check_format(args.format)
     crate_only = [flag for flag, given in (("--include-results/--no-results", args.include_results is not None),
@@ -314,10 +314,13 @@ def cmd_export(args: argparse.Namespace) -> int:
                                      os.path.abspath(done.path), "records": done.records, "bytes": done.bytes,
                                      "notes": done.notes}) + "\n")
     elif done.path:
-        sys.stderr.write(f"wrote {done.path}: {FORMATS[done.format]}, {len(done.run_ids)} run(s), "
-                         f"{done.records} {_UNITS.get(done.format, 'records')}, "
-                         f"{done.bytes / 2**20:.1f} MiB\n")
+        sys.stderr.write(f"wrote {done.path}: {done.format}, {len(done.run_ids)} run(s), "
+                         f"{done.records} {_UNITS.get(done.format, 'records')}, {_bytes(done.bytes)}\n")
     return 0
+
+
+def _bytes(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 2**10:.0f} KiB"
 
 
 _UNITS = {"prov-o": "triples", "prov-trig": "triples", "ro-crate": "entities"}

@@ -44,7 +44,10 @@ FORMATS = {**{name: description for name, (_fmt, _ext, description) in PROV_FORM
            "ro-crate": "a Workflow Run RO-Crate (Provenance Run Crate profile): a directory, or a .zip"}
 """Every format name, with what it is."""
 
-__all__ = ["FORMATS", "PROV_FORMATS", "ExportError", "ExportSummary", "OutputExists", "export", "export_prov",
+SHAPES = os.path.join(os.path.dirname(__file__), "prov-shapes.ttl")
+"""The SHACL shapes that every PROV-O export satisfies (provenance-schemas/prov-shapes.ttl)."""
+
+__all__ = ["FORMATS", "SHAPES", "PROV_FORMATS", "ExportError", "ExportSummary", "OutputExists", "export", "export_prov",
            "export_ro_crate", "prov_document", "prov_graph"]
 
 

@@ -27,6 +27,8 @@ from typing import IO, Any
 from prov.constants import PROV, PROV_LABEL, PROV_LOCATION, PROV_ROLE, PROV_TYPE, PROV_VALUE, XSD_ANYURI
 from prov.identifier import Identifier, QualifiedName
 from prov.model import Literal, ProvDocument
+from prov.serializers.provjson import encode_json_document
+from prov.serializers.provjsonld import encode_jsonld_document
 
 from parsl_repro.monitoring.export import vocab as v
 from parsl_repro.monitoring.export.model import URL, Element, Ref, Relation, Statement, Value
@@ -226,7 +228,7 @@ class _JsonLd:
         self.out, self.started = out, False
 
     def add(self, number: int, doc: ProvDocument) -> None:
-        data = json.loads(doc.serialize(format="jsonld"))
+        data = encode_jsonld_document(doc, "url")  # what serialize(format="jsonld") would dump
         graph = data.pop("@graph", [])
         if not self.started:
             head = json.dumps(data, indent=1)
@@ -256,7 +258,7 @@ class _Json:
         self.sections: dict[str, IO[str]] = {}
 
     def add(self, number: int, doc: ProvDocument) -> None:
-        data = json.loads(doc.serialize(format="json"))
+        data = encode_json_document(doc)  # what serialize(format="json") would dump
         self.prefix.update(data.pop("prefix", {}))
         for section, members in data.items():
             spool = self.sections.get(section)

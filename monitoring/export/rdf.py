@@ -275,21 +275,38 @@ class TurtleWriter:
                     self.count += 3
                 parts.append(f"{_iri_text(str(name))} {{\n")
                 self.graph = str(name)
+        pending: Block | None = None  # the blocks of one subject in a row are written as one
+        declared: list[Block] = []
         for statement in statements:
             blocks, declarations = shape(statement)
             for block in blocks:
-                parts.append(self._block(block, indent))
+                if pending is not None and pending[0] == block[0]:
+                    pending[1].extend(block[1])
+                    continue
+                if pending is not None:
+                    parts.append(self._block(pending, indent))
+                pending = (block[0], list(block[1]))
             for block in declarations:  # once per document (TriG: per graph)
                 key = (run_id, block[0]) if self.trig else block[0]
                 if key not in self.declared:
                     self.declared.add(key)
-                    parts.append(self._block(block, indent))
+                    declared.append(block)
+        if pending is not None:
+            parts.append(self._block(pending, indent))
+        parts.extend(self._block(block, indent) for block in declared)
         self.out.write("".join(parts))
 
     def _block(self, block: Block, indent: str) -> str:
         subject, pairs = block
         self.count += _count(pairs)
-        body = f" ;\n{indent}    ".join(f"{_predicate(p)} {_text(o, indent + '    ')}" for p, o in pairs)
+        lines: list[str] = []
+        for predicate, obj in pairs:  # a predicate's values in a row share it: "a prov:Activity, pr:Task"
+            text = _text(obj, indent + "    ")
+            if lines and lines[-1][0] == predicate:
+                lines[-1][1].append(text)
+            else:
+                lines.append((predicate, [text]))
+        body = f" ;\n{indent}    ".join(f"{_predicate(p)} {', '.join(values)}" for p, values in lines)
         return f"{indent}{_text(subject, indent)} {body} .\n\n"
 
     def _close_graph(self, parts: list[str]) -> None:
