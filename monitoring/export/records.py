@@ -389,7 +389,7 @@ class _Batch:
                 out.append(Relation("used", activity, v.try_error(run_id, tid, tries[-1].try_id), time=end,
                                     roles=("pr:failure",)))
         if state == "memo_done" and task.memo_source_run is not None and task.memo_source_task is not None:
-            self._memo_hit(task, activity, start)
+            self._memo_hit(task, activity, end or start)  # a hit is found when the task is ready, and ends it
 
     @staticmethod
     def result_generator(state: str | None, app_kind: str | None, last_try: int | None, run_id: str,
@@ -406,8 +406,9 @@ class _Batch:
             return aware(tries[-1].task_try_time_returned) or aware(task.task_time_returned)
         return aware(task.task_time_returned)
 
-    def _memo_hit(self, task: Any, activity: str, start: datetime.datetime | None) -> None:
-        """A memo hit used the stored result of the task it reused and was influenced by that task."""
+    def _memo_hit(self, task: Any, activity: str, when: datetime.datetime | None) -> None:
+        """A memo hit used the stored result of the task it reused (when it found it: as it ended) and
+        was influenced by that task."""
         source_run, source_task = task.memo_source_run, task.memo_source_task
         reused = v.result(source_run, source_task)
         if source_run not in self.shared.exported:
@@ -420,8 +421,8 @@ class _Batch:
                 self.out.append(Element("activity", v.task(source_run, source_task), ("pr:Task",),
                                         [("pr:taskId", source_task), ("pr:runId", source_run),
                                          ("pr:notExported", "recorded by a run that this export does not include")]))
-            self._run_input(reused, start)
-        self.out.append(Relation("used", activity, reused, time=start, roles=("pr:storedResult",)))
+            self._run_input(reused, when)
+        self.out.append(Relation("used", activity, reused, time=when, roles=("pr:storedResult",)))
         self.used[activity].append(reused)
         self.out.append(Relation("wasInfluencedBy", activity, v.task(source_run, source_task)))
 
