@@ -309,10 +309,10 @@ def cmd_export(args: argparse.Namespace) -> int:
                       include_results=bool(args.include_results), files=args.files or "reference", license=args.license)
     for note in done.notes:
         sys.stderr.write(f"parsl-repro: note: {note}\n")
-    if args.json:
-        sys.stderr.write(json.dumps({"format": done.format, "runs": done.run_ids, "path": done.path and
-                                     os.path.abspath(done.path), "records": done.records, "bytes": done.bytes,
-                                     "notes": done.notes}) + "\n")
+    if args.json:  # on standard output, unless the document went there
+        (sys.stderr if done.path is None else sys.stdout).write(json.dumps(
+            {"format": done.format, "runs": done.run_ids, "path": done.path and os.path.abspath(done.path),
+             "records": done.records, "bytes": done.bytes, "notes": done.notes}) + "\n")
     elif done.path:
         sys.stderr.write(f"wrote {done.path}: {done.format}, {len(done.run_ids)} run(s), "
                          f"{done.records} {_UNITS.get(done.format, 'records')}, {_bytes(done.bytes)}\n")

@@ -123,11 +123,11 @@ class _RunState:
 class _Builder:
     """The crate, built statement batch by statement batch."""
 
-    def __init__(self, engine: Engine, run_ids: list[str], directory: str, summary: ExportSummary,
-                 include_results: bool, files: str, license: str | None = None) -> None:
+    def __init__(self, engine: Engine, run_ids: list[str], directory: str, include_results: bool, files: str,
+                 license: str | None = None) -> None:
         from rocrate.rocrate import ROCrate
 
-        self.engine, self.run_ids, self.directory, self.summary = engine, run_ids, directory, summary
+        self.engine, self.run_ids, self.directory = engine, run_ids, directory
         self.include_results, self.copy_files, self.license = include_results, files == "copy", license
         self.crate = ROCrate(version="1.1")
         self.crate.metadata.extra_contexts.append(WORKFLOW_RUN_CONTEXT)
@@ -144,6 +144,7 @@ class _Builder:
         self.mentions: list[str] = []
         self.parts: list[str] = []
         self.notes: list[str] = []
+        self.file_problems: dict[str, list[str]] = defaultdict(list)  # "vanished"/"changed" -> paths
         self.results: dict[tuple[str, int], Any] = {}
         self.results_loaded = False
         self.script_url = ""  # the first run's script: where the apps' code lives
@@ -222,12 +223,12 @@ class _Builder:
                                            source=local)
                 self.files[key] = identifier
                 return identifier
-            self.notes.append(f"{local} {problem}: referenced by its URL and recorded digest, not copied")
+            self.file_problems[problem].append(local)
             properties["description"] = f"Not copied: the file {problem} since the run."
         elif local is not None and not self.copy_files:
             problem = _mismatch(local, sha256, quick=True)
             if problem is not None:
-                self.notes.append(f"{local} {problem} since the run: referenced with its recorded digest")
+                self.file_problems[problem].append(local)
                 properties["description"] = f"The file {problem} since the run."
         identifier = url or f"#file-{key}"
         if self.file_ids_by_url[url]:  # another content at the same location: tell them apart
@@ -666,6 +667,16 @@ class _Builder:
                                   "url": PYTHON})
         return identifier
 
+    def file_notes(self, shown: int = 20) -> list[str]:
+        """What happened to the runs' files since, one note per kind, naming the first ``shown``."""
+        notes = []
+        how = "not copied: referenced" if self.copy_files else "referenced"
+        for problem, paths in sorted(self.file_problems.items()):
+            named = ", ".join(paths[:shown]) + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
+            notes.append(f"{len(paths)} file(s) {problem} since the run ({how} by URL with the recorded digest): "
+                         f"{named}")
+        return notes
+
     def readme(self) -> None:
         lines = [f"# {self.crate.root_dataset['name']}", "",
                  "A Workflow Run RO-Crate (Provenance Run Crate profile 0.5, RO-Crate 1.1) written by "
@@ -677,8 +688,9 @@ class _Builder:
                  "- `workflow/`: the workflow script." + (" `files/`: the runs' files, as they were." if any(
                      p.startswith("files/") for p in self.parts) else "") + (" `results/`: stored result values."
                                                                             if self.include_results else ""), ""]
-        if self.notes:
-            lines += ["## Notes", ""] + [f"- {note}" for note in self.notes] + [""]
+        notes = self.notes + self.file_notes(shown=200)
+        if notes:
+            lines += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
         self.add_file("README.md", {"name": "README", "about": _ref("./"), "encodingFormat": "text/markdown"},
                       content="\n".join(lines))
 
@@ -732,7 +744,7 @@ def write(engine: Engine, run_ids: list[str], path: str, summary: ExportSummary,
     notes = ExportNotes()
     target = tempfile.mkdtemp(prefix=".crate-", dir=os.path.dirname(path)) if zipped else path
     try:
-        builder = _Builder(engine, run_ids, target, summary, include_results, files, license)
+        builder = _Builder(engine, run_ids, target, include_results, files, license)
 
         def tee() -> Iterator[tuple[str, list[Statement]]]:  # each batch to the crate and to the PROV-O
             for run_id, batch in statements(engine, run_ids, notes):
@@ -752,7 +764,7 @@ def write(engine: Engine, run_ids: list[str], path: str, summary: ExportSummary,
             _zip(target, path)
         summary.records = len(builder.crate.get_entities())
         summary.notes = [f"run {r} was still running: exported what is recorded so far" for r in notes.partial_runs]
-        summary.notes += builder.notes
+        summary.notes += builder.notes + builder.file_notes()
     finally:
         if zipped:
             shutil.rmtree(target, ignore_errors=True)

@@ -206,7 +206,10 @@ def test_copied_files_are_the_recorded_ones_and_changed_or_vanished_ones_are_onl
     summary = export_ro_crate(engine, [run_id], str(crate_dir), files="copy")
     engine.dispose()
     notes = "\n".join(summary.notes)
-    assert f"{tmp_path / 'changed.txt'} changed" in notes and f"{tmp_path / 'gone.txt'} vanished" in notes
+    assert f"1 file(s) changed since the run (not copied: referenced by URL with the recorded digest): " \
+           f"{tmp_path / 'changed.txt'}" in notes
+    assert f"1 file(s) vanished since the run (not copied: referenced by URL with the recorded digest): " \
+           f"{tmp_path / 'gone.txt'}" in notes
     assert f"the workflow script {tmp_path / 'wf.py'} changed" in notes
     graph = _graph(crate_dir)
     kept = next(e for e in graph.values() if e.get("name") == "kept.txt")
@@ -223,7 +226,8 @@ def test_copied_files_are_the_recorded_ones_and_changed_or_vanished_ones_are_onl
     report = validate(crate_dir, tmp_path)
     assert report["passed"], "\n".join(_failures(report))
     readme = (crate_dir / "README.md").read_text()
-    assert "gone.txt vanished" in readme
+    assert f"vanished since the run (not copied: referenced by URL with the recorded digest): " \
+           f"{tmp_path / 'gone.txt'}" in readme
 
 
 def test_the_command_writes_a_crate_and_refuses_to_overwrite_it(recorded, tmp_path):

@@ -510,7 +510,7 @@ def test_the_command_exports_named_runs_and_refuses_bad_input(recorded, tmp_path
     target = tmp_path / "run.ttl"
     done = _cli(root, "export", "-f", "prov-o", "-o", str(target), "--json")
     assert done.returncode == 0, done.stderr
-    said = json.loads(done.stderr.strip().splitlines()[-1])
+    said = json.loads(done.stdout)
     assert said["runs"] == [runs["resumed"]] and said["bytes"] == target.stat().st_size
     before = target.read_bytes()
 
