@@ -140,6 +140,14 @@ def test_every_task_try_file_and_block_appears_in_the_crate(recorded, tmp_path):
     for label, block_id in blocks:
         block = graph[f"#run-{run_id}-executor-{label}-block-{block_id}"]
         assert block["@type"] == "Block" and block["ofExecutor"]["@id"] in graph
+    with engine.connect() as conn:
+        sampled = set(conn.execute(select(m.Resource.task_id, m.Resource.try_id).where(m.Resource.run_id == run_id)))
+    assert sampled
+    for task_id, try_id in sampled:  # resource usage, with units, where the pools sampled it
+        action = actions.get((task_id, None)) or actions[(task_id, try_id)]
+        usage = {graph[u["@id"]]["name"]: graph[u["@id"]] for u in
+                 (action["resourceUsage"] if isinstance(action["resourceUsage"], list) else [action["resourceUsage"]])}
+        assert usage["peak resident memory"]["unitCode"] == "E34" and usage["peak resident memory"]["propertyID"]
     placed = [t for t in tries if t.block_id is not None]
     assert placed
     for t in placed:

@@ -24,7 +24,7 @@ from pyshacl import validate
 from rdflib import RDF, BNode, Dataset, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import PROV, XSD
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.engine import open_for_reading
@@ -428,6 +428,17 @@ def test_htex_tries_are_associated_with_their_block_and_located_at_their_node(re
         assert (block, RDF.type, PROV.SoftwareAgent) in graph
         where = URIRef(vocab.INSTANCE + vocab.node(run_id, attempt.manager))
         assert (node, PROV.atLocation, where) in graph and (where, RDF.type, PROV.Location) in graph
+    # resource usage, where the pools sampled it, as attributes of the try
+    with engine.connect() as conn:
+        sampled = list(conn.execute(select(m.Resource.task_id, m.Resource.try_id, func.count(),
+                                           func.max(m.Resource.psutil_process_memory_resident))
+                                    .where(m.Resource.run_id == run_id)
+                                    .group_by(m.Resource.task_id, m.Resource.try_id)))
+    assert sampled, "HTEX samples each worker's first task"
+    for task_id, try_id, count, rss in sampled:
+        node = URIRef(vocab.INSTANCE + vocab.attempt(run_id, task_id, try_id))
+        assert graph.value(node, URIRef(PR + "resourceSamples")).toPython() == count
+        assert graph.value(node, URIRef(PR + "peakResidentMemory")).toPython() == float(rss)
 
 
 def test_a_run_still_running_is_exported_as_partial(tmp_path, monkeypatch):
