@@ -98,7 +98,8 @@ def _notes(notes: ExportNotes) -> list[str]:
     return said + notes.notes
 
 
-def export_prov(engine: Engine, run_ids: Sequence[str], fmt: str = "prov-o", out: str | IO[str] | None = None, *,
+def export_prov(engine: Engine, run_ids: Sequence[str], fmt: str = "prov-o",
+                out: str | os.PathLike[str] | IO[str] | None = None, *,
                 force: bool = False, batch: int = BATCH) -> ExportSummary | str:
     """Write the runs' provenance in ``fmt`` (a key of ``PROV_FORMATS``) to ``out``: a path (written
     whole or not at all; an existing one only with ``force``), a text stream, or None to return it."""
@@ -125,12 +126,14 @@ def export_prov(engine: Engine, run_ids: Sequence[str], fmt: str = "prov-o", out
         return buffer.getvalue()
     if isinstance(out, str | os.PathLike):
         path = os.fspath(out)
-        with _replacing(path, force, directory=False) as temporary:
+        with _replacing(path, force, directory=False, engine=engine) as temporary:
             with open(temporary, "w", encoding="utf-8") as stream:
                 write(stream)
         summary.path, summary.bytes = path, os.path.getsize(path)
     else:
-        write(out)
+        counted = _Counting(out)
+        write(counted)
+        summary.bytes = counted.bytes
     summary.notes = _notes(notes)
     return summary
 
@@ -150,9 +153,9 @@ def prov_document(engine: Engine, run_ids: Sequence[str]) -> Any:
     return provdoc.whole(statements(engine, run_ids), run_ids)
 
 
-def export_ro_crate(engine: Engine, run_ids: Sequence[str], path: str, *, include_results: bool = False,
-                    files: Literal["copy", "reference"] = "reference", force: bool = False,
-                    license: str | None = None) -> ExportSummary:
+def export_ro_crate(engine: Engine, run_ids: Sequence[str], path: str | os.PathLike[str], *,
+                    include_results: bool = False, files: Literal["copy", "reference"] = "reference",
+                    force: bool = False, license: str | None = None) -> ExportSummary:
     """Write the runs as a Workflow Run RO-Crate (Provenance Run Crate profile) at ``path``: a
     directory, or a zip archive when ``path`` ends in ``.zip``. ``files="copy"`` copies the runs'
     files into the crate when they still exist with their recorded sha256 (else they are referenced,
@@ -162,44 +165,69 @@ def export_ro_crate(engine: Engine, run_ids: Sequence[str], path: str, *, includ
 
     if files not in ("copy", "reference"):
         raise ExportError(f"files must be 'copy' or 'reference', not {files!r}")
+    path = os.fspath(path)
     run_ids = check_runs(engine, run_ids)
     summary = ExportSummary("ro-crate", run_ids, path=path)
     zipped = path.endswith(".zip")
-    with _replacing(path, force, directory=not zipped) as temporary:
+    with _replacing(path, force, directory=not zipped, engine=engine) as temporary:
         crate.write(engine, run_ids, temporary, summary, include_results=include_results, files=files,
                     zipped=zipped, license=license)
     summary.bytes = _size(path)
     return summary
 
 
-def export(engine: Engine, run_ids: Sequence[str], fmt: str, path: str | IO[str] | None, *, force: bool = False,
-           include_results: bool = False, files: Literal["copy", "reference"] = "reference",
+def export(engine: Engine, run_ids: Sequence[str], fmt: str, path: str | os.PathLike[str] | IO[str] | None, *,
+           force: bool = False, include_results: bool = False, files: Literal["copy", "reference"] = "reference",
            license: str | None = None) -> ExportSummary | str:
     """Export by format name (``FORMATS``): what ``parsl-repro export`` calls."""
     check_format(fmt)
     if fmt == "ro-crate":
-        if not isinstance(path, str):
+        if not isinstance(path, str | os.PathLike):
             raise ExportError("An RO-Crate is written to a path: a directory, or a file ending in .zip")
         return export_ro_crate(engine, run_ids, path, include_results=include_results, files=files, force=force,
                                license=license)
     return export_prov(engine, run_ids, fmt, path, force=force)
 
 
+class _Counting:
+    """A text stream that counts the UTF-8 bytes written through it."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream, self.bytes = stream, 0
+
+    def write(self, text: str) -> int:
+        self.bytes += len(text.encode("utf-8"))
+        return self.stream.write(text)
+
+
 class _replacing:
     """Write ``path`` through a temporary sibling, renamed into place only when the export succeeds, so
-    an interrupted or failed export leaves no half-written file and never half an old one."""
+    an interrupted or failed export leaves no half-written file and never half an old one.
 
-    def __init__(self, path: str, force: bool, directory: bool) -> None:
+    ``force`` replaces only what an export could have written: a file (for a file), or a directory
+    holding an RO-Crate (for a crate); never another directory, and never the store itself."""
+
+    def __init__(self, path: str, force: bool, directory: bool, engine: Engine | None = None) -> None:
         self.path, self.force, self.directory = os.path.abspath(path), force, directory
+        self.store = _store_file(engine)
         self.temporary = ""
 
     def __enter__(self) -> str:
-        if os.path.lexists(self.path) and not self.force:
-            raise OutputExists(f"{self.path} exists; give --force (force=True) to replace it")
-        parent = os.path.dirname(self.path)
+        path = self.path
+        if self.store is not None and os.path.lexists(path) and os.path.samefile(path, self.store) \
+                or self.store is not None and os.path.dirname(self.store) == path:
+            raise ExportError(f"Refusing to write over the provenance store at {path}")
+        if os.path.lexists(path):
+            if not self.force:
+                raise OutputExists(f"{path} exists; give --force (force=True) to replace it")
+            if os.path.isdir(path) and not os.path.islink(path) and not (
+                    self.directory and os.path.isfile(os.path.join(path, "ro-crate-metadata.json"))):
+                what = "is a directory that holds no RO-Crate" if self.directory else "is a directory"
+                raise ExportError(f"Refusing to replace {path}: it {what}")
+        parent = os.path.dirname(path)
         if not os.path.isdir(parent):
-            raise ExportError(f"Cannot write {self.path}: the directory {parent} does not exist")
-        base = os.path.basename(self.path)
+            raise ExportError(f"Cannot write {path}: the directory {parent} does not exist")
+        base = os.path.basename(path)
         if self.directory:
             self.temporary = tempfile.mkdtemp(prefix=f".{base}.", dir=parent)
         else:
@@ -211,10 +239,26 @@ class _replacing:
         if kind is not None:
             _remove(self.temporary)
             return
-        if os.path.lexists(self.path):
-            _remove(self.path)
         os.chmod(self.temporary, 0o755 if self.directory else 0o644)  # mkstemp/mkdtemp made it private
-        os.replace(self.temporary, self.path)
+        if self.directory and os.path.isdir(self.path) and not os.path.islink(self.path):
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(self.path)}.old.", dir=os.path.dirname(self.path))
+            os.replace(self.path, os.path.join(old, "crate"))  # out of the way, then removed
+            os.replace(self.temporary, self.path)
+            shutil.rmtree(old, ignore_errors=True)
+            return
+        os.replace(self.temporary, self.path)  # atomic over an existing file
+
+
+def _store_file(engine: Engine | None) -> str | None:
+    """The SQLite file the export reads, if it reads one (asked of SQLite: a read-only engine's URL
+    does not name it)."""
+    if engine is None or engine.url.get_backend_name() != "sqlite":
+        return None
+    with engine.connect() as conn:
+        for _seq, name, path in conn.exec_driver_sql("PRAGMA database_list"):
+            if name == "main" and path:
+                return os.path.realpath(path)
+    return None
 
 
 def _remove(path: str) -> None:

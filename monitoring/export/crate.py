@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 RO_CRATE_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
 WORKFLOW_RUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
+PROVENANCE_PROFILE = "https://w3id.org/ro/wfrun/provenance/0.5"
 PROFILES = {
     "https://w3id.org/ro/wfrun/process/0.5": "Process Run Crate",
     "https://w3id.org/ro/wfrun/workflow/0.5": "Workflow Run Crate",
@@ -148,6 +149,11 @@ class _Builder:
         self.results: dict[tuple[str, int], Any] = {}
         self.results_loaded = False
         self.script_url = ""  # the first run's script: where the apps' code lives
+        self.stats: dict[tuple[str, Any], tuple[int | None, float | None]] | None = None
+        # references resolved at the end, when every file and action of the export has been seen
+        self.pending: list[tuple[Any, str, list[str]]] = []  # (action, "object"/"result", PROV ids or crate ids)
+        self.memo_sources: list[tuple[Any, str]] = []  # (action, the PROV id of the task it reused)
+        self.actions_of_task: dict[str, list[str]] = defaultdict(list)  # PROV task id -> its action ids
 
     # -- entities ---------------------------------------------------------------------------------
     def add(self, identifier: str, properties: dict[str, Any]) -> Any:
@@ -160,13 +166,13 @@ class _Builder:
         """A data entity: written from ``content`` or copied from ``source`` into the crate, or, with
         neither, referenced by its absolute URL."""
         if content is None and source is None:
-            self.add(identifier, {"@type": "File", **properties})
+            entity = self.add(identifier, {"@type": "File", **properties})
         else:
             data = io.BytesIO(content.encode() if isinstance(content, str) else content) if content is not None \
                 else source
-            self.crate.add_file(data, identifier, properties=properties)
-        self.parts.append(identifier)
-        return identifier
+            entity = self.crate.add_file(data, identifier, properties=properties)
+        self.parts.append(entity.id)  # rocrate percent-encodes a path's unsafe characters
+        return entity.id
 
     # -- statements -------------------------------------------------------------------------------
     def batch(self, run_id: str, batch: list[Statement]) -> None:
@@ -226,7 +232,7 @@ class _Builder:
             self.file_problems[problem].append(local)
             properties["description"] = f"Not copied: the file {problem} since the run."
         elif local is not None and not self.copy_files:
-            problem = _mismatch(local, sha256, quick=True)
+            problem = _mismatch(local, sha256, quick=True, recorded=self.recorded_stat(url, sha256))
             if problem is not None:
                 self.file_problems[problem].append(local)
                 properties["description"] = f"The file {problem} since the run."
@@ -236,6 +242,18 @@ class _Builder:
         self.file_ids_by_url[url].add(identifier)
         self.files[key] = self.add_file(identifier, properties)
         return self.files[key]
+
+    def recorded_stat(self, url: str, sha256: Any) -> tuple[int | None, float | None] | None:
+        """The size and modification time the store recorded for a file's content (read once)."""
+        if self.stats is None:
+            from parsl_repro.monitoring.export.vocab import file_url
+
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(m.File.url, m.File.sha256, m.File.size, m.File.mtime)
+                                    .join(m.FileUse, m.FileUse.file_id == m.File.file_id)
+                                    .where(m.FileUse.run_id.in_(self.run_ids)).distinct())
+                self.stats = {(file_url(r.url), r.sha256): (r.size, r.mtime) for r in rows}
+        return self.stats.get((url, sha256))
 
     def _tool(self, element: Element) -> None:
         attrs = _attrs(element)
@@ -290,64 +308,32 @@ class _Builder:
         action_id = "#" + (attempt.id if per_try and attempt is not None else task.id).replace("/", "-")
         # a per-try action describes its try; a task's single action its task and its try
         activities = [executed.id] if per_try else [task.id] + ([attempt.id] if attempt is not None else [])
-        objects = [crate_id for r in (r for a in activities for r in batch.by_subject[a]) if r.kind == "used"
-                   and r.object is not None and (crate_id := self._entity(r.object, batch.elements)) is not None]
-        objects = list(dict.fromkeys(objects))
-        self.used_files.update(objects)
-        results, errors = [], []
+        used = [r.object for a in activities for r in batch.by_subject[a] if r.kind == "used" and r.object]
+        made, errors, digest = [], [], None
         for activity in activities:
             for entity in batch.made[activity]:
                 element = batch.elements.get(entity)
-                if element is None:
-                    continue
-                if "pr:Error" in element.types:
+                if element is not None and "pr:Error" in element.types:
                     errors.append(str(_attrs(element).get("prov:value", "")))
-                elif "pr:Result" in element.types:
-                    properties_digest = _attrs(element).get("schema:sha256")
-                    results.append(("result", properties_digest))
+                elif element is not None and "pr:Result" in element.types:
+                    digest = _attrs(element).get("schema:sha256")
                 else:
-                    crate_id = self._entity(entity, batch.elements)
-                    if crate_id is not None:
-                        results.append(("file", crate_id))
+                    made.append(entity)
+        state = str(task_attrs.get("pr:state"))
         name = f"task {task_attrs['pr:taskId']} ({task_attrs.get('pr:appName')})"
-        if per_try:
-            name += f", try {attrs['pr:tryId']}"
-        properties: dict[str, Any] = {"@type": "CreateAction", "name": name, "taskId": task_attrs["pr:taskId"],
-                                      "state": task_attrs.get("pr:state"), "startTime": _time(executed.start),
-                                      "endTime": _time(executed.end)}
-        if attempt is not None:
-            properties["tryId"] = _attrs(attempt)["pr:tryId"]
-        for term in ("pr:argsDigest", "pr:memoKey", "pr:command"):
-            if task_attrs.get(term) is not None:
-                properties[term.removeprefix("pr:")] = task_attrs[term]
         what = f" try {attrs['pr:tryId']}" if per_try else ""
-        properties["description"] = (f"{task_attrs.get('pr:appKind') or ''} app {task_attrs.get('pr:appName')}, "
-                                     f"task {task_attrs['pr:taskId']}{what}: {task_attrs.get('pr:state')}").lstrip()
-        if errors:
-            properties["actionStatus"], properties["error"] = FAILED, errors[-1]
-        elif executed.end is None:
-            # still running when exported (active), or never finished before the run ended (failed)
-            note = str(attrs.get("pr:unfinished") or "")
-            properties["unfinished"] = note
-            if "still running" in note:
-                properties["actionStatus"] = ACTIVE
-            else:
-                properties["actionStatus"], properties["error"] = FAILED, note
-        else:
-            properties["actionStatus"] = COMPLETED
-        files = [crate_id for kind, crate_id in results if kind == "file"]
-        for kind, digest in results:
-            if kind == "result":
-                properties["resultSha256"] = digest
-                stored = self._result_file(task) if self.include_results else None
-                if stored is not None:
-                    files.append(stored)
-        reused = next((r.object for r in batch.by_subject[task.id] if r.kind == "used"
-                       and "pr:storedResult" in r.roles), None)
-        if reused:
-            source = reused.removesuffix("/result")
-            properties["description"] += f"; a memo hit, which reused the stored result of {source}"
-            properties["memoSource"] = "#" + source.replace("/", "-")
+        properties: dict[str, Any] = {
+            "@type": "CreateAction", "name": name + (f", try {attrs['pr:tryId']}" if per_try else ""),
+            "description": f"{task_attrs.get('pr:appKind') or ''} app {task_attrs.get('pr:appName')}, "
+                           f"task {task_attrs['pr:taskId']}{what}: {state}".lstrip(),
+            "taskId": task_attrs["pr:taskId"], "state": state, "startTime": _time(executed.start),
+            "endTime": _time(executed.end), "tryId": _attrs(attempt)["pr:tryId"] if attempt is not None else None}
+        for term in ("pr:argsDigest", "pr:memoKey", "pr:command"):
+            properties[term.removeprefix("pr:")] = task_attrs.get(term)
+        properties["actionStatus"], properties["error"], properties["unfinished"] = _status(
+            state, per_try, errors, executed.end, attrs.get("pr:unfinished"))
+        if digest is not None:
+            properties["resultSha256"] = digest
         if run is not None and run.user:
             properties["agent"] = _ref(self._person(run.user))
         if attempt is not None:
@@ -360,23 +346,53 @@ class _Builder:
             usage = self._usage(action_id, _attrs(attempt))
             if usage:
                 properties["resourceUsage"] = _one([_ref(u) for u in usage])
-        if objects:
-            properties["object"] = _one([_ref(o) for o in objects])
-        if files:
-            properties["result"] = _one([_ref(f) for f in files])
-            if run is not None:
-                run.generated.extend(files)
+        reused = next((r.object for r in batch.by_subject[task.id] if r.kind == "used"
+                       and "pr:storedResult" in r.roles), None)
+        if reused:
+            properties["description"] += f"; a memo hit, which reused the stored result of {reused}"
         plan = next((r.plan for r in batch.by_subject[task.id] if r.kind == "wasAssociatedWith"), None)
         key = plan if plan in self.apps else self._unknown_tool(task_attrs)
         properties["instrument"] = _ref(self.apps[key])
-        self.add(action_id, {k: val for k, val in properties.items() if val is not None})
+        action = self.add(action_id, {k: val for k, val in properties.items() if val is not None})
         self.mentions.append(action_id)
+        self.actions_of_task[task.id].append(action_id)
+        results = list(made)
+        if digest is not None and self.include_results:
+            stored = self._result_file(task)
+            if stored is not None:
+                results.append(stored)
+        self.pending += [(action, "object", used), (action, "result", results)]
+        if reused:
+            self.memo_sources.append((action, reused.removesuffix("/result")))
         if run is not None:
+            run.generated.extend(made)
             control = f"#control-{action_id[1:]}"
             self.add(control, {"@type": "ControlAction", "name": f"orchestrate {name}",
                                "instrument": _ref(self.steps[key]), "object": _ref(action_id),
                                "actionStatus": properties["actionStatus"]})
             run.controls.append(control)
+
+    def _resolve(self, identifier: str) -> str | None:
+        """The crate id of a file the export names (a PROV file entity, or a crate id already)."""
+        if identifier.startswith(("file/", "run/")):
+            if "/file/" not in identifier and not identifier.startswith("file/"):
+                return None  # a result or an error: not a file of the crate
+            return self.files.get(identifier.rsplit("/", 1)[-1])
+        return identifier
+
+    def resolve_references(self) -> None:
+        """Fill in the actions' objects, results and memo sources, now that every file and action of the
+        export is known (a task may read a file that a later batch, or a run named later, wrote)."""
+        for action, side, identifiers in self.pending:
+            found = list(dict.fromkeys(c for c in map(self._resolve, identifiers) if c is not None))
+            if side == "object":
+                self.used_files.update(found)
+            if found:
+                action[side] = _one([_ref(c) for c in found])
+        for action, source in self.memo_sources:
+            actions = self.actions_of_task.get(source)
+            if actions:  # the source task's action (its last try's, when it was tried more than once)
+                action["memoSource"] = _ref(actions[-1])
 
     def _usage(self, action_id: str, attrs: dict[str, Any]) -> list[str]:
         """A try's resource usage (Workflow Run Crate ``resourceUsage``), as PropertyValue entities."""
@@ -398,18 +414,6 @@ class _Builder:
     def _run_and_task(task: Element) -> tuple[str, int]:
         _run, run_id, _task, task_id = task.id.split("/")[:4]
         return run_id, int(task_id)
-
-    def _entity(self, identifier: str, elements: dict[str, Element]) -> str | None:
-        """The crate id of a file entity of the export (declared in this batch or before)."""
-        element = elements.get(identifier)
-        key = identifier.rsplit("/", 1)[-1]
-        if element is not None and "pr:File" in element.types:
-            crate_id = self._file(element)
-        elif "/file/" in identifier or identifier.startswith("file/"):
-            crate_id = self.files.get(key)
-        else:
-            return None
-        return crate_id
 
     def _unknown_tool(self, task_attrs: dict[str, Any]) -> str:
         """A tool for tasks recorded without their code's identity (stores written before it was kept)."""
@@ -498,6 +502,7 @@ class _Builder:
     # -- the runs, the workflow and the root --------------------------------------------------------
     def finish(self) -> None:
         crate = self.crate
+        self.resolve_references()
         python_versions = set()
         workflows: list[str] = []
         for run_id in self.run_ids:
@@ -514,16 +519,22 @@ class _Builder:
         for workflow in workflows:
             entity = crate.get(workflow)
             entity["programmingLanguage"] = _ref(python.id)
-            entity["hasPart"] = _one([_ref(t) for t in tools])
-            entity["step"] = _one([_ref(s) for s in dict.fromkeys(self.steps.values())])
+            if tools:
+                entity["hasPart"] = _one([_ref(t) for t in tools])
+                entity["step"] = _one([_ref(s) for s in dict.fromkeys(self.steps.values())])
             requirements = [self._python()] + list(self.packages.values())
             entity["softwareRequirements"] = _one([_ref(r) for r in requirements])
         crate.mainEntity = crate.get(workflows[0])
         crate.metadata["conformsTo"] = [_ref("https://w3id.org/ro/crate/1.1"), _ref(WROC)]
         root["license"] = _ref(self._license())
-        for identifier, name in PROFILES.items():
+        profiles = dict(PROFILES)
+        if not tools:  # the Provenance Run Crate profile needs a tool that ran; a run of no task has none
+            del profiles[PROVENANCE_PROFILE]
+            self.notes.append("no task ran in the exported run(s): the crate declares the Process and Workflow Run "
+                              "Crate profiles, not the Provenance Run Crate profile, which needs a tool that ran")
+        for identifier, name in profiles.items():
             self.add(identifier, {"@type": "CreativeWork", "name": name, "version": identifier.rsplit("/", 1)[-1]})
-        root["conformsTo"] = [_ref(i) for i in PROFILES]
+        root["conformsTo"] = [_ref(i) for i in profiles]
         first = self.runs[v.run(self.run_ids[0])].element
         label = _attrs(first).get("pr:workflowName") or "a workflow"
         root["name"] = f"Provenance of {len(self.run_ids)} run(s) of {label}" if len(self.run_ids) > 1 \
@@ -595,9 +606,9 @@ class _Builder:
         run_id = str(attrs["pr:runId"])
         outcome = str(attrs.get("pr:outcome"))
         status = COMPLETED if outcome == "completed" else ACTIVE if outcome == "running" else FAILED
-        inputs = [self.files[i.rsplit("/", 1)[-1]] for i in state.inputs
-                  if i.rsplit("/", 1)[-1] in self.files]
-        outputs = [f for f in dict.fromkeys(state.generated) if f not in self.used_files]
+        inputs = [c for c in map(self._resolve, state.inputs) if c is not None]
+        outputs = [c for c in dict.fromkeys(map(self._resolve, state.generated)) if c is not None
+                   and c not in self.used_files]  # what the run wrote and none of its tasks read
         run_action = f"#run-{run_id}"
         properties: dict[str, Any] = {"@type": "CreateAction", "name": str(attrs.get("prov:label")),
                                       "instrument": _ref(workflow), "runId": run_id, "outcome": outcome,
@@ -723,12 +734,38 @@ def _language(crate: Any, version: str | None) -> Any:
     return crate.add(ComputerLanguage(crate, "#python", properties=properties))
 
 
-def _mismatch(path: str | None, sha256: Any, quick: bool = False) -> str | None:
-    """Why ``path`` no longer holds the recorded content ("vanished", "changed"), or None."""
+def _status(state: str, per_try: bool, errors: list[str], end: datetime.datetime | None,
+            unfinished: Any) -> tuple[str, str | None, str | None]:
+    """(actionStatus, error, unfinished) of an action: a task's by its final state, a try's by its own
+    end and error."""
+    if errors:
+        return FAILED, errors[-1], None
+    if end is None:
+        note = str(unfinished or "never finished")
+        return (ACTIVE, None, note) if "still running" in note else (FAILED, note, note)
+    if per_try or state in ("exec_done", "memo_done"):
+        return COMPLETED, None, None
+    if state == "cancelled":
+        return FAILED, "cancelled: the run stopped before the task ran", None
+    return FAILED, state, None
+
+
+def _mismatch(path: str | None, sha256: Any, quick: bool = False,
+              recorded: tuple[int | None, float | None] | None = None) -> str | None:
+    """Why ``path`` no longer holds the recorded content ("vanished", "changed"), or None. ``quick``:
+    a file whose size and modification time are those recorded is taken as unchanged without reading
+    it (as make and rsync do); a different size is a change; anything else is settled by its sha256."""
     if path is None or not os.path.isfile(path):
         return "vanished"
     if not sha256:
         return None if quick else "has no recorded digest"
+    if quick and recorded is not None:
+        size, mtime = recorded
+        stat = os.stat(path)
+        if size is not None and stat.st_size != size:
+            return "changed"
+        if size is not None and mtime is not None and abs(stat.st_mtime - mtime) < 1e-6:
+            return None
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -764,6 +801,7 @@ def write(engine: Engine, run_ids: list[str], path: str, summary: ExportSummary,
             _zip(target, path)
         summary.records = len(builder.crate.get_entities())
         summary.notes = [f"run {r} was still running: exported what is recorded so far" for r in notes.partial_runs]
+        summary.notes += notes.notes
         summary.notes += builder.notes + builder.file_notes()
     finally:
         if zipped:

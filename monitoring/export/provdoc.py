@@ -111,7 +111,21 @@ def _value(names: _Names, value: Value) -> Any:
         return Literal(value, datatype=XSD_ANYURI)
     if isinstance(value, datetime.datetime):
         return _aware(value)
+    if isinstance(value, str):
+        return _printable(value)
     return value
+
+
+_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def _printable(text: str) -> str:
+    """``text`` with the characters XML 1.0 cannot hold (control characters such as a terminal's colour
+    codes in an error message) written as ``\\xNN`` escapes, in every PROV-DM format alike."""
+    if _UNWRITABLE.search(text) is None:
+        return text
+    return _UNWRITABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                           else f"\\u{ord(m.group()):04x}", text)
 
 
 def _aware(value: datetime.datetime | None) -> datetime.datetime | None:

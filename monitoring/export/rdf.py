@@ -80,7 +80,7 @@ def _element(e: Element) -> tuple[list[Block], list[Block]]:
     pairs: list[tuple[str, Node]] = [("rdf:type", _term(_KIND[e.kind]))]
     for name in e.types:
         pairs.append(("rdf:type", _term(name)))
-        if name == "prov:Plan":
+        if name == "prov:Plan" and e.kind != "entity":
             pairs.append(("rdf:type", _term("prov:Entity")))
     if e.start is not None:
         pairs.append(("prov:startedAtTime", e.start))

@@ -95,6 +95,12 @@ def statements(engine: Engine, run_ids: Sequence[str], notes: ExportNotes | None
         for run in runs:
             if run.outcome == "running":
                 notes.partial_runs.append(run.run_id)
+            elif run.outcome in ("killed", "interrupted", "incomplete"):
+                unfinished = conn.execute(select(func.count()).where(m.Task.run_id == run.run_id,
+                                                                     m.Task.task_time_returned.is_(None))).scalar()
+                if unfinished:
+                    notes.notes.append(f"run {run.run_id} ended {run.outcome}: {unfinished} task(s) never finished "
+                                       f"and have no end time (marked pr:unfinished)")
             yield run.run_id, _run_statements(conn, run, shared)
             for lo, hi in _task_ranges(conn, run.run_id, batch):
                 yield run.run_id, _Batch(conn, run, lo, hi, shared).statements()
@@ -242,13 +248,19 @@ def host_element(name: str) -> Element:
 
 
 def _executors(conn: Connection, run: RunInfo) -> list[Statement]:
-    """The run's executors, blocks (with their last state) and nodes."""
+    """The run's executors, its blocks (with their last state) and its worker pools: those with rows of
+    their own, and those only its tries name (every agent and location a try names is declared)."""
     run_id, out = run.run_id, []
     labels = set(conn.execute(select(m.Task.executor).where(m.Task.run_id == run_id).distinct()).scalars())
-    labels |= set(conn.execute(select(m.Try.task_executor).where(m.Try.run_id == run_id).distinct()).scalars())
+    placed = list(conn.execute(select(m.Try.task_executor, m.Try.block_id, m.Try.manager, m.Try.hostname)
+                               .where(m.Try.run_id == run_id).distinct()))
+    labels |= {p.task_executor for p in placed}
     blocks: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for row in conn.execute(select(m.Block.__table__).where(m.Block.run_id == run_id).order_by(m.Block.timestamp)):
-        blocks[(row.executor_label, row.block_id)].append(row)
+        blocks[(row.executor_label, str(row.block_id))].append(row)
+    for p in placed:
+        if _given(p.block_id):
+            blocks.setdefault((p.task_executor, str(p.block_id)), [])
     labels |= {label for label, _ in blocks}
     for label in sorted(x for x in labels if x):
         agent = v.executor(run_id, label)
@@ -258,35 +270,45 @@ def _executors(conn: Connection, run: RunInfo) -> list[Statement]:
     for (label, block_id), changes in sorted(blocks.items()):
         agent = v.block(run_id, label, block_id)
         element = Element("agent", agent, ("prov:SoftwareAgent", "pr:Block"),
-                          [_label(f"block {block_id} of {label}"), ("pr:blockId", str(block_id)),
-                           ("pr:executorLabel", label), ("pr:blockState", changes[-1].status),
-                           ("pr:firstSeen", aware(changes[0].timestamp)),
-                           ("pr:lastSeen", aware(changes[-1].timestamp))])
+                          [_label(f"block {block_id} of {label}"), ("pr:blockId", block_id),
+                           ("pr:executorLabel", label)])
+        if changes:
+            element.attrs += [("pr:blockState", changes[-1].status), ("pr:firstSeen", aware(changes[0].timestamp)),
+                              ("pr:lastSeen", aware(changes[-1].timestamp))]
         job_ids = [c.job_id for c in changes if c.job_id]
         if job_ids:
             element.attrs.append(("pr:jobId", job_ids[-1]))
         out.append(element)
         out.append(Relation("actedOnBehalfOf", agent, v.executor(run_id, label)))
+    # a pool's executor is the one whose tries it ran (the node table has no executor label)
+    executor_of = {p.manager: p.task_executor for p in placed if p.manager}
     nodes: dict[str, Any] = {}
     for row in conn.execute(select(m.Node.__table__).where(m.Node.run_id == run_id).order_by(m.Node.timestamp)):
         nodes[row.uid] = row  # the latest report of each node
+    for p in placed:
+        if p.manager and p.manager not in nodes:
+            nodes[p.manager] = None  # named by tries only
     for uid, row in sorted(nodes.items()):
-        element = Element("entity", v.node(run_id, uid), ("prov:Location", "pr:Node"),
-                          [_label(f"worker pool {uid} on {row.hostname}"), ("pr:nodeId", uid),
-                           ("pr:hostname", row.hostname), ("pr:cpuCount", row.cpu_count),
-                           ("pr:totalMemory", row.total_memory), ("pr:workerCount", row.worker_count),
-                           ("pr:pythonVersion", row.python_v)])
-        if row.block_id is not None:
-            element.attrs.append(("pr:inBlock", Ref(_node_block(run_id, row, blocks))))
-        out.append(element)
+        if row is None:
+            host = next((p.hostname for p in placed if p.manager == uid and p.hostname), None)
+            attrs = [_label(f"worker pool {uid}"), ("pr:nodeId", uid)] + ([("pr:hostname", host)] if host else [])
+            block = next((str(p.block_id) for p in placed if p.manager == uid and _given(p.block_id)), None)
+        else:
+            attrs = [_label(f"worker pool {uid} on {row.hostname}"), ("pr:nodeId", uid),
+                     ("pr:hostname", row.hostname), ("pr:cpuCount", row.cpu_count),
+                     ("pr:totalMemory", row.total_memory), ("pr:workerCount", row.worker_count),
+                     ("pr:pythonVersion", row.python_v)]
+            block = str(row.block_id) if _given(row.block_id) else None
+        label = executor_of.get(uid)
+        if block is not None and label is not None:
+            attrs.append(("pr:inBlock", Ref(v.block(run_id, label, block))))
+        out.append(Element("entity", v.node(run_id, uid), ("prov:Location", "pr:Node"), attrs))
     return out
 
 
-def _node_block(run_id: str, node: Any, blocks: dict[tuple[str, str], list[Any]]) -> str:
-    for label, block_id in blocks:
-        if str(block_id) == str(node.block_id):
-            return v.block(run_id, label, block_id)
-    return v.block(run_id, "unknown", node.block_id)
+def _given(value: Any) -> bool:
+    """A block id or manager that names something (the store keeps "" for none, as Parsl does)."""
+    return value is not None and str(value) != ""
 
 
 class _Batch:
@@ -309,7 +331,7 @@ class _Batch:
                                 .order_by(m.Try.task_id, m.Try.try_id)):
             tries[row.task_id].append(row)
         usage = self._resources()
-        self._apps({t.app_digest for t in tasks if t.app_digest})
+        self._apps([t.app_digest for t in tasks if t.app_digest])
         stored = {row.task_id: row for row in conn.execute(
             select(m.Result.task_id, m.Result.memo_key, m.Result.size, m.Result.serializer)
             .where(self._in_batch(m.Result)))}
@@ -321,17 +343,23 @@ class _Batch:
         return self.out
 
     # -- apps ---------------------------------------------------------------------------------
-    def _apps(self, digests: set[str]) -> None:
-        new = sorted(v.app(d) for d in digests if v.app(d) not in self.shared.declared)
+    def _apps(self, digests: list[str]) -> None:
+        """Each app version the batch's tasks ran, the first time the export meets it (in the order of
+        first use); one whose ``app`` row is missing is named by its digest alone."""
+        new = [d for d in dict.fromkeys(digests) if self.shared.first(v.app(d))]
         if not new:
             return
-        self.shared.declared.update(new)
-        new = [d.removeprefix("app/") for d in new]
-        for row in self.conn.execute(select(m.App.__table__).where(m.App.app_digest.in_(new))
-                                     .order_by(m.App.app_digest)):
-            element = Element("entity", v.app(row.app_digest), ("prov:Plan", "pr:App"),
+        rows = {row.app_digest: row for row in self.conn.execute(select(m.App.__table__)
+                                                                  .where(m.App.app_digest.in_(new)))}
+        for digest in new:
+            row = rows.get(digest)
+            if row is None:
+                self.out.append(Element("entity", v.app(digest), ("prov:Plan", "pr:App"),
+                                        [_label(f"app {digest[:12]}"), ("pr:appDigest", digest)]))
+                continue
+            element = Element("entity", v.app(digest), ("prov:Plan", "pr:App"),
                               [_label(row.qualname), ("pr:appName", row.qualname), ("pr:module", row.module),
-                               ("pr:appKind", row.kind), ("pr:appDigest", row.app_digest)])
+                               ("pr:appKind", row.kind), ("pr:appDigest", digest)])
             if row.source is not None:
                 element.attrs.append(("pr:sourceSha256", hashlib.sha256(row.source.encode()).hexdigest()))
             self.out.append(element)
@@ -342,7 +370,9 @@ class _Batch:
         run, run_id, out = self.run, self.run.run_id, self.out
         tid = task.task_id
         activity = v.task(run_id, tid)
-        start, end = aware(task.task_time_invoked), aware(task.task_time_returned)
+        # a task without its submission time (an old or damaged record) began no earlier than its run
+        start = aware(task.task_time_invoked or run.row.time_began)
+        end = aware(task.task_time_returned)
         element = Element("activity", activity, ("pr:Task",), start=start, end=end)
         element.attrs += [_label(f"task {tid} ({task.task_func_name})"), ("pr:taskId", tid),
                           ("pr:appName", task.task_func_name), ("pr:state", task.task_status_name or "unknown"),
@@ -413,10 +443,13 @@ class _Batch:
         reused = v.result(source_run, source_task)
         if source_run not in self.shared.exported:
             if self.shared.first(reused):
-                self.out.append(Element("entity", reused, ("pr:Result", "pr:StoredResult"),
-                                        [_label(f"result of task {source_task} of run {source_run[:8]}"),
-                                         ("schema:sha256", task.result_digest or ""),
-                                         ("pr:notExported", "recorded by a run that this export does not include")]))
+                element = Element("entity", reused, ("pr:StoredResult",),
+                                  [_label(f"result of task {source_task} of run {source_run[:8]}"),
+                                   ("pr:notExported", "recorded by a run that this export does not include")])
+                if task.result_digest:  # a memo hit has its source's digest (stores since schema 5)
+                    element.types += ("pr:Result",)
+                    element.attrs.append(("schema:sha256", task.result_digest))
+                self.out.append(element)
             if self.shared.first(v.task(source_run, source_task)):
                 self.out.append(Element("activity", v.task(source_run, source_task), ("pr:Task",),
                                         [("pr:taskId", source_task), ("pr:runId", source_run),
@@ -436,7 +469,7 @@ class _Batch:
                           ("pr:tryId", attempt.try_id), ("pr:tryOf", Ref(v.task(run_id, tid))),
                           ("pr:executorLabel", attempt.task_executor)]
         for term, value in (("pr:hostname", attempt.hostname), ("pr:pid", attempt.pid),
-                            ("pr:blockId", None if attempt.block_id is None else str(attempt.block_id)),
+                            ("pr:blockId", str(attempt.block_id) if _given(attempt.block_id) else None),
                             ("pr:workerPool", attempt.manager)):
             if value is not None:
                 element.attrs.append((term, value))
@@ -451,7 +484,7 @@ class _Batch:
             element.attrs.append(("pr:unfinished", self.run.unfinished_note))
         out.append(element)
         out.append(Relation("wasStartedBy", activity, None, time=start, activity=v.run(run_id)))
-        agent = (v.block(run_id, attempt.task_executor, attempt.block_id) if attempt.block_id is not None
+        agent = (v.block(run_id, attempt.task_executor, str(attempt.block_id)) if _given(attempt.block_id)
                  else v.executor(run_id, attempt.task_executor))
         out.append(Relation("wasAssociatedWith", activity, agent, plan=plan, roles=("pr:worker",)))
         if attempt.error:

@@ -112,12 +112,18 @@ def _safe(text: str) -> str:
 
 
 def file_url(url: str) -> str:
-    """A recorded file location as an absolute IRI: local paths become ``file://`` URLs."""
+    """A recorded file location as an absolute IRI: local paths become ``file://`` URLs, and characters
+    an IRI cannot hold (spaces, quotes, angle brackets, ...) are percent-encoded; existing escapes and
+    the URL's own delimiters are kept."""
     from urllib.parse import quote
 
     if "://" in url:
-        return url
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://{quote(rest, safe=_URL_SAFE)}"
     return "file://" + quote(url)
+
+
+_URL_SAFE = "/:?#[]@!$&'()*+,;=%~"
 
 
 # Our terms (prefix ``pr``): name -> (what it is, what it means). ``Class`` terms type elements;

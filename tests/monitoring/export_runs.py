@@ -2,9 +2,11 @@
 
 ``record_runs(root)`` runs, in ``root``:
 
-- ``wf.py``: threads and HTEX (LocalProvider, one block) in one run; python, bash and join apps;
+- ``wf.py``: threads and two HTEX executors (LocalProvider, one block each) in one run; python, bash
+  and join apps;
   input, output, stdout and stderr files; a python app deriving a file from a bash app's output; a
-  memo hit; a retry that succeeds; a failure and a task that fails on it;
+  memo hit; a retry that succeeds; a failure (its message holds terminal escape codes) and a task
+  that fails on it;
 - ``sweep.py --crash``: cached tasks, then one still running when the script SIGKILLs itself (a
   killed run with an unfinished task); then ``sweep.py`` resumes from it (memo hits on the killed
   run's results; its parent is the killed run).
@@ -47,7 +49,7 @@ WORKFLOW = """
         return f"wc -l < {inputs[0]} > {outputs[0]}"
 
 
-    @python_app(executors=["htex"])
+    @python_app(executors=["htex2"])
     def scale(factor, inputs=(), outputs=()):
         n = int(open(inputs[0]).read())
         with open(outputs[0], "w") as f:
@@ -67,7 +69,7 @@ WORKFLOW = """
 
     @python_app(executors=["threads"])
     def fails():
-        raise ValueError("bad input 42")
+        raise ValueError("bad input 42 \\x1b[1m(as a terminal shows it)\\x1b[0m")
 
 
     @python_app(executors=["threads"])
@@ -82,9 +84,10 @@ WORKFLOW = """
 
     with open("in.txt", "w") as f:
         f.write("a\\nb\\nc\\n")
-    htex = HighThroughputExecutor(label="htex", max_workers_per_node=1, heartbeat_period=1,
-                                  provider=LocalProvider(init_blocks=1, min_blocks=0, max_blocks=1))
-    with parsl.load(Config(executors=[ThreadPoolExecutor(label="threads"), htex], retries=1)):
+    htex, htex2 = (HighThroughputExecutor(label=label, max_workers_per_node=1, heartbeat_period=1,
+                                          provider=LocalProvider(init_blocks=1, min_blocks=0, max_blocks=1))
+                   for label in ("htex", "htex2"))  # two executors, each with its block 0
+    with parsl.load(Config(executors=[ThreadPoolExecutor(label="threads"), htex, htex2], retries=1)):
         first = square(3)
         first.result()
         again = square(3)  # a memo hit

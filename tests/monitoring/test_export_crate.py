@@ -30,10 +30,10 @@ PROFILES = {"https://w3id.org/ro/wfrun/process/0.5", "https://w3id.org/ro/wfrun/
             "https://w3id.org/ro/wfrun/provenance/0.5", "https://w3id.org/workflowhub/workflow-ro-crate/1.0"}
 
 
-def validate(crate: Path, tmp_path: Path, level: str = "REQUIRED") -> dict:
+def validate(crate: Path, tmp_path: Path, level: str = "REQUIRED", profile: str = "provenance-run-crate-0.5") -> dict:
     report = tmp_path / f"report-{crate.name}-{level}.json"
     done = subprocess.run(["bash", str(REPO / "scripts" / "roc-validator.sh"), str(crate), "-p",
-                           "provenance-run-crate-0.5", "-l", level, "-f", "json", "-o", str(report)],
+                           profile, "-l", level, "-f", "json", "-o", str(report)],
                           capture_output=True, text=True, timeout=600)
     assert report.exists(), f"the validator wrote no report:\n{done.stdout}\n{done.stderr}"
     return json.loads(report.read_text())
@@ -182,7 +182,70 @@ def test_the_crate_zips_and_keeps_stored_results_when_asked(recorded, tmp_path):
     assert "endTime" not in unfinished and "the run ended killed" in unfinished["error"]
     # a memo hit names the stored result it reused
     hit = graph[f"#run-{runs['resumed']}-task-0"]
-    assert hit["memoSource"] == f"#run-{runs['killed']}-task-0" and hit["memoSource"] in graph
+    assert hit["memoSource"] == {"@id": f"#run-{runs['killed']}-task-0"} and hit["memoSource"]["@id"] in graph
+
+
+CANCELLED = """
+    import time
+
+    import parsl_repro as parsl
+    from parsl_repro import python_app
+
+
+    @python_app
+    def slow():
+        time.sleep(30)
+
+
+    @python_app
+    def after(x):
+        return x
+
+
+    with parsl.load():
+        after(slow())
+        time.sleep(1)
+        raise SystemExit("stopped before the second task could run")
+"""
+
+
+def test_a_cancelled_task_is_a_failed_action_that_says_so(tmp_path, monkeypatch):
+    monkeypatch.delenv("PARSL_REPRO_PROVENANCE_URL", raising=False)
+    (tmp_path / "stop.py").write_text(__import__("textwrap").dedent(CANCELLED))
+    done = subprocess.run([sys.executable, "stop.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    engine = open_for_reading(store_url(tmp_path))
+    run_id = engine.connect().execute(select(m.Workflow.run_id)).scalar_one()
+    states = dict(engine.connect().execute(select(m.Task.task_func_name, m.Task.task_status_name)
+                                           .where(m.Task.run_id == run_id)).all())
+    assert states["after"] == "cancelled"
+    export_ro_crate(engine, [run_id], str(tmp_path / "crate"))
+    engine.dispose()
+    graph = _graph(tmp_path / "crate")
+    after = graph[f"#run-{run_id}-task-1"]
+    assert after["actionStatus"] == "http://schema.org/FailedActionStatus" and "cancelled" in after["error"]
+
+
+EMPTY = """
+    import parsl_repro as parsl
+
+    with parsl.load():
+        pass
+"""
+
+
+def test_a_run_of_no_task_exports_a_crate_valid_for_what_it_declares(tmp_path, monkeypatch):
+    monkeypatch.delenv("PARSL_REPRO_PROVENANCE_URL", raising=False)
+    run_script(tmp_path, "empty.py", EMPTY)
+    engine = open_for_reading(store_url(tmp_path))
+    run_id = engine.connect().execute(select(m.Workflow.run_id)).scalar_one()
+    summary = export_ro_crate(engine, [run_id], str(tmp_path / "crate"), license="CC0-1.0")
+    engine.dispose()
+    assert any("no task ran" in note for note in summary.notes)
+    graph = _graph(tmp_path / "crate")
+    assert {p["@id"] for p in graph["./"]["conformsTo"]} == PROFILES - {"https://w3id.org/ro/wfrun/provenance/0.5"}
+    report = validate(tmp_path / "crate", tmp_path, profile="workflow-run-crate-0.5")
+    assert report["passed"], "\n".join(_failures(report))
 
 
 COPIES = """
@@ -198,20 +261,37 @@ COPIES = """
 
 
     with parsl.load():
-        print([write(name * 3, outputs=[File(name + ".txt")]).result() for name in ("kept", "changed", "gone")])
+        print([write(name * 3, outputs=[File(name + ".txt")]).result()
+               for name in ("kept", "changed", "gone", "ünï cödé")])
+"""
+
+READS = """
+    import parsl_repro as parsl
+    from parsl_repro import File, python_app
+
+
+    @python_app
+    def size(inputs=()):
+        with open(inputs[0]) as f:
+            return len(f.read())
+
+
+    with parsl.load():
+        print(size(inputs=[File("kept.txt")]).result())
 """
 
 
 def test_copied_files_are_the_recorded_ones_and_changed_or_vanished_ones_are_only_referenced(tmp_path, monkeypatch):
     monkeypatch.delenv("PARSL_REPRO_PROVENANCE_URL", raising=False)
     run_script(tmp_path, "wf.py", COPIES)
-    (tmp_path / "changed.txt").write_text("edited after the run")
+    run_script(tmp_path, "reads.py", READS)  # a later run reads what the first one wrote
     (tmp_path / "gone.txt").unlink()
     (tmp_path / "wf.py").write_text((tmp_path / "wf.py").read_text() + "\n# edited after the run\n")
+    (tmp_path / "changed.txt").write_text("edited after the run")
     engine = open_for_reading(store_url(tmp_path))
-    run_id = engine.connect().execute(select(m.Workflow.run_id)).scalar_one()
+    run_id, reader = engine.connect().execute(select(m.Workflow.run_id).order_by(m.Workflow.time_began)).scalars()
     crate_dir = tmp_path / "crate"
-    summary = export_ro_crate(engine, [run_id], str(crate_dir), files="copy")
+    summary = export_ro_crate(engine, [reader, run_id], str(crate_dir), files="copy")  # the reader first
     engine.dispose()
     notes = "\n".join(summary.notes)
     assert f"1 file(s) changed since the run (not copied: referenced by URL with the recorded digest): " \
@@ -222,6 +302,10 @@ def test_copied_files_are_the_recorded_ones_and_changed_or_vanished_ones_are_onl
     graph = _graph(crate_dir)
     kept = next(e for e in graph.values() if e.get("name") == "kept.txt")
     assert not kept["@id"].startswith("file:") and (crate_dir / kept["@id"]).read_text() == "keptkeptkept"
+    assert _ids(graph[f"#run-{reader}-task-0"]["object"]) == [kept["@id"]]  # written by the run named second
+    unicode = next(e for e in graph.values() if e.get("name") == "ünï cödé.txt")
+    assert unicode["@id"] in _ids(graph[f"#run-{run_id}-task-3"]["result"])
+    assert (crate_dir / __import__("urllib.parse").parse.unquote(unicode["@id"])).read_text() == "ünï cödé" * 3
     assert kept["sha256"] == hashlib.sha256(b"keptkeptkept").hexdigest()
     for name in ("changed.txt", "gone.txt"):
         entity = next(e for e in graph.values() if e.get("name") == name)

@@ -28,7 +28,15 @@ from sqlalchemy import func, select
 
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.engine import open_for_reading
-from parsl_repro.monitoring.export import PROV_FORMATS, export_prov, prov_document, prov_graph, vocab
+from parsl_repro.monitoring.export import (
+    PROV_FORMATS,
+    ExportError,
+    export_prov,
+    export_ro_crate,
+    prov_document,
+    prov_graph,
+    vocab,
+)
 from tests.monitoring.export_runs import WORKFLOW, run_script, store_url
 
 REPO = Path(__file__).resolve().parents[2]
@@ -214,7 +222,7 @@ def test_the_shapes_catch_what_they_promise(recorded):
         "not UTC": lambda g: g.set((try_, PROV.startedAtTime, late("2026-01-01T10:00:00+01:00"))),
         "no agent": lambda g: g.remove((try_, PROV.wasAssociatedWith, None)),
         "two generations": lambda g: g.add((next(g.subjects(PROV.wasGeneratedBy, None)), PROV.wasGeneratedBy,
-                                            try_)),
+                                            URIRef("urn:example:another-activity"))),
         "used before generated": lambda g: [g.set((gen, PROV.atTime, late("2100-01-01T00:00:00+00:00")))
                                             for gen in list(g.objects(None, PROV.qualifiedGeneration))],
         "used from nowhere": lambda g: _use(g, try_, URIRef("urn:example:nowhere")),
@@ -420,7 +428,7 @@ def test_htex_tries_are_associated_with_their_block_and_located_at_their_node(re
     graph = prov_graph(engine, [run_id])
     with engine.connect() as conn:
         placed = list(conn.execute(select(m.Try).where(m.Try.run_id == run_id, m.Try.block_id.is_not(None))))
-    assert placed
+    assert {t.task_executor for t in placed} == {"htex", "htex2"} and {t.block_id for t in placed} == {"0"}
     for attempt in placed:
         node = URIRef(vocab.INSTANCE + vocab.attempt(run_id, attempt.task_id, attempt.try_id))
         block = URIRef(vocab.INSTANCE + vocab.block(run_id, attempt.task_executor, attempt.block_id))
@@ -428,6 +436,7 @@ def test_htex_tries_are_associated_with_their_block_and_located_at_their_node(re
         assert (block, RDF.type, PROV.SoftwareAgent) in graph
         where = URIRef(vocab.INSTANCE + vocab.node(run_id, attempt.manager))
         assert (node, PROV.atLocation, where) in graph and (where, RDF.type, PROV.Location) in graph
+        assert graph.value(where, URIRef(PR + "inBlock")) == block  # the pool's block, of the try's executor
     # resource usage, where the pools sampled it, as attributes of the try
     with engine.connect() as conn:
         sampled = list(conn.execute(select(m.Resource.task_id, m.Resource.try_id, func.count(),
@@ -552,3 +561,27 @@ def test_the_command_refuses_a_store_of_a_newer_schema(tmp_path, monkeypatch):
         db.execute("UPDATE schema_info SET value = '999' WHERE key = 'schema_version'")
     done = _cli(tmp_path, "export", "-f", "prov-o")
     assert done.returncode == 2 and "999" in done.stderr
+
+
+def test_force_replaces_only_what_an_export_writes_and_never_the_store(recorded, tmp_path):
+    root, engine, runs = recorded
+    directory = tmp_path / "results"
+    (directory / "keep").mkdir(parents=True)
+    with pytest.raises(ExportError, match="is a directory"):
+        export_prov(engine, [runs["main"]], "prov-o", str(directory), force=True)
+    with pytest.raises(ExportError, match="holds no RO-Crate"):
+        export_ro_crate(engine, [runs["main"]], str(directory), force=True)
+    assert (directory / "keep").is_dir()
+    store = root / "runinfo" / "monitoring.db"
+    before = store.stat().st_size
+    with pytest.raises(ExportError, match="provenance store"):
+        export_prov(engine, [runs["main"]], "prov-o", str(store), force=True)
+    with pytest.raises(ExportError):
+        export_ro_crate(engine, [runs["main"]], str(root / "runinfo"), force=True)
+    assert store.stat().st_size == before and (root / "runinfo" / "provenance.db").exists()
+
+
+def test_file_urls_are_iris():
+    assert vocab.file_url("/data/a b/ü.txt") == "file:///data/a%20b/%C3%BC.txt"
+    assert vocab.file_url("http://host/a b.csv?x=1&y=<2>") == "http://host/a%20b.csv?x=1&y=%3C2%3E"
+    assert vocab.file_url("ftp://user@host/%20already") == "ftp://user@host/%20already"
