@@ -25,6 +25,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import itertools
+import json
 import logging
 import mimetypes
 import os
@@ -36,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from sqlalchemy import Engine, select
 
@@ -151,8 +153,12 @@ class _Builder:
         self.script_url = ""  # the first run's script: where the apps' code lives
         self.stats: dict[tuple[str, Any], tuple[int | None, float | None]] | None = None
         # references resolved at the end, when every file and action of the export has been seen
-        self.pending: list[tuple[Any, str, list[str]]] = []  # (action, "object"/"result", PROV ids or crate ids)
-        self.memo_sources: list[tuple[Any, str]] = []  # (action, the PROV id of the task it reused)
+        # the entities there are one or more of per task (actions, their controls and resource values,
+        # files, results) go to a spool as JSON lines, not into rocrate's model, and join the metadata
+        # when it is written: memory then holds what the crate's skeleton needs, not the whole graph
+        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed in write()
+        self.spooled = 0
+        self.used_ids: set[str] = set()  # the PROV ids of what the actions used
         self.actions_of_task: dict[str, list[str]] = defaultdict(list)  # PROV task id -> its action ids
 
     # -- entities ---------------------------------------------------------------------------------
@@ -163,16 +169,39 @@ class _Builder:
 
     def add_file(self, identifier: str, properties: dict[str, Any], content: bytes | str | None = None,
                  source: str | None = None) -> str:
-        """A data entity: written from ``content`` or copied from ``source`` into the crate, or, with
-        neither, referenced by its absolute URL."""
-        if content is None and source is None:
-            entity = self.add(identifier, {"@type": "File", **properties})
-        else:
-            data = io.BytesIO(content.encode() if isinstance(content, str) else content) if content is not None \
-                else source
-            entity = self.crate.add_file(data, identifier, properties=properties)
-        self.parts.append(entity.id)  # rocrate percent-encodes a path's unsafe characters
-        return entity.id
+        """A data entity: written from ``content`` or copied from ``source`` into the crate at the path
+        ``identifier``, or, with neither, referenced by ``identifier``, its absolute URL. Spooled."""
+        if content is not None or source is not None:
+            target = os.path.join(self.directory, identifier)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if source is not None:
+                shutil.copyfile(source, target)
+            else:
+                with open(target, "wb") as f:
+                    f.write(content.encode() if isinstance(content, str) else content)
+            identifier = quote(identifier)  # a path as an IRI reference, as rocrate writes it
+        self.emit({"@id": identifier, "@type": "File", **properties})
+        self.parts.append(identifier)
+        return identifier
+
+    def emit(self, entity: dict[str, Any], refs: dict[str, Any] | None = None) -> None:
+        """Spool an entity; ``refs`` are references resolved when the crate is written."""
+        self.spool.write(json.dumps([{k: val for k, val in entity.items() if val is not None}, refs]) + "\n")
+        self.spooled += 1
+
+    def spooled_entities(self) -> Iterator[dict[str, Any]]:
+        """The spooled entities, their references resolved (every file and action is known by then)."""
+        self.spool.seek(0)
+        for line in self.spool:
+            entity, refs = json.loads(line)
+            for side in ("object", "result"):
+                found = list(dict.fromkeys(c for c in map(self._resolve, (refs or {}).get(side, ())) if c))
+                if found:
+                    entity[side] = _one([_ref(c) for c in found])
+            source = (refs or {}).get("memoSource")
+            if source and self.actions_of_task.get(source):
+                entity["memoSource"] = _ref(self.actions_of_task[source][-1])  # its last try's, if retried
+            yield entity
 
     # -- statements -------------------------------------------------------------------------------
     def batch(self, run_id: str, batch: list[Statement]) -> None:
@@ -353,7 +382,6 @@ class _Builder:
         plan = next((r.plan for r in batch.by_subject[task.id] if r.kind == "wasAssociatedWith"), None)
         key = plan if plan in self.apps else self._unknown_tool(task_attrs)
         properties["instrument"] = _ref(self.apps[key])
-        action = self.add(action_id, {k: val for k, val in properties.items() if val is not None})
         self.mentions.append(action_id)
         self.actions_of_task[task.id].append(action_id)
         results = list(made)
@@ -361,15 +389,16 @@ class _Builder:
             stored = self._result_file(task)
             if stored is not None:
                 results.append(stored)
-        self.pending += [(action, "object", used), (action, "result", results)]
-        if reused:
-            self.memo_sources.append((action, reused.removesuffix("/result")))
+        self.used_ids.update(used)
+        properties["@id"] = action_id
+        self.emit(properties, {"object": used, "result": results,
+                               "memoSource": reused.removesuffix("/result") if reused else None})
         if run is not None:
             run.generated.extend(made)
             control = f"#control-{action_id[1:]}"
-            self.add(control, {"@type": "ControlAction", "name": f"orchestrate {name}",
-                               "instrument": _ref(self.steps[key]), "object": _ref(action_id),
-                               "actionStatus": properties["actionStatus"]})
+            self.emit({"@id": control, "@type": "ControlAction", "name": f"orchestrate {name}",
+                       "instrument": _ref(self.steps[key]), "object": _ref(action_id),
+                       "actionStatus": properties["actionStatus"]})
             run.controls.append(control)
 
     def _resolve(self, identifier: str) -> str | None:
@@ -379,20 +408,6 @@ class _Builder:
                 return None  # a result or an error: not a file of the crate
             return self.files.get(identifier.rsplit("/", 1)[-1])
         return identifier
-
-    def resolve_references(self) -> None:
-        """Fill in the actions' objects, results and memo sources, now that every file and action of the
-        export is known (a task may read a file that a later batch, or a run named later, wrote)."""
-        for action, side, identifiers in self.pending:
-            found = list(dict.fromkeys(c for c in map(self._resolve, identifiers) if c is not None))
-            if side == "object":
-                self.used_files.update(found)
-            if found:
-                action[side] = _one([_ref(c) for c in found])
-        for action, source in self.memo_sources:
-            actions = self.actions_of_task.get(source)
-            if actions:  # the source task's action (its last try's, when it was tried more than once)
-                action["memoSource"] = _ref(actions[-1])
 
     def _usage(self, action_id: str, attrs: dict[str, Any]) -> list[str]:
         """A try's resource usage (Workflow Run Crate ``resourceUsage``), as PropertyValue entities."""
@@ -406,7 +421,8 @@ class _Builder:
             identifier = f"{action_id}-{name.replace(' ', '-')}"
             value = {"@type": "PropertyValue", "name": name, "value": attrs[term], "unitCode": unit,
                      "propertyID": v.VOCAB + term.removeprefix("pr:")}
-            self.add(identifier, value)
+            value["@id"] = identifier
+            self.emit(value)
             out.append(identifier)
         return out
 
@@ -502,7 +518,7 @@ class _Builder:
     # -- the runs, the workflow and the root --------------------------------------------------------
     def finish(self) -> None:
         crate = self.crate
-        self.resolve_references()
+        self.used_files = {c for c in map(self._resolve, self.used_ids) if c is not None}
         python_versions = set()
         workflows: list[str] = []
         for run_id in self.run_ids:
@@ -543,7 +559,6 @@ class _Builder:
                                "parsl_repro and exported from its provenance store with `parsl-repro export`.")
         root["datePublished"] = _time(datetime.datetime.now(datetime.UTC))
         root["mentions"] = [_ref(i) for i in self.mentions]
-        root["hasPart"] = [_ref(i) for i in dict.fromkeys(self.parts)]
         person = self.runs[v.run(self.run_ids[0])].user
         if person:
             root["author"] = _ref(self._person(person))
@@ -780,6 +795,7 @@ def write(engine: Engine, run_ids: list[str], path: str, summary: ExportSummary,
 
     notes = ExportNotes()
     target = tempfile.mkdtemp(prefix=".crate-", dir=os.path.dirname(path)) if zipped else path
+    builder = None
     try:
         builder = _Builder(engine, run_ids, target, include_results, files, license)
 
@@ -794,18 +810,38 @@ def write(engine: Engine, run_ids: list[str], path: str, summary: ExportSummary,
         builder.finish()
         builder.prov(PROV_PATH)
         builder.readme()
+        builder.crate.root_dataset["hasPart"] = [_ref(i) for i in dict.fromkeys(builder.parts)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # rocrate warns of referenced files, which it does not write
             builder.crate.write(target)
+        _add_spooled(os.path.join(target, "ro-crate-metadata.json"), builder)
         if zipped:
             _zip(target, path)
-        summary.records = len(builder.crate.get_entities())
+        summary.records = len(builder.crate.get_entities()) + builder.spooled
         summary.notes = [f"run {r} was still running: exported what is recorded so far" for r in notes.partial_runs]
         summary.notes += notes.notes
         summary.notes += builder.notes + builder.file_notes()
     finally:
+        if builder is not None:
+            builder.spool.close()
         if zipped:
             shutil.rmtree(target, ignore_errors=True)
+
+
+def _add_spooled(metadata: str, builder: _Builder) -> None:
+    """Rewrite the metadata rocrate wrote with the spooled entities added to its ``@graph``, an entity at
+    a time."""
+    with open(metadata, encoding="utf-8") as f:
+        data = json.load(f)
+    partial = metadata + ".part"
+    with open(partial, "w", encoding="utf-8") as out:
+        out.write('{\n  "@context": ' + json.dumps(data["@context"]) + ',\n  "@graph": [\n')
+        first = True
+        for entity in itertools.chain(data["@graph"], builder.spooled_entities()):
+            out.write(("" if first else ",\n") + "    " + json.dumps(entity, ensure_ascii=False))
+            first = False
+        out.write("\n  ]\n}\n")
+    os.replace(partial, metadata)
 
 
 def _zip(directory: str, path: str) -> None:
