@@ -14,8 +14,8 @@ def test_building_the_package_prints_no_deprecation_warning(tmp_path):
     deprecated": pyproject.toml now gives the license as an SPDX expression. The build runs in an
     isolated environment with the setuptools that pyproject.toml asks for, as pip does at set-up."""
     source = tmp_path / "source"  # a copy: setuptools builds in the source tree (build/, *.egg-info)
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".venv-roc", "runinfo", "build", ".venvs",
-                                                                 "__pycache__", "*.egg-info"))
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".venv-roc", "runinfo", "build",
+                                                                 ".venvs", "__pycache__", "*.egg-info"))
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-cache-dir",
                            "-w", str(tmp_path), str(source)], capture_output=True, text=True, timeout=300)
     output = done.stdout + done.stderr

@@ -626,6 +626,8 @@ class _Builder:
                    and c not in self.used_files]  # what the run wrote and none of its tasks read
         run_action = f"#run-{run_id}"
         properties: dict[str, Any] = {"@type": "CreateAction", "name": str(attrs.get("prov:label")),
+                                      "description": f"a run of {attrs.get('pr:workflowName') or 'the workflow'} "
+                                                     f"by parsl_repro, which ended {outcome}",
                                       "instrument": _ref(workflow), "runId": run_id, "outcome": outcome,
                                       "startTime": _time(state.element.start), "endTime": _time(state.element.end),
                                       "actionStatus": status}
