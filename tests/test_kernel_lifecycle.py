@@ -334,8 +334,8 @@ def test_fan_out_sink_delivers_every_event_to_each_sink_and_closes_them(tmp_path
         kernel.cleanup()
     kinds = [type(e).__name__ for e in first.events]
     assert first.events == second.events
-    assert kinds == ["RunStarted", "MemoTableLoaded", "TaskCreated", "TaskArguments", "TaskState", "TaskState",
-                     "TaskReturned", "RunEnded"]
+    assert kinds == ["RunStarted", "MemoTableLoaded", "AppSeen", "TaskCreated", "TaskArguments", "TaskState",
+                     "TaskState", "TaskReturned", "RunEnded"]
     assert first.closed and second.closed
 
 

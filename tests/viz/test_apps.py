@@ -52,7 +52,11 @@ def test_the_source_of_each_version_of_an_app_is_shown_by_digest(sqlite_store, d
     assert version.count() == 1
     assert "return x * x" in version.locator("pre").inner_text()
     assert f"{tasks} tasks" in version.inner_text() and digest[:16] in version.inner_text()
-    assert "No code recorded for" in page.inner_text("#apps-body")  # the apps without cache=True
+    # every app's code is recorded, cached or not: each has its version, none is unidentified
+    digests = {d for (d,) in store_rows(engine, "SELECT DISTINCT app_digest FROM task WHERE run_id = :run",
+                                        run=sqlite_store.first)}
+    assert None not in digests and page.locator(".app-version").count() == len(digests)
+    assert "No code recorded for" not in page.inner_text("#apps-body")
 
 
 def test_every_finished_app_has_a_box_of_its_durations(sqlite_store, dashboard, page):
@@ -117,8 +121,8 @@ def test_run_apps_matches_the_store(sqlite_store, engine):
         assert app.histogram.total == app.finished
         assert app.min is not None and app.max is not None and app.min <= app.mean <= app.max  # type: ignore[operator]
         assert app.total_time == pytest.approx(app.mean * app.finished)  # type: ignore[operator]
-    assert [version.app for version in data.versions] == ["square"] and data.versions_total == 1
-    assert sorted(data.unidentified) == sorted(APPS - {"square"})
+    assert sorted(version.app for version in data.versions) == sorted(APPS)  # every app's code, cached or not
+    assert data.versions_total == len(APPS) and data.unidentified == []
 
 
 def test_run_apps_focused_on_an_app_lists_its_slowest_tasks_first(sqlite_store, engine):

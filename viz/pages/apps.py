@@ -136,9 +136,9 @@ def versions_section(data: RunApps) -> list[Any]:
     parts: list[Any] = [_version(data.run_id, version) for version in data.versions]
     parts.append(more_note(data.versions_total - len(data.versions), "code versions"))
     if data.unidentified:
-        parts.append(notice(f"No code recorded for {', '.join(data.unidentified)}: an app's source is recorded "
-                            f"(by digest) when it is declared with cache=True, since its code is part of the "
-                            f"memo key.", "info"))
+        parts.append(notice(f"No code recorded for {', '.join(data.unidentified)}: the run was recorded by a "
+                            f"parsl_repro that kept the code of cached apps only, or the code's identity could not "
+                            f"be computed (a functools.partial over values that cannot be hashed).", "info"))
     return [part for part in parts if part is not None]
 
 
