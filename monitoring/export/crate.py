@@ -445,50 +445,45 @@ class _Builder:
             self.apps[key], self.steps[key] = tool, step
         return key
 
-    def _person(self, identifier: str) -> str:
+    def _contextual(self, identifier: str, describe: Any) -> str:
+        """The crate id of the export's ``identifier`` (``run/R/node/U`` -> ``#run-R-node-U``), added the
+        first time with the properties ``describe(element attributes, element)`` gives."""
         crate_id = "#" + identifier.replace("/", "-")
         if self.crate.get(crate_id) is None:
             element = self.elements.get(identifier)
-            name = str(_attrs(element).get("pr:userName")) if element else identifier.split("/", 1)[-1]
-            self.add(crate_id, {"@type": "Person", "name": name})
+            properties = describe(_attrs(element) if element else {}, element)
+            self.add(crate_id, {k: val for k, val in properties.items() if val is not None})
         return crate_id
+
+    def _person(self, identifier: str) -> str:
+        return self._contextual(identifier, lambda attrs, _element: {
+            "@type": "Person", "name": str(attrs.get("pr:userName") or identifier.split("/", 1)[-1])})
 
     def _agent(self, identifier: str) -> str:
         """An executor or block that ran tries, with what it acted for."""
-        crate_id = "#" + identifier.replace("/", "-")
-        if self.crate.get(crate_id) is not None:
-            return crate_id
-        element = self.elements.get(identifier)
-        attrs = _attrs(element) if element else {}
-        if element is not None and "pr:Block" in element.types:
-            executor = identifier.rsplit("/block/", 1)[0]
-            properties = {"@type": "Block", "name": str(attrs.get("prov:label")), "blockId": attrs.get("pr:blockId"),
-                          "jobId": attrs.get("pr:jobId"), "blockState": attrs.get("pr:blockState"),
-                          "ofExecutor": _ref(self._agent(executor))}
-        else:
-            properties = {"@type": "Executor", "name": str(attrs.get("prov:label", identifier.rsplit("/", 1)[-1])),
-                          "executorLabel": attrs.get("pr:executorLabel")}
-        self.add(crate_id, {k: val for k, val in properties.items() if val is not None})
-        return crate_id
+        def describe(attrs: dict[str, Any], element: Element | None) -> dict[str, Any]:
+            if element is not None and "pr:Block" in element.types:
+                return {"@type": "Block", "name": str(attrs.get("prov:label")), "blockId": attrs.get("pr:blockId"),
+                        "jobId": attrs.get("pr:jobId"), "blockState": attrs.get("pr:blockState"),
+                        "ofExecutor": _ref(self._agent(identifier.rsplit("/block/", 1)[0]))}
+            return {"@type": "Executor", "name": str(attrs.get("prov:label", identifier.rsplit("/", 1)[-1])),
+                    "executorLabel": attrs.get("pr:executorLabel")}
+        return self._contextual(identifier, describe)
 
     def _location(self, identifier: str) -> str:
-        crate_id = "#" + identifier.replace("/", "-")
-        if self.crate.get(crate_id) is not None:
-            return crate_id
-        element = self.elements.get(identifier)
-        attrs = _attrs(element) if element else {}
-        if element is not None and "pr:Node" in element.types:
-            properties = {"@type": "Node", "name": str(attrs.get("prov:label")), "nodeId": attrs.get("pr:nodeId"),
-                          "hostname": attrs.get("pr:hostname"), "cpuCount": attrs.get("pr:cpuCount"),
-                          "totalMemory": attrs.get("pr:totalMemory"), "workerCount": attrs.get("pr:workerCount")}
-            block = attrs.get("pr:inBlock")
-            if isinstance(block, Ref):
-                properties["executedBy"] = _ref(self._agent(str(block)))
-        else:
+        """A worker pool (or a host) that tries ran at, with the block it was started in."""
+        def describe(attrs: dict[str, Any], element: Element | None) -> dict[str, Any]:
             properties = {"@type": "Node", "name": str(attrs.get("prov:label", identifier.rsplit("/", 1)[-1])),
                           "hostname": attrs.get("pr:hostname")}
-        self.add(crate_id, {k: val for k, val in properties.items() if val is not None})
-        return crate_id
+            if element is not None and "pr:Node" in element.types:
+                properties.update({"nodeId": attrs.get("pr:nodeId"), "cpuCount": attrs.get("pr:cpuCount"),
+                                   "totalMemory": attrs.get("pr:totalMemory"),
+                                   "workerCount": attrs.get("pr:workerCount")})
+                block = attrs.get("pr:inBlock")
+                if isinstance(block, Ref):
+                    properties["executedBy"] = _ref(self._agent(str(block)))
+            return properties
+        return self._contextual(identifier, describe)
 
     def _result_file(self, task: Element) -> str | None:
         """A stored result's value as a file (``--include-results``), when the store kept it."""
