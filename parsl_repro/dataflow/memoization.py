@@ -91,6 +91,7 @@ class BasicMemoizer(Memoizer):
         self._lock = threading.Lock()
         self._checkpoint_lock = threading.Lock()
         self._pending_checkpoint: list[tuple[str, Any]] = []
+        self._checkpoint_file: Any = None  # checkpoint/tasks.pkl, opened for appending on first use
         self._timer: Any = None
         self._seen_apps: set[str] = set()
         self.store: ResultStore | None = None
@@ -332,30 +333,46 @@ class BasicMemoizer(Memoizer):
 
     # --- checkpoints --------------------------------------------------------------------------------------
     def checkpoint(self) -> None:
-        """Append the results finished since the last checkpoint to ``checkpoint/tasks.pkl``."""
+        """Append the results finished since the last checkpoint to ``checkpoint/tasks.pkl``.
+
+        The file stays open for the run and is flushed after each pass, so a checkpoint is in the file
+        (for a process that reads it, or a run that resumes after this one is killed) as soon as the pass
+        returns; ``checkpoint_mode='task_exit'`` makes a pass per finished task, memo hits included, and
+        opening the file for each would cost more than the hit itself."""
         with self._checkpoint_lock:
             entries, self._pending_checkpoint = self._pending_checkpoint, []
             if not entries:
                 logger.info("No tasks checkpointed in this pass.")
                 return
-            directory = os.path.join(self.run_dir, "checkpoint")
-            os.makedirs(directory, exist_ok=True)
+            f = self._checkpoint_file
+            if f is None:
+                directory = os.path.join(self.run_dir, "checkpoint")
+                os.makedirs(directory, exist_ok=True)
+                f = self._checkpoint_file = open(os.path.join(directory, "tasks.pkl"), "ab")  # noqa: SIM115
             written = 0
-            with open(os.path.join(directory, "tasks.pkl"), "ab") as f:
-                for key, result in entries:
-                    try:
-                        pickle.dump({"hash": key, "exception": None, "result": result}, f)
-                        written += 1
-                    except Exception:
-                        logger.warning("Result for memo key %s cannot be pickled into the checkpoint file", key)
+            for key, result in entries:
+                try:
+                    record = pickle.dumps({"hash": key, "exception": None, "result": result})
+                except Exception:
+                    logger.warning("Result for memo key %s cannot be pickled into the checkpoint file", key)
+                    continue
+                f.write(record)
+                written += 1
+            f.flush()
             self.checkpointed_tasks += written
-            logger.info("Done checkpointing %s tasks", written)
+            # one line per pass; with task_exit that is one per task, which the debug level keeps
+            logger.log(logging.DEBUG if self.checkpoint_mode == "task_exit" else logging.INFO,
+                       "Done checkpointing %s tasks", written)
 
     def close(self) -> None:
         if self._timer is not None:
             self._timer.close()
         if self.checkpoint_mode is not None:
             self.checkpoint()
+        with self._checkpoint_lock:
+            if self._checkpoint_file is not None:
+                self._checkpoint_file.close()
+                self._checkpoint_file = None
 
 
 _NOT_CONTENT = frozenset({"outputs", "stdout", "stderr", "walltime", "parsl_resource_specification"})

@@ -141,6 +141,22 @@ def test_task_exit_checkpoint_writes_parsl_format_and_last_checkpoint_restores_i
     assert len(get_all_checkpoints(str(tmp_path / "runinfo"))) == 3
 
 
+def test_a_task_exit_checkpoint_is_in_the_file_when_the_task_returns(tmp_path, no_leaks):
+    """The checkpoint file stays open for the run (one open per task cost more than a memo hit); each
+    task's entry is flushed to it before the task's future is done, so a run that resumes after this one
+    is killed finds every task that had returned."""
+    with _load(tmp_path, checkpoint_mode="task_exit", checkpoint_files=[]) as dfk:
+        path = os.path.join(dfk.run_dir, "checkpoint", "tasks.pkl")
+        for n in range(1, 4):
+            value = token(n).result()
+            with open(path, "rb") as f:
+                entries = [pickle.load(f) for _ in range(n)]
+            assert entries[-1]["result"] == value
+        assert token(1).result() == entries[0]["result"]  # a memo hit, checkpointed too
+        with open(path, "rb") as f:
+            assert len([pickle.load(f) for _ in range(4)]) == 4
+
+
 def test_memo_hits_are_written_to_tasks_pkl_as_parsl_writes_them(tmp_path, no_leaks):
     """docs/provenance.md and docs/api.md said memo hits are left out of tasks.pkl; they are written,
     as Parsl writes them, so a chain of runs resuming from tasks.pkl files alone keeps them."""
