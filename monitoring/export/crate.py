@@ -23,7 +23,6 @@ is never copied: the crate holds the apps' recorded sources in its place and say
 from __future__ import annotations
 
 import datetime
-import hashlib
 import io
 import itertools
 import json
@@ -42,6 +41,7 @@ from urllib.parse import quote, unquote, urlparse
 
 from sqlalchemy import Engine, select
 
+from parsl_repro.memo.files import FileDigestCache
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.export import vocab as v
 from parsl_repro.monitoring.export.model import Element, Ref, Relation, Statement
@@ -106,7 +106,6 @@ class _Batch:
     elements: dict[str, Element]
     by_subject: dict[str, list[Relation]]
     made: dict[str, list[str]]
-    generated_by: dict[str, str]
 
 
 @dataclass
@@ -309,15 +308,12 @@ class _Builder:
             if "pr:Try" in element.types:
                 tries_of[str(_attrs(element)["pr:tryOf"])].append(element)
         by_subject: dict[str, list[Relation]] = defaultdict(list)
-        generated_by: dict[str, str] = {}
+        made: dict[str, list[str]] = defaultdict(list)  # activity -> what it generated
         for r in relations:
             by_subject[r.subject].append(r)
             if r.kind == "wasGeneratedBy" and r.object is not None:
-                generated_by[r.subject] = r.object
-        made: dict[str, list[str]] = defaultdict(list)  # activity -> what it generated
-        for entity, activity in generated_by.items():
-            made[activity].append(entity)
-        batch = _Batch(elements, by_subject, made, generated_by)
+                made[r.object].append(r.subject)
+        batch = _Batch(elements, by_subject, made)
         run = self.runs.get(v.run(run_id))
         for element in elements.values():
             if "pr:Task" not in element.types or _attrs(element).get("pr:notExported"):
@@ -719,15 +715,12 @@ class _Builder:
 
     def prov(self, path: str) -> None:
         """The PROV-O of the runs (written by ``write`` at ``path`` in the crate) as a data entity."""
-        digest = hashlib.sha256()
-        with open(os.path.join(self.directory, path), "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
+        written = os.path.join(self.directory, path)
         self.crate.add_file(None, path, properties={
             "name": "PROV-O provenance of the runs", "encodingFormat": "text/turtle",
             "conformsTo": _ref("http://www.w3.org/ns/prov-o#"),
             "about": _one([_ref(f"#run-{r}") for r in self.run_ids]),
-            "sha256": digest.hexdigest(), "contentSize": str(os.path.getsize(os.path.join(self.directory, path)))})
+            "sha256": _DIGESTS.sha256(written), "contentSize": str(os.path.getsize(written))})
         self.parts.append(path)
         self.add("http://www.w3.org/ns/prov-o#", {"@type": "CreativeWork", "name": "PROV-O: The PROV Ontology"})
 
@@ -762,6 +755,10 @@ def _status(state: str, per_try: bool, errors: list[str], end: datetime.datetime
     return FAILED, state, None
 
 
+_DIGESTS = FileDigestCache()
+"""Files' sha256, re-read only when their stat changes (the memo keys' cache)."""
+
+
 def _mismatch(path: str | None, sha256: Any, quick: bool = False,
               recorded: tuple[int | None, float | None] | None = None) -> str | None:
     """Why ``path`` no longer holds the recorded content ("vanished", "changed"), or None. ``quick``:
@@ -778,11 +775,7 @@ def _mismatch(path: str | None, sha256: Any, quick: bool = False,
             return "changed"
         if size is not None and mtime is not None and abs(stat.st_mtime - mtime) < 1e-6:
             return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return None if digest.hexdigest() == sha256 else "changed"
+    return None if _DIGESTS.sha256(path) == sha256 else "changed"
 
 
 def write(engine: Engine, run_ids: list[str], path: str, summary: ExportSummary, *, include_results: bool,

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from prov.constants import PROV, PROV_LABEL, PROV_LOCATION, PROV_ROLE, PROV_TYPE, PROV_VALUE, XSD_ANYURI
-from prov.identifier import Identifier, QualifiedName
+from prov.identifier import QualifiedName
 from prov.model import Literal, ProvDocument
 from prov.serializers.provjson import encode_json_document
 from prov.serializers.provjsonld import encode_jsonld_document
@@ -297,9 +297,3 @@ class _Json:
             spool.close()
         out.write("\n}\n")
         self.dir.cleanup()
-
-
-def identifier_of(qualified: QualifiedName | Identifier) -> str:
-    """The instance identifier (``run/...``) of a qualified name from a read-back document."""
-    uri = qualified.uri
-    return uri[len(v.INSTANCE):] if uri.startswith(v.INSTANCE) else uri

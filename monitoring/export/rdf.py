@@ -168,8 +168,12 @@ def _rdflib(node: Node, out: list) -> Any:
 def triples(statement: Statement, with_declarations: bool = True) -> list[tuple[Any, Any, Any]]:
     """The statement's triples as rdflib terms."""
     blocks, declarations = shape(statement)
+    return _block_triples(blocks + (declarations if with_declarations else []))
+
+
+def _block_triples(blocks: list[Block]) -> list[tuple[Any, Any, Any]]:
     out: list[tuple[Any, Any, Any]] = []
-    for subject, pairs in blocks + (declarations if with_declarations else []):
+    for subject, pairs in blocks:
         s = _rdflib(subject, out)
         for predicate, obj in pairs:
             out.append((s, _uri(predicate), _rdflib(obj, out)))
@@ -185,7 +189,7 @@ def _utc(value: datetime.datetime) -> str:
 
 def bundle(run_id: str) -> URIRef:
     """The named graph (a ``prov:Bundle``) that holds one run's statements in TriG."""
-    return iri(v.run(run_id) + "/bundle")
+    return iri(_bundle_block(run_id)[0][1])
 
 
 def bind(graph: Graph) -> Graph:
@@ -200,7 +204,7 @@ def prov_graph(batches: Iterable[tuple[str, list[Statement]]], named: bool = Fal
     for run_id, batch in batches:
         target = graph.graph(bundle(run_id)) if named else graph  # type: ignore[attr-defined]
         if named:
-            for triple in _bundle_triples(run_id):
+            for triple in _block_triples([_bundle_block(run_id)]):
                 graph.default_graph.add(triple)  # type: ignore[attr-defined]
         for statement in batch:
             for triple in triples(statement):
@@ -208,10 +212,10 @@ def prov_graph(batches: Iterable[tuple[str, list[Statement]]], named: bool = Fal
     return graph
 
 
-def _bundle_triples(run_id: str) -> list[tuple[Any, Any, Any]]:
-    name = bundle(run_id)
-    return [(name, RDF.type, PROV.Bundle), (name, RDF.type, PROV.Entity),
-            (name, RDFS.label, Literal(f"the provenance of run {run_id}"))]
+def _bundle_block(run_id: str) -> Block:
+    """The declaration, in the default graph, of the named graph that holds a run in TriG."""
+    return (("i", v.run(run_id) + "/bundle"), [("rdf:type", _term("prov:Bundle")), ("rdf:type", _term("prov:Entity")),
+                                               ("rdfs:label", f"the provenance of run {run_id}")])
 
 
 # -- Turtle and TriG text ----------------------------------------------------------------------------
@@ -270,9 +274,7 @@ class TurtleWriter:
                 self._close_graph(parts)
                 if ("bundle", run_id) not in self.declared:
                     self.declared.add(("bundle", run_id))
-                    parts.append(f"{_iri_text(str(name))} a prov:Bundle, prov:Entity ;\n"
-                                 f"    rdfs:label {_string(f'the provenance of run {run_id}')} .\n\n")
-                    self.count += 3
+                    parts.append(self._block(_bundle_block(run_id), ""))
                 parts.append(f"{_iri_text(str(name))} {{\n")
                 self.graph = str(name)
         pending: Block | None = None  # the blocks of one subject in a row are written as one
