@@ -89,7 +89,8 @@ def test_runs_chosen_in_the_dropdowns_are_compared(sqlite_store, dashboard, page
 def test_an_unknown_run_id_is_a_message(sqlite_store, dashboard, page):
     open_compare(page, dashboard, "no-such-run", sqlite_store.first)
     assert "There is no run 'no-such-run' in this store" in page.inner_text("#compare-body .notice")
-    assert page.locator("#compare-a").is_visible()  # the dropdowns stay to choose another
+    # the dropdowns stay to choose another; dcc.Dropdown is an async chunk that may draw after the notice
+    page.locator("#compare-a").wait_for(state="visible", timeout=20_000)
 
 
 # --- the read function -------------------------------------------------------------------------------
