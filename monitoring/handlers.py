@@ -32,6 +32,7 @@ from parsl_repro.events import (
     TaskState,
     TryPlaced,
 )
+from parsl_repro.memo.recipe import describe
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.recorded_values import RenderedArguments, RenderedReturn, ValueRenderer
 from parsl_repro.monitoring.rendering import RenderedTask, render, render_inputs
@@ -86,6 +87,8 @@ def _on_rendered_task(writer: Writer, rows: BatchRows, e: RenderedTask) -> None:
     task["app_kind"], task["executor"], task["args_repr"] = e.app_kind, e.executor, e.args_repr
     if e.app_digest is not None:
         task["app_digest"] = e.app_digest
+    if e.arg_futures is not None:
+        task["arg_futures"] = e.arg_futures
     task["task_status_name"] = PENDING
     rows.status.append({"run_id": e.run_id, "task_id": e.task_id, "try_id": 0, "task_status_name": PENDING,
                         "timestamp": e.time, "previous_status_name": None, "cause": SUBMITTED, "detail": None})
@@ -133,8 +136,10 @@ def _on_task_keyed(writer: Writer, rows: BatchRows, e: TaskKeyed) -> None:
 
 
 def _on_app_seen(writer: Writer, rows: BatchRows, e: AppSeen) -> None:
+    recipe = e.recipe if e.recipe is not None or e.function is None else describe(e.function, e.options)
     rows.apps.append({"app_digest": e.app_digest, "qualname": e.qualname, "module": e.module, "kind": e.kind,
-                      "source": e.source, "components": json.dumps(e.components, sort_keys=True)})
+                      "source": e.source, "components": json.dumps(e.components, sort_keys=True),
+                      "recipe": recipe})
 
 
 def _on_task_result(writer: Writer, rows: BatchRows, e: TaskResult) -> None:

@@ -20,7 +20,7 @@ import datetime
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Bump on every change of the tables below, with a migration step in ``schema.py``."""
 
 
@@ -75,6 +75,7 @@ class Workflow(Base):
     parsl_repro_version: Mapped[str | None] = mapped_column(Text)
     # {"enabled", "from_store" (every earlier run), "runs", "files" (tasks.pkl read), "results"}
     memo_sources: Mapped[str | None] = mapped_column(Text)  # JSON: what the memo table started with (schema 4)
+    replay_of: Mapped[str | None] = mapped_column(Text)  # the run this one replays (parsl-repro replay; schema 7)
 
 
 class App(Base):
@@ -86,6 +87,7 @@ class App(Base):
     kind: Mapped[str] = mapped_column(Text)  # python | bash | join
     source: Mapped[str | None] = mapped_column(Text)
     components: Mapped[str | None] = mapped_column(Text)  # JSON {component: digest}
+    recipe: Mapped[str | None] = mapped_column(Text)  # JSON: how to rebuild it for a replay (memo.recipe; schema 7)
 
 
 class Task(Base):
@@ -118,6 +120,9 @@ class Task(Base):
     args_digest: Mapped[str | None] = mapped_column(Text, index=True)  # sha256 of the serialized arguments
     args_note: Mapped[str | None] = mapped_column(Text)  # "not replayable: ..." when the arguments were not stored
     command: Mapped[str | None] = mapped_column(Text)  # a bash app's rendered command line, as its last try ran it
+    # JSON [[path, task id, kind], ...]: where the call held another task's future (kind "result")
+    # or output file (kind "output"), path a list of positions and keys into (args, kwargs) (schema 7)
+    arg_futures: Mapped[str | None] = mapped_column(Text)
     memo_source_run: Mapped[str | None] = mapped_column(Text)
     memo_source_task: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)

@@ -8,6 +8,7 @@ address. This module loads no SQLAlchemy, so the kernel can render without it.
 """
 from __future__ import annotations
 
+import json
 import os
 import reprlib
 from typing import Any, NamedTuple
@@ -39,6 +40,7 @@ class RenderedTask(NamedTuple):
     stdout: str | None
     stderr: str | None
     app_digest: str | None = None
+    arg_futures: str | None = None
 
 
 def render(e: TaskCreated) -> RenderedTask:
@@ -50,13 +52,49 @@ def render_fields(e: TaskCreated) -> tuple:
     """``render(e)`` as a plain tuple of ``RenderedTask``'s fields: what the writer process is sent
     (no named tuple built on the kernel's side)."""
     kwargs = e.kwargs
+    futures = future_paths(e.args, kwargs) if e.depends_on else None
     if not kwargs:
         args = e.args
         return (e.run_id, e.task_id, e.time, e.func_name, e.app_kind, e.executor, e.depends_on, e.memoize,
-                _call_repr(args, {}) if args else "()", None, None, None, None, None, e.app_digest)
+                _call_repr(args, {}) if args else "()", None, None, None, None, None, e.app_digest, futures)
     return (e.run_id, e.task_id, e.time, e.func_name, e.app_kind, e.executor, e.depends_on, e.memoize,
             _call_repr(e.args, kwargs), _bounded(kwargs.get("inputs")), _bounded(kwargs.get("outputs")),
-            _bounded(kwargs.get("stdin")), _stream(kwargs, "stdout"), _stream(kwargs, "stderr"), e.app_digest)
+            _bounded(kwargs.get("stdin")), _stream(kwargs, "stdout"), _stream(kwargs, "stderr"), e.app_digest,
+            futures)
+
+
+_MAX_FUTURE_DEPTH = 6
+
+
+def future_paths(args: tuple, kwargs: dict | None) -> str | None:
+    """Where a call holds other tasks' futures, as JSON ``[[path, task id, kind], ...]``: ``path`` is
+    ``["a", position, ...]`` or ``["k", name, ...]`` followed by the positions and keys into the
+    lists, tuples and dicts that hold it; ``kind`` is ``"result"`` (an ``AppFuture``) or ``"output"``
+    (a ``DataFuture``: a file another task writes). A replay puts its own futures back there. None
+    when there is none."""
+    found: list[list] = []
+
+    def walk(value: Any, path: list, depth: int) -> None:
+        kind = type(value)
+        if kind in _SIMPLE or kind is str:
+            return
+        if isinstance(value, DataFuture):
+            found.append([path, value.tid, "output"])
+        elif kind.__name__ == "AppFuture":  # the kernel's type, from a layer above this one
+            found.append([path, value.tid, "result"])
+        elif depth < _MAX_FUTURE_DEPTH and kind in (list, tuple):
+            for i, item in enumerate(value):
+                walk(item, [*path, i], depth + 1)
+        elif depth < _MAX_FUTURE_DEPTH and kind is dict:
+            for key, item in value.items():
+                if type(key) is str:
+                    walk(item, [*path, key], depth + 1)
+
+    for position, value in enumerate(args):
+        walk(value, ["a", position], 0)
+    for name, value in (kwargs or {}).items():
+        walk(value, ["k", name], 0)
+    return json.dumps(found) if found else None
 
 
 def render_inputs(inputs: Any) -> str | None:

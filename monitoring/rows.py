@@ -204,6 +204,7 @@ class BatchRows:
         for started in self.run_starts:
             _begin_run(conn, started)
         _insert_ignore(conn, m.App.__table__, self.apps)
+        _fill_recipes(conn, self.apps)
         if self.tasks:
             TASK.insert(conn, self.tasks.values(), stamp)
         TASK.update(conn, _TASK_KEY, self.task_updates, stamp)
@@ -291,7 +292,8 @@ def _begin_run(conn: Connection, started: RunStarted) -> None:
         "python_version": env.get("python_version"), "platform": env.get("platform"),
         "packages_digest": env.get("packages_digest"), "git_repository": env.get("git_repository"),
         "git_commit": env.get("git_commit"), "git_dirty": env.get("git_dirty"),
-        "git_diff_sha256": env.get("git_diff_sha256"), "parsl_repro_version": VERSION}])
+        "git_diff_sha256": env.get("git_diff_sha256"), "parsl_repro_version": VERSION,
+        "replay_of": started.replay_of, "parent_run_id": started.replay_of}])
 
 
 def _mark_killed_runs(conn: Connection, host: str) -> None:
@@ -325,6 +327,15 @@ def _insert_ignore(conn: Connection, table: Table, rows: list[Row]) -> None:
                 pass
         return
     conn.execute(insert(table).on_conflict_do_nothing(), rows)
+
+
+def _fill_recipes(conn: Connection, apps: list[Row]) -> None:
+    """Give a recipe to app rows written before recipes were recorded (schema 6 and older)."""
+    table = m.App.__table__
+    for row in apps:
+        if row.get("recipe"):
+            conn.execute(update(table).where(table.c.app_digest == row["app_digest"], table.c.recipe.is_(None))
+                         .values(recipe=row["recipe"]))
 
 
 def _write_files(conn: Connection, files: list[tuple[Row, Row]]) -> None:

@@ -125,6 +125,14 @@ def _v5_to_v6(conn: Connection) -> None:
         conn.exec_driver_sql(ddl)
 
 
+def _v6_to_v7(conn: Connection) -> None:
+    """Version 7: what a replay needs beyond the arguments: each app's recipe (how to rebuild its
+    function), where each task's call held other tasks' futures, and which run a replay replays."""
+    _add_column(conn, "app", "recipe TEXT")
+    _add_column(conn, "task", "arg_futures TEXT")
+    _add_column(conn, "workflow", "replay_of TEXT")
+
+
 VERSION_6_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_dependency_run_upstream ON dependency (run_id, depends_on, task_id)",
     "CREATE INDEX IF NOT EXISTS ix_file_use_file ON file_use (file_id)",
@@ -136,7 +144,7 @@ VERSION_6_INDEXES = (
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
-                                                       5: _v5_to_v6}
+                                                       5: _v5_to_v6, 6: _v6_to_v7}
 """``MIGRATIONS[n]`` upgrades a database from version n to n + 1."""
 
 

@@ -7,6 +7,7 @@
     parsl-repro why [RUN] [--app A] [--task N]   why tasks were (not) memo hits
     parsl-repro report [RUN] [-o FILE.html]   one run as a self-contained HTML report (offline)
     parsl-repro export [RUN...] --format F [-o PATH]   W3C PROV (six syntaxes) or a Workflow Run RO-Crate
+    parsl-repro replay [RUN] [--verify] [--config FILE.py] [--only APP]   run it again from the record
     parsl-repro gc --keep-runs N | --older-than DAYS   drop stored results of old runs
     parsl-repro spool PATH                write a spool file left by an unreachable database
 
@@ -319,6 +320,47 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from parsl_repro.reproduce.replay import VERDICTS, replay
+
+    def say(line: str) -> None:
+        sys.stderr.write(f"parsl-repro: {line}\n")
+        sys.stderr.flush()
+
+    report = replay(_url(args), args.run, config=args.config, only=args.only or (), verify=args.verify,
+                    jobs=args.jobs, in_place=args.in_place, say=say)
+    if args.json:
+        json.dump(report.as_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return report.exit_status
+    by_app: dict[str, dict[str, Any]] = {}
+    for t in report.tasks:
+        row = by_app.setdefault(t.app, {"app": t.app, "tasks": 0})
+        row["tasks"] += 1
+        row[t.verdict] = row.get(t.verdict, 0) + 1
+    counts = report.counts()
+    columns = ["app", "tasks"] + [v for v in VERDICTS if counts[v]]
+    _emit_table(args, sorted(by_app.values(), key=lambda r: r["app"]), columns,
+                f"replay {report.replay_run_id or '(not started)'} of run {report.original}")
+    shown = [t for t in report.tasks if t.verdict not in ("identical", "replayed", "skipped")]
+    for t in shown[:REPLAY_DETAILS]:
+        sys.stdout.write(f"task {t.task_id} ({t.app}): {t.verdict}" + (f": {t.reason}" if t.reason else "") + "\n")
+        for d in t.differences:
+            old, new = (d.recorded or "-")[:16], (d.replayed or "-")[:16]
+            sys.stdout.write(f"    {d.what}: recorded {old}, replayed {new}\n")
+            for line in d.lines:
+                sys.stdout.write(f"        {line}\n")
+    if len(shown) > REPLAY_DETAILS:
+        sys.stdout.write(f"... and {len(shown) - REPLAY_DETAILS} more tasks (--json lists every one)\n")
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    say(f"{summary or 'no tasks'} in {report.seconds:.1f} s" + (f"; files in {report.directory}" if report.directory
+                                                                 else ""))
+    return report.exit_status
+
+
+REPLAY_DETAILS = 50
+
+
 def _bytes(count: int) -> str:
     return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 2**10:.0f} KiB"
 
@@ -374,6 +416,16 @@ def build_parser() -> argparse.ArgumentParser:
                              "sha256, or reference them by URL with their digest (the default)")
     export.add_argument("--license", help="ro-crate: the crate's license, an SPDX id (CC-BY-4.0) or a URL; "
                         "without it the crate says that none was stated")
+    replay = command("replay", cmd_replay, "run a recorded run again from the record, and verify it")
+    replay.add_argument("--config", metavar="FILE.py", help="a Python file defining `config` (a Config) to run on; "
+                        "default: the threads executor")
+    replay.add_argument("--only", action="append", metavar="APP", help="replay only this app's tasks (repeatable); "
+                        "the others' recorded values feed them")
+    replay.add_argument("--verify", action="store_true", help="compare every result and output file with the "
+                        "record; exit 1 when any differs")
+    replay.add_argument("--jobs", type=int, metavar="N", help="threads of the default configuration")
+    replay.add_argument("--in-place", action="store_true", help="write outputs at their recorded paths, over "
+                        "the recorded run's files (by default they go to runinfo/replay-NNN/)")
     spool = command("spool", cmd_spool, "write a spool file left by an unreachable database", run=False)
     spool.add_argument("path", help="the provenance-spool-RUN.pickle file in a run directory")
     gc = command("gc", cmd_gc, "drop stored results of old runs", run=False)

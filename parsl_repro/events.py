@@ -42,6 +42,8 @@ class RunStarted(NamedTuple):
     workflow_version: str | None = None
     pid: int | None = None
     environment: Mapping[str, Any] | None = None
+    replay_of: str | None = None
+    """The run this one replays (``parsl-repro replay``): recorded as its parent run too."""
 
 
 class RunEnded(NamedTuple):
@@ -73,13 +75,21 @@ class TaskCreated(NamedTuple):
 
 
 class AppSeen(NamedTuple):
-    """The identity of an app's function, the first time a run computes it."""
+    """The identity of an app's function, the first time a run computes it.
+
+    ``function`` is the function itself and ``options`` what its decorator said (``memo.recipe.
+    app_options``); the sink writes them down as the app's recipe (``recipe``: how to rebuild it for
+    a replay, ``memo.recipe.describe``) off the kernel's thread, then drops the function.
+    """
     app_digest: str
     qualname: str
     module: str
     kind: str
     source: str | None
     components: dict[str, str]
+    function: Any = None
+    options: dict[str, Any] | None = None
+    recipe: str | None = None
 
 
 class MemoTableLoaded(NamedTuple):

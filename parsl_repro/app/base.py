@@ -22,7 +22,7 @@ class AppBase(metaclass=ABCMeta):
 
     def __init__(self, func: Callable, data_flow_kernel: Any = None,
                  executors: list[str] | Literal["all"] = "all", cache: bool = False,
-                 ignore_for_cache: Sequence[str] | None = None) -> None:
+                 ignore_for_cache: Sequence[str] | None = None, deterministic: bool = True) -> None:
         self.__name__ = func.__name__
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
@@ -31,6 +31,7 @@ class AppBase(metaclass=ABCMeta):
         self.executors = executors
         self.cache = cache
         self.ignore_for_cache = list(ignore_for_cache) if ignore_for_cache else None
+        self.deterministic = deterministic  # False: a replay expects other results (recorded with the app)
         params = signature(func).parameters
         self.kwargs: dict[str, Any] = {
             name: params[name].default for name in SPECIAL_KEYWORDS

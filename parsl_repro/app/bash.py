@@ -142,9 +142,9 @@ class BashApp(AppBase):
 
     def __init__(self, func: Callable, data_flow_kernel: Any = None, cache: bool = False,
                  executors: list[str] | Literal["all"] = "all",
-                 ignore_for_cache: Sequence[str] | None = None) -> None:
+                 ignore_for_cache: Sequence[str] | None = None, deterministic: bool = True) -> None:
         super().__init__(func, data_flow_kernel=data_flow_kernel, executors=executors, cache=cache,
-                         ignore_for_cache=ignore_for_cache)
+                         ignore_for_cache=ignore_for_cache, deterministic=deterministic)
         # every default goes into the call's kwargs, so the command line can be formatted with them
         params = signature(func).parameters
         self.kwargs = {name: p.default for name, p in params.items() if p.default is not Parameter.empty}
@@ -155,4 +155,5 @@ class BashApp(AppBase):
     def __call__(self, *args: Any, **kwargs: Any) -> AppFuture:
         return self._kernel().submit(self.wrapped_remote_function, app_args=args, executors=self.executors,
                                      cache=self.cache, ignore_for_cache=self.ignore_for_cache,
-                                     app_kwargs={**self.kwargs, **kwargs}, app_kind="bash", func_name=self.__name__)
+                                     app_kwargs={**self.kwargs, **kwargs}, app_kind="bash", func_name=self.__name__,
+                                     deterministic=self.deterministic)

@@ -56,9 +56,9 @@ class PythonApp(AppBase):
 
     def __init__(self, func: Callable, data_flow_kernel: Any = None, cache: bool = False,
                  executors: list[str] | Literal["all"] = "all", ignore_for_cache: Sequence[str] | None = None,
-                 join: bool = False) -> None:
+                 join: bool = False, deterministic: bool = True) -> None:
         super().__init__(func, data_flow_kernel=data_flow_kernel, executors=executors, cache=cache,
-                         ignore_for_cache=ignore_for_cache)
+                         ignore_for_cache=ignore_for_cache, deterministic=deterministic)
         self.join = join
         self.kind = "join" if join else "python"
 
@@ -68,4 +68,5 @@ class PythonApp(AppBase):
         func = timeout(self.func, walltime) if walltime is not None else self.func
         return self._kernel().submit(func, app_args=args, executors=self.executors, cache=self.cache,
                                      ignore_for_cache=self.ignore_for_cache, app_kwargs=invocation_kwargs,
-                                     join=self.join, app_kind=self.kind, func_name=self.__name__)
+                                     join=self.join, app_kind=self.kind, func_name=self.__name__,
+                                     deterministic=self.deterministic)

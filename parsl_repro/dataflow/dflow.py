@@ -65,7 +65,7 @@ class DataFlowKernel:
 
     def __init__(self, config: Config | ParslExecutor | Sequence[ParslExecutor] | None = None, *,
                  executors: Sequence[ParslExecutor] | None = None, event_sink: EventSink | None = None,
-                 **config_fields: Any) -> None:
+                 replay_of: tuple[str, str] | None = None, **config_fields: Any) -> None:
         config = _as_config(config, executors, config_fields)
         self.cleanup_called = False
         self._cleanup_lock = threading.Lock()
@@ -86,11 +86,14 @@ class DataFlowKernel:
         logger.info("Starting DataFlowKernel %s (parsl_repro %s) in %s", self.run_id, get_version(), self.run_dir)
         logger.info("Config: %s", redact_secrets(repr(config)))
 
-        self.workflow_name = getattr(config.monitoring, "workflow_name", None) or _guess_workflow_name()
+        # replay_of: (run id, name) of the run this one replays (parsl-repro replay), its parent run
+        self.workflow_name = getattr(config.monitoring, "workflow_name", None) or (
+            f"replay of {replay_of[1]}" if replay_of else _guess_workflow_name())
         self.time_began = time.time()
         started = RunStarted(self.run_id, self.run_dir, self.time_began, self.workflow_name,
                              redact_secrets(repr(config)), os.path.abspath(config.run_dir),
-                             getattr(config.monitoring, "workflow_version", None), os.getpid())
+                             getattr(config.monitoring, "workflow_version", None), os.getpid(),
+                             replay_of=replay_of[0] if replay_of else None)
         try:
             self.store, store_sink, started = open_store(config, self.run_dir, started)
         except BaseException:
@@ -242,7 +245,7 @@ class DataFlowKernel:
     def submit(self, func: Callable, app_args: Sequence[Any], executors: str | Sequence[str] = "all",
                cache: bool = False, ignore_for_cache: Sequence[str] | None = None,
                app_kwargs: dict[str, Any] | None = None, join: bool = False, app_kind: str = "python",
-               func_name: str | None = None) -> AppFuture:
+               func_name: str | None = None, deterministic: bool = True) -> AppFuture:
         """Add a task that calls ``func(*app_args, **app_kwargs)`` once the futures in its arguments
         are done; return its AppFuture."""
         if self.cleanup_called:
@@ -271,13 +274,14 @@ class DataFlowKernel:
         self._emit(TaskCreated(self.run_id, task_id, task.time_invoked, task.func_name, app_kind, label,
                                tuple(d.tid for d in task.depends if isinstance(d, (AppFuture, DataFuture))), cache,
                                task.args, dict(app_kwargs) if app_kwargs else app_kwargs,  # as submitted
-                               self._app_digest(func, app_kind)))
+                               self._app_digest(func, app_kind, task, executors, deterministic)))
         self._states.enter(task)
         self.tasks[task_id] = task
         self._tracker.watch(task)
         return app_fu
 
-    def _app_digest(self, func: Callable, app_kind: str) -> str | None:
+    def _app_digest(self, func: Callable, app_kind: str, task: TaskRecord, executors: str | Sequence[str],
+                    deterministic: bool) -> str | None:
         """The identity of the app's code (re-checked on every call, cached per function), for the
         record of every task, cached or not; its first sight in this run is recorded as ``AppSeen``."""
         if isinstance(self.event_sink, NullSink):
@@ -289,8 +293,11 @@ class DataFlowKernel:
             return None
         if identity.digest not in self._apps_seen:
             self._apps_seen.add(identity.digest)
+            options = {"kind": app_kind, "name": task.func_name, "cache": task.memoize,
+                       "executors": executors if isinstance(executors, str) else list(executors),
+                       "ignore_for_cache": list(task.ignore_for_cache), "deterministic": deterministic}
             self._emit(AppSeen(identity.digest, identity.qualname, identity.module, app_kind, identity.source,
-                               dict(identity.components)))
+                               dict(identity.components), func, options))
         return identity.digest
 
     def _log_submission(self, task: TaskRecord) -> None:

@@ -253,7 +253,9 @@ class BasicMemoizer(Memoizer):
         if identity.digest not in self._seen_apps:
             self._seen_apps.add(identity.digest)
             self.sink.emit(AppSeen(identity.digest, identity.qualname, identity.module, task.app_kind,
-                                   identity.source, dict(identity.components)))
+                                   identity.source, dict(identity.components), task.func,
+                                   {"kind": task.app_kind, "name": task.func_name, "cache": task.memoize,
+                                    "ignore_for_cache": list(task.ignore_for_cache)}))
         self.sink.emit(TaskKeyed(self.run_id, task.id, time.time(), key, identity.digest, components, note,
                                  *(source or ())))
 

@@ -330,6 +330,18 @@ def _code_part(fn: types.FunctionType) -> _CodePart:
     return part
 
 
+def function_source(fn: types.FunctionType) -> str | None:
+    """The source of ``fn`` as read from its file, when it is the running code (else None: a lambda,
+    a function typed in a REPL or made by ``exec``, a file edited after import)."""
+    part = _code_part(fn)
+    return part.source if part.label == "source" else None
+
+
+def global_names(code: types.CodeType) -> set[str]:
+    """The names ``code`` (and the code nested in it) may read from its module's globals."""
+    return _global_names(code)
+
+
 def _global_names(code: types.CodeType) -> set[str]:
     names = set(code.co_names)
     for c in code.co_consts:
@@ -555,8 +567,25 @@ _identity_cache: weakref.WeakKeyDictionary[types.FunctionType, tuple[_Graph, App
     weakref.WeakKeyDictionary()
 
 
+_pinned: weakref.WeakKeyDictionary[types.FunctionType, AppIdentity] = weakref.WeakKeyDictionary()
+
+
+def pin_identity(fn: types.FunctionType, identity: AppIdentity) -> None:
+    """Make ``identity`` the identity of ``fn`` from now on.
+
+    For a function rebuilt from a recorded app (``memo.recipe``): it was made from exactly what
+    that identity covers (the recorded source, closure values, globals and helpers), but its
+    source lives in no file that the source check could read back, so computing it afresh would
+    give a ``code (no source)`` digest instead of the recorded one.
+    """
+    with _lock:
+        _pinned[fn] = identity
+
+
 def _function_identity(fn: types.FunctionType) -> AppIdentity:
     with _lock:
+        if _pinned and (pinned := _pinned.get(fn)) is not None:
+            return pinned
         cached = _identity_cache.get(fn)
         if cached is not None and cached[0].valid():
             return cached[1]

@@ -1,0 +1,154 @@
+"""Where a replay puts the files a run wrote, and how the run's paths are rewritten to point there.
+
+A replay never writes over the recorded run's files. It works in a directory of its own (``root``,
+``<runinfo>/replay-NNN/``) that stands for the run's working directory: a relative path the run
+wrote (``out/a.txt``) lands there as it is, and an absolute one is rewritten to its place there
+(``/data/out/a.txt`` of a run in ``/data`` becomes ``<root>/out/a.txt``; a path outside the working
+directory goes under ``<root>/_root/``). A file the run only read stays where it was: a relative one
+is linked into the directory at its relative place (``link_inputs``), so the task reads the
+verified original under the name it used. ``PathMap`` rewrites a task's arguments (``File`` objects
+and strings equal to such a path, inside lists, tuples and dicts) and a bash command line (the
+paths appearing in it as words), and maps results back, so that a result naming a written file
+compares equal to the recorded one.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from parsl_repro.data_provider.files import File
+
+_MAX_DEPTH = 8
+
+
+class PathMap:
+    """The paths of one recorded run, and where a replay puts them.
+
+    ``cwd``: the run's working directory; ``produced``: the absolute paths the run wrote;
+    ``root``: the replay's directory, or None to replay in place (nothing is mapped).
+    """
+
+    def __init__(self, cwd: str, produced: set[str], root: str | None) -> None:
+        self.cwd = cwd
+        self.produced = produced
+        self.root = root
+        self._back: dict[str, str] = {}  # a mapped path -> the path as the run wrote it
+
+    def destination(self, path: str) -> str:
+        """Where the replay writes the absolute path ``path`` that the run wrote."""
+        if self.root is None:
+            return path
+        rel = os.path.relpath(path, self.cwd)
+        if rel.startswith(os.pardir):
+            rel = os.path.join("_root", path.lstrip(os.sep))
+        return os.path.join(self.root, rel)
+
+    def absolute(self, path: str) -> str:
+        return os.path.normpath(path if os.path.isabs(path) else os.path.join(self.cwd, path))
+
+    def path(self, text: str) -> str:
+        """``text`` (a path as the run wrote it) as the replay uses it: an absolute path the replay
+        writes, mapped; anything else as it is (a relative path is read or written in ``root``)."""
+        if self.root is None or not os.path.isabs(text):
+            return text
+        full = os.path.normpath(text)
+        if full not in self.produced:
+            return text
+        mapped = self.destination(full)
+        self._back.setdefault(mapped, text)
+        return mapped
+
+    @staticmethod
+    def _plausible(text: str) -> bool:
+        return bool(text) and "\n" not in text and len(text) < 4096 and os.path.isabs(text)
+
+    def value(self, value: Any, depth: int = 0) -> Any:
+        """``value`` with its local ``File`` objects and path strings rewritten (new containers; the
+        original is not changed)."""
+        kind = type(value)
+        if kind is str:
+            return self.path(value) if self._plausible(value) else value
+        if isinstance(value, File):
+            if value.scheme != "file":
+                return value
+            mapped = self.path(value.filepath)
+            return value if mapped == value.filepath else File(mapped)
+        if depth >= _MAX_DEPTH:
+            return value
+        if kind is list:
+            return [self.value(v, depth + 1) for v in value]
+        if kind is tuple:
+            return tuple(self.value(v, depth + 1) for v in value)
+        if kind is dict:
+            return {k: self.value(v, depth + 1) for k, v in value.items()}
+        return value
+
+    def command(self, command: str) -> str:
+        """A recorded command line with the absolute paths the replay writes mapped, wherever they
+        appear as a whole word (not inside a longer path)."""
+        if self.root is None:
+            return command
+        table = {p: self.destination(p) for p in self.produced if p in command}
+        if not table:
+            return command
+        pattern = re.compile(r"(?<![\w./~-])(" + "|".join(re.escape(p) for p in sorted(table, key=len, reverse=True))
+                             + r")(?![\w/-])")
+        return pattern.sub(lambda match: table[match.group(1)], command)
+
+    def link_inputs(self, paths: set[str]) -> None:
+        """Link the read files under the run's working directory into ``root`` at their relative
+        places, so that relative names find the originals."""
+        if self.root is None:
+            return
+        for path in paths:
+            if os.path.relpath(path, self.cwd).startswith(os.pardir):
+                continue
+            link = self.destination(path)
+            if os.path.lexists(link):
+                continue
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(path, link)
+
+    def back(self, value: Any, depth: int = 0) -> Any:
+        """A replay's result with the mapped paths in it as the run wrote them."""
+        if not self._back:
+            return value
+        kind = type(value)
+        if kind is str:
+            return self._back.get(value, value)
+        if isinstance(value, File):
+            original = self._back.get(value.filepath) if value.scheme == "file" else None
+            return File(original) if original is not None else value
+        if depth >= _MAX_DEPTH:
+            return value
+        if kind is list:
+            return [self.back(v, depth + 1) for v in value]
+        if kind is tuple:
+            return tuple(self.back(v, depth + 1) for v in value)
+        if kind is dict:
+            return {k: self.back(v, depth + 1) for k, v in value.items()}
+        return value
+
+
+def replace_at(root: Any, path: list, value: Any) -> Any:
+    """``root`` (nested lists, tuples and dicts) with the item at ``path`` replaced by ``value``; the
+    containers on the way are copied. Raises ``LookupError`` when ``path`` is not in ``root``."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if type(root) is dict:
+        copy = dict(root)
+        copy[head] = replace_at(root[head], rest, value)
+        return copy
+    if type(root) in (list, tuple):
+        items = list(root)
+        items[head] = replace_at(items[head], rest, value)
+        return items if type(root) is list else tuple(items)
+    raise LookupError(f"nothing to replace at {path!r} in a {type(root).__name__}")
+
+
+def item_at(root: Any, path: list) -> Any:
+    for step in path:
+        root = root[step]
+    return root
