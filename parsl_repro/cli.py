@@ -8,6 +8,7 @@
     parsl-repro report [RUN] [-o FILE.html]   one run as a self-contained HTML report (offline)
     parsl-repro export [RUN...] --format F [-o PATH]   W3C PROV (six syntaxes) or a Workflow Run RO-Crate
     parsl-repro replay [RUN] [--verify] [--config FILE.py] [--only APP]   run it again from the record
+    parsl-repro lineage PATH [--depth N] [--forward] [--format text|json|dot]   where a file came from
     parsl-repro gc --keep-runs N | --older-than DAYS   drop stored results of old runs
     parsl-repro spool PATH                write a spool file left by an unreachable database
 
@@ -361,6 +362,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
 REPLAY_DETAILS = 50
 
 
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from parsl_repro.monitoring.queries import NothingMatches
+    from parsl_repro.monitoring.read.lineage import NotInStore, lineage
+    from parsl_repro.reproduce.lineage import as_dot, as_text
+
+    fmt = "json" if args.json else args.format
+    try:
+        found = lineage(_engine(args), args.path, depth=args.depth, forward=args.forward)
+    except NotInStore as e:
+        raise NothingMatches(str(e)) from e
+    if fmt == "json":
+        json.dump(found.as_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    elif fmt == "dot":
+        for note in found.located.notes:
+            sys.stderr.write(f"parsl-repro: note: {note}\n")
+        sys.stdout.write(as_dot(found))
+    else:
+        sys.stdout.write(as_text(found))
+    return 1 if found.located.how == "path" else 0
+
+
 def _bytes(count: int) -> str:
     return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 2**10:.0f} KiB"
 
@@ -426,6 +449,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--jobs", type=int, metavar="N", help="threads of the default configuration")
     replay.add_argument("--in-place", action="store_true", help="write outputs at their recorded paths, over "
                         "the recorded run's files (by default they go to runinfo/replay-NNN/)")
+    lineage = command("lineage", cmd_lineage, "what produced a file (found by its content), or what was derived "
+                      "from it", run=False)
+    lineage.add_argument("path", help="the file (moved or renamed since the run is fine), or sha256:HEX")
+    lineage.add_argument("--depth", type=int, metavar="N", help="follow N task levels (default: back to raw inputs)")
+    lineage.add_argument("--forward", action="store_true", help="what was derived from it, instead of what it "
+                         "came from")
+    lineage.add_argument("--format", choices=("text", "json", "dot"), default="text",
+                         help="text (a tree, the default), json, or dot (Graphviz)")
     spool = command("spool", cmd_spool, "write a spool file left by an unreachable database", run=False)
     spool.add_argument("path", help="the provenance-spool-RUN.pickle file in a run directory")
     gc = command("gc", cmd_gc, "drop stored results of old runs", run=False)

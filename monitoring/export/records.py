@@ -36,6 +36,7 @@ from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.export import vocab as v
 from parsl_repro.monitoring.export.model import URL, Element, Ref, Relation, Statement
 from parsl_repro.monitoring.read.common import aware, display_outcome
+from parsl_repro.monitoring.read.lineage import derivations
 
 BATCH = 2000
 """Tasks read and written per batch."""
@@ -604,10 +605,8 @@ class _Batch:
         self.out.append(element)
 
     def _derivations(self) -> None:
-        """Whatever an activity generated was derived from whatever it used (errors of tries aside)."""
+        """Whatever an activity generated was derived from whatever it used (errors of tries aside): the
+        rule ``parsl-repro lineage`` follows (``read.lineage.derivations``)."""
         for activity, made in sorted(self.made.items()):
-            used = sorted(set(self.used.get(activity, ())))
-            for entity in made:
-                for source in used:
-                    if source != entity:
-                        self.out.append(Relation("wasDerivedFrom", entity, source, activity=activity))
+            for entity, source in derivations(made, self.used.get(activity, ())):
+                self.out.append(Relation("wasDerivedFrom", entity, source, activity=activity))

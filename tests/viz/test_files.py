@@ -127,6 +127,22 @@ def test_a_click_opens_the_file_page_which_says_its_content_still_matches(sqlite
     page.wait_for_url(f"**/run/{sqlite_store.first}/task/6")
 
 
+def test_the_file_page_shows_where_hello_came_from_and_what_read_it(sqlite_store, dashboard, page, engine):
+    path, _digest = hello(sqlite_store)
+    page.goto(f"{dashboard.base}/file/{hello_id(engine, path)}")
+    settle(page)
+    tasks = "els => els.map(e => e.dataset.task)"
+    # the earliest writer is followed, the second run's writer listed as also writing the same content
+    assert page.eval_on_selector_all("#file-lineage-back li.lineage-task", tasks) == [
+        f"{sqlite_store.first}:6", f"{sqlite_store.second}:6"]
+    assert "also written by write (task 6)" in page.inner_text("#file-lineage-back")
+    assert sorted(page.eval_on_selector_all("#file-lineage-forward li.lineage-task", tasks)) == sorted([
+        f"{sqlite_store.first}:7", f"{sqlite_store.second}:7"])
+    assert "read by count_chars (task 7)" in page.inner_text("#file-lineage-forward")
+    page.click(f"#file-lineage-forward a[href='/run/{sqlite_store.second}/task/7']")
+    page.wait_for_url(f"**/run/{sqlite_store.second}/task/7")
+
+
 def test_a_deleted_file_no_longer_exists_and_an_edited_one_changed(changed, page):
     base = changed["dashboard"].base
     page.goto(f"{base}/file/{changed['ids']['gone.txt']}")
