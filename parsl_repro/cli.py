@@ -8,6 +8,7 @@
     parsl-repro report [RUN] [-o FILE.html]   one run as a self-contained HTML report (offline)
     parsl-repro export [RUN...] --format F [-o PATH]   W3C PROV (six syntaxes) or a Workflow Run RO-Crate
     parsl-repro replay [RUN] [--verify] [--config FILE.py] [--only APP]   run it again from the record
+    parsl-repro diff RUN_A RUN_B          what changed between two runs (exit 1 when anything did)
     parsl-repro lineage PATH [--depth N] [--forward] [--format text|json|dot]   where a file came from
     parsl-repro gc --keep-runs N | --older-than DAYS   drop stored results of old runs
     parsl-repro spool PATH                write a spool file left by an unreachable database
@@ -362,6 +363,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
 REPLAY_DETAILS = 50
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from parsl_repro.monitoring import queries
+    from parsl_repro.monitoring.read.diff import diff
+    from parsl_repro.reproduce.difftext import as_text
+
+    engine = _engine(args)
+    found = diff(engine, queries.resolve_run(engine, args.run_a), queries.resolve_run(engine, args.run_b))
+    if args.json:
+        json.dump(found.as_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(as_text(found))
+    return 1 if found.differs else 0
+
+
 def cmd_lineage(args: argparse.Namespace) -> int:
     from parsl_repro.monitoring.queries import NothingMatches
     from parsl_repro.monitoring.read.lineage import NotInStore, lineage
@@ -449,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--jobs", type=int, metavar="N", help="threads of the default configuration")
     replay.add_argument("--in-place", action="store_true", help="write outputs at their recorded paths, over "
                         "the recorded run's files (by default they go to runinfo/replay-NNN/)")
+    diff = command("diff", cmd_diff, "what changed between two runs: code, arguments, input files, environment, "
+                   "config, results", run=False)
+    diff.add_argument("run_a", metavar="RUN_A", help="run id, unique prefix or 'last'")
+    diff.add_argument("run_b", metavar="RUN_B", help="run id, unique prefix or 'last'")
     lineage = command("lineage", cmd_lineage, "what produced a file (found by its content), or what was derived "
                       "from it", run=False)
     lineage.add_argument("path", help="the file (moved or renamed since the run is fine), or sha256:HEX")
