@@ -10,8 +10,9 @@ subprocess (``--worker`` mode of this file), after an untimed warm-up cycle of `
    without monitoring vs with ``MonitoringHub(resource_monitoring_enabled=False)``. Recording
    cost = 1 - on/off, for (a) and (b).
 2. memo replay: run 1 executes ``--memo-tasks`` (100,000) ``@python_app(cache=True)`` tasks
-   ``f(i)``; run 2 loads again with the same ``run_dir`` (so the same store) and calls the same
-   tasks: every one must be a memo hit (the app body's call log stays empty and
+   ``f(i)``; run 2 loads again with the same ``run_dir`` (so the same store) and
+   ``Config(reuse_from_store=True)`` (by Parsl's rules, the default, nothing is reused without
+   ``checkpoint_files``) and calls the same tasks: every one must be a memo hit (the app body's call log stays empty and
    ``task_state_counts`` shows N ``memo_done``). Replay tasks/s: (a) submit -> results, (b) the
    same plus ``load`` and ``cleanup``. Real Parsl replays from its checkpoints
    (``checkpoint_mode='task_exit'`` in run 1, ``checkpoint_files=get_all_checkpoints(run_dir)``
@@ -116,8 +117,8 @@ class _Impl:
                 return fields, f"Config({shown})"
             memoizer = importlib.import_module(f"{self.module}.dataflow.memoization").BasicMemoizer
             return {"memoizer": memoizer(**fields)}, f"BasicMemoizer({shown})"
-        if self.module == "parsl_repro":
-            return {}, "store (default: every earlier run)"
+        if self.module == "parsl_repro":  # Parsl's rules by default: reusing the store is asked for
+            return ({}, "store") if first else ({"reuse_from_store": True}, "store (Config(reuse_from_store=True))")
         if first:
             fields = {"checkpoint_mode": "task_exit"}
         else:

@@ -72,27 +72,31 @@ class ValueRenderer:
         self._empty: tuple[str, str, int] | None = None  # (digest, serializer, size) of ((), {}), once shipped
 
     def arguments(self, e: TaskArguments) -> RenderedArguments:
+        return RenderedArguments(*self.arguments_fields(e))
+
+    def arguments_fields(self, e: TaskArguments) -> tuple:
+        """``arguments(e)`` as a plain tuple of ``RenderedArguments``' fields: what the shipper sends
+        (no named tuple built per task)."""
         if not e.args and not e.kwargs and self._empty is not None:  # a call without arguments, again
-            return RenderedArguments(e.run_id, e.task_id, *self._empty, None, None)
-        try:
-            serializer, body = serialize_value((e.args, e.kwargs), f"the arguments of task {e.task_id}")
+            return (e.run_id, e.task_id, *self._empty, None, None)
+        try:  # the note goes on this task's row: "the arguments" is name enough (no f-string per task)
+            serializer, body = serialize_value((e.args, e.kwargs), "the arguments")
         except SerializationError as error:
-            return RenderedArguments(e.run_id, e.task_id, None, None, None, None, not_serializable(error.reason))
+            return (e.run_id, e.task_id, None, None, None, None, not_serializable(error.reason))
         except Exception as error:  # the value changed under the serializer, a proxy refused: never lose the batch
-            return RenderedArguments(e.run_id, e.task_id, None, None, None, None,
-                                     not_serializable(f"{type(error).__name__}: {error}"))
+            return (e.run_id, e.task_id, None, None, None, None, not_serializable(f"{type(error).__name__}: {error}"))
         digest = hashlib.sha256(body).hexdigest()
         size = len(body)
         if holds_url_password(body):
-            return RenderedArguments(e.run_id, e.task_id, digest, serializer, size, None, HOLDS_PASSWORD)
+            return (e.run_id, e.task_id, digest, serializer, size, None, HOLDS_PASSWORD)
         if size > e.limit:
-            return RenderedArguments(e.run_id, e.task_id, digest, serializer, size, None, too_large(size, e.limit))
+            return (e.run_id, e.task_id, digest, serializer, size, None, too_large(size, e.limit))
         if not e.args and not e.kwargs:
             self._empty = (digest, serializer, size)
         if digest in self._shipped:
-            return RenderedArguments(e.run_id, e.task_id, digest, serializer, size, None, None)
+            return (e.run_id, e.task_id, digest, serializer, size, None, None)
         self._shipped.add(digest)
-        return RenderedArguments(e.run_id, e.task_id, digest, serializer, size, body, None)
+        return (e.run_id, e.task_id, digest, serializer, size, body, None)
 
     @staticmethod
     def returned(e: TaskReturned) -> RenderedReturn:
@@ -102,7 +106,7 @@ class ValueRenderer:
         if value is None or value is True or value is False:  # the commonest results, digested once
             return RenderedReturn(e.run_id, e.task_id, _CONSTANT_DIGESTS[value])
         try:
-            _serializer, body = serialize_value(value, f"the result of task {e.task_id}")
+            _serializer, body = serialize_value(value, "the result")
         except Exception:  # not serializable (or it changed under the serializer): no digest
             return RenderedReturn(e.run_id, e.task_id, None)
         return RenderedReturn(e.run_id, e.task_id, hashlib.sha256(body).hexdigest())

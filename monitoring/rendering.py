@@ -136,6 +136,10 @@ def _bounded(value: Any) -> str | None:
 
 
 def _call_repr(args: tuple, kwargs: dict) -> str:
+    if not kwargs and all(type(a) in _SIMPLE for a in args):  # f(1, 2.5): the common short call
+        text = "(" + ", ".join(map(repr, args)) + ")"
+        if len(text) <= MAX_CALL_CHARS:
+            return text
     parts = [_bounded(a) or "None" for a in args]
     parts += [f"{k}={_bounded(v)}" for k, v in kwargs.items()]
     text = "(" + ", ".join(parts) + ")"

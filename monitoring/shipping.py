@@ -83,24 +83,25 @@ def _encode(events: list, values: ValueRenderer) -> bytes:
     encoded = []
     append = encoded.append
     codes = _CODES
-    created = ev.TaskCreated
-    for event in events:
+    created, arguments, returned = ev.TaskCreated, ev.TaskArguments, ev.TaskReturned
+    arguments_code, returned_code = codes[RenderedArguments], codes[RenderedReturn]
+    render_arguments, render_returned = values.arguments_fields, values.returned
+    for event in events:  # the commonest kinds first: a memo hit makes several events per task
         kind = type(event)
         if kind is created:
             append((0, render_fields(event)))
-            continue
-        if kind is ev.TaskArguments:
-            event = values.arguments(event)
-            kind = RenderedArguments
-        elif kind is ev.TaskReturned:
-            event = values.returned(event)
-            kind = RenderedReturn
-        elif kind is ev.TaskInputs:
-            event = event._replace(inputs=render_inputs(event.inputs))
-        elif kind is ev.AppSeen and event.function is not None:
-            event = event._replace(recipe=describe(event.function, event.options), function=None)
-        code = codes.get(kind)
-        if code is not None:
+        elif kind is arguments:
+            append((arguments_code, render_arguments(event)))
+        elif kind is returned:
+            append((returned_code, tuple(render_returned(event))))
+        else:
+            code = codes.get(kind)
+            if code is None:
+                continue
+            if kind is ev.TaskInputs:
+                event = event._replace(inputs=render_inputs(event.inputs))
+            elif kind is ev.AppSeen and event.function is not None:
+                event = event._replace(recipe=describe(event.function, event.options), function=None)
             append((code, tuple(event)))
     return pickle.dumps(encoded, protocol=pickle.HIGHEST_PROTOCOL)
 

@@ -251,7 +251,7 @@ _URL_PASSWORD_BYTES = re.compile(
 def holds_url_password(data: bytes) -> bool:
     """Whether ``data`` (serialized arguments, say) holds a URL with a password in it, written as
     ASCII or UTF-8 text (as pickle writes ``str`` values)."""
-    return _URL_PASSWORD_BYTES.search(data) is not None
+    return b"://" in data and _URL_PASSWORD_BYTES.search(data) is not None  # the cheap test first
 
 
 def redact_secrets(text: str) -> str:

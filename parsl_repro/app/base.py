@@ -1,6 +1,7 @@
 """``AppBase``: what every app object is, a function plus where and how its calls run."""
 from __future__ import annotations
 
+import functools
 import logging
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Sequence
@@ -13,6 +14,12 @@ logger = logging.getLogger(__name__)
 
 SPECIAL_KEYWORDS = ("stdout", "stderr", "walltime", "parsl_resource_specification", "outputs", "inputs")
 """Keyword arguments the kernel itself reads; their defaults are taken from the app's signature."""
+
+
+@functools.cache
+def _loader() -> Any:
+    from parsl_repro.dataflow.dflow import DataFlowKernelLoader  # imported once, on the first call
+    return DataFlowKernelLoader
 
 
 class AppBase(metaclass=ABCMeta):
@@ -41,8 +48,7 @@ class AppBase(metaclass=ABCMeta):
     def _kernel(self) -> Any:
         if self.data_flow_kernel is not None:
             return self.data_flow_kernel
-        from parsl_repro.dataflow.dflow import DataFlowKernelLoader
-        return DataFlowKernelLoader.dfk()
+        return _loader().dfk()
 
     @abstractmethod
     def __call__(self, *args: Any, **kwargs: Any) -> AppFuture:

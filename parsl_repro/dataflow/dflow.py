@@ -278,6 +278,7 @@ class DataFlowKernel:
         self._states.enter(task)
         self.tasks[task_id] = task
         self._tracker.watch(task)
+        task.identity = None  # launched later: keyed with its code's identity as it is then
         return app_fu
 
     def _app_digest(self, func: Callable, app_kind: str, task: TaskRecord, executors: str | Sequence[str],
@@ -291,6 +292,7 @@ class DataFlowKernel:
         except Uncacheable as e:  # a partial whose bound arguments cannot be hashed
             logger.debug("Task of %s is recorded without its code's identity: %s", func, e)
             return None
+        task.identity = identity
         if identity.digest not in self._apps_seen:
             self._apps_seen.add(identity.digest)
             options = {"kind": app_kind, "name": task.func_name, "cache": task.memoize,

@@ -93,6 +93,8 @@ class BasicMemoizer(Memoizer):
         self._pending_checkpoint: list[tuple[str, Any]] = []
         self._checkpoint_file: Any = None  # checkpoint/tasks.pkl, opened for appending on first use
         self._timer: Any = None
+        self._unflushed = False  # entries written to the checkpoint file's buffer but not flushed
+        self._flush_timer: threading.Timer | None = None
         self._seen_apps: set[str] = set()
         self.store: ResultStore | None = None
         self.sink: Any = None
@@ -172,7 +174,7 @@ class BasicMemoizer(Memoizer):
         if not self.memoize or not task.memoize:
             task.hashsum = None
             return None
-        identity = identity_of(task.func)
+        identity = task.identity or identity_of(task.func)  # the one submit just computed, if launched from it
         try:
             key, components = memo_key(task, self.file_digests.sha256, identity)
         except Uncacheable as e:
@@ -286,7 +288,7 @@ class BasicMemoizer(Memoizer):
             self._has_checkpoint = True
             os.makedirs(os.path.join(self.run_dir, "checkpoint"), exist_ok=True)
         if task.from_memo:
-            self._queue_checkpoint(task.hashsum, r)  # this run's checkpoint covers what it reused
+            self._queue_checkpoint(task.hashsum, r, reused=True)  # this run's checkpoint covers what it reused
             return
         serialized = _dumps(r)
         if serialized is None:
@@ -301,13 +303,16 @@ class BasicMemoizer(Memoizer):
                                       data, outputs))
         self._queue_checkpoint(task.hashsum, r)
 
-    def _queue_checkpoint(self, key: str, result: Any) -> None:
+    def _queue_checkpoint(self, key: str, result: Any, reused: bool = False) -> None:
         if self.checkpoint_mode is None:
             return
         with self._checkpoint_lock:
             self._pending_checkpoint.append((key, result))
         if self.checkpoint_mode == "task_exit":
-            self.checkpoint()
+            # A reused result is already in the checkpoint (or store) it came from, so its entry here
+            # need not reach the file before the task returns: it is flushed with the next computed
+            # result, or FLUSH_DELAY later, or at cleanup, which saves a write per memo hit.
+            self.checkpoint(flush=not reused)
 
     def update_memo_exception(self, task: TaskRecord, e: BaseException) -> None:
         if not self.memoize or not task.memoize or not isinstance(task.hashsum, str):
@@ -334,13 +339,15 @@ class BasicMemoizer(Memoizer):
         return tuple(digests)
 
     # --- checkpoints --------------------------------------------------------------------------------------
-    def checkpoint(self) -> None:
+    def checkpoint(self, flush: bool = True) -> None:
         """Append the results finished since the last checkpoint to ``checkpoint/tasks.pkl``.
 
         The file stays open for the run and is flushed after each pass, so a checkpoint is in the file
         (for a process that reads it, or a run that resumes after this one is killed) as soon as the pass
         returns; ``checkpoint_mode='task_exit'`` makes a pass per finished task, memo hits included, and
-        opening the file for each would cost more than the hit itself."""
+        opening the file for each would cost more than the hit itself. With ``flush=False`` (a memo
+        hit's pass: its result is durable where it came from) the flush is left to the next pass or to
+        a timer ``FLUSH_DELAY`` seconds later."""
         with self._checkpoint_lock:
             entries, self._pending_checkpoint = self._pending_checkpoint, []
             if not entries:
@@ -350,7 +357,8 @@ class BasicMemoizer(Memoizer):
             if f is None:
                 directory = os.path.join(self.run_dir, "checkpoint")
                 os.makedirs(directory, exist_ok=True)
-                f = self._checkpoint_file = open(os.path.join(directory, "tasks.pkl"), "ab")  # noqa: SIM115
+                # a large buffer: a memo hit's entry waits there (no system call, so no GIL hand-off) until a flush
+                f = self._checkpoint_file = open(os.path.join(directory, "tasks.pkl"), "ab", buffering=1 << 20)  # noqa: SIM115
             written = 0
             for key, result in entries:
                 try:
@@ -360,15 +368,35 @@ class BasicMemoizer(Memoizer):
                     continue
                 f.write(record)
                 written += 1
-            f.flush()
+            if flush:
+                f.flush()
+                self._unflushed = False
+            elif written and not self._unflushed:
+                self._unflushed = True
+                if self._flush_timer is None or not self._flush_timer.is_alive():  # else it flushes this too
+                    self._flush_timer = threading.Timer(FLUSH_DELAY, self._flush)
+                    self._flush_timer.daemon = True
+                    self._flush_timer.name = "Checkpoint flush"
+                    self._flush_timer.start()
             self.checkpointed_tasks += written
             # one line per pass; with task_exit that is one per task, which the debug level keeps
             logger.log(logging.DEBUG if self.checkpoint_mode == "task_exit" else logging.INFO,
                        "Done checkpointing %s tasks", written)
 
+    def _flush(self) -> None:
+        with self._checkpoint_lock:
+            if self._unflushed and self._checkpoint_file is not None:
+                self._checkpoint_file.flush()
+            self._unflushed = False
+
     def close(self) -> None:
         if self._timer is not None:
             self._timer.close()
+        flusher = self._flush_timer
+        if flusher is not None:
+            flusher.cancel()
+            if flusher is not threading.current_thread():
+                flusher.join()
         if self.checkpoint_mode is not None:
             self.checkpoint()
         with self._checkpoint_lock:
@@ -376,6 +404,9 @@ class BasicMemoizer(Memoizer):
                 self._checkpoint_file.close()
                 self._checkpoint_file = None
 
+
+FLUSH_DELAY = 0.2
+"""Seconds a reused result's checkpoint entry may wait in the file's buffer (``checkpoint(flush=False)``)."""
 
 _NOT_CONTENT = frozenset({"outputs", "stdout", "stderr", "walltime", "parsl_resource_specification"})
 """Keyword arguments that name files a task writes (or are not data): no note for them."""

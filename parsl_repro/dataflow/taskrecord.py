@@ -25,7 +25,7 @@ class TaskRecord:
         "memoize", "hashsum", "ignore_for_cache", "from_memo", "join", "joins", "join_lock",
         "try_id", "task_launch_lock", "time_invoked", "time_returned", "try_time_launched",
         "try_time_returned", "resource_specification", "_outstanding", "app_kind", "result_digest",
-        "try_time_running",
+        "try_time_running", "identity",
     )
 
     def __init__(self, *, dfk: DataFlowKernel, task_id: int, func: Callable, func_name: str,
@@ -61,6 +61,9 @@ class TaskRecord:
         self.app_kind = app_kind
         self.result_digest: str | None = None  # sha256 of the serialized result, when the memoizer computed it
         self._outstanding = 0
+        # the identity of func's code computed by submit, kept only while submit runs: a task launched
+        # from inside submit (no dependencies, so no user code ran in between) is keyed with it
+        self.identity: Any = None
 
     # --- dict-style access, for Parsl plug-ins ------------------------------------------------
     def __getitem__(self, key: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import time
 
 import pytest
 
@@ -144,7 +145,7 @@ def test_task_exit_checkpoint_writes_parsl_format_and_last_checkpoint_restores_i
 def test_a_task_exit_checkpoint_is_in_the_file_when_the_task_returns(tmp_path, no_leaks):
     """The checkpoint file stays open for the run (one open per task cost more than a memo hit); each
     task's entry is flushed to it before the task's future is done, so a run that resumes after this one
-    is killed finds every task that had returned."""
+    is killed finds every task that had returned. A memo hit's entry follows within FLUSH_DELAY."""
     with _load(tmp_path, checkpoint_mode="task_exit", checkpoint_files=[]) as dfk:
         path = os.path.join(dfk.run_dir, "checkpoint", "tasks.pkl")
         for n in range(1, 4):
@@ -152,7 +153,11 @@ def test_a_task_exit_checkpoint_is_in_the_file_when_the_task_returns(tmp_path, n
             with open(path, "rb") as f:
                 entries = [pickle.load(f) for _ in range(n)]
             assert entries[-1]["result"] == value
-        assert token(1).result() == entries[0]["result"]  # a memo hit, checkpointed too
+        before = os.path.getsize(path)
+        assert token(1).result() == entries[0]["result"]  # a memo hit, checkpointed too: its result is
+        deadline = time.monotonic() + 5  # durable where it came from, so its entry is flushed a moment later
+        while os.path.getsize(path) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
         with open(path, "rb") as f:
             assert len([pickle.load(f) for _ in range(4)]) == 4
 
