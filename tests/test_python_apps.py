@@ -212,3 +212,26 @@ def test_task_created_event_precedes_its_first_state(load):
     # threads report when the try started running with the move that closes it
     assert launched.new == "launched" and launched.running is None
     assert done.new == "exec_done" and launched.time <= done.running <= done.time
+
+
+def test_concurrent_futures_wait_on_app_futures_that_finish_meanwhile(dfk):
+    """``concurrent.futures.wait`` takes and releases every future's condition; a future that
+    finished in between once came back with another condition, and wait failed with "cannot
+    release un-acquired lock". Polled with a short timeout while thousands of tasks finish."""
+    import concurrent.futures
+
+    @python_app
+    def tiny(x):
+        return x
+
+    for _round in range(5):
+        pending = {tiny(i) for i in range(5000)}
+        while pending:
+            _done, pending = concurrent.futures.wait(pending, timeout=0)
+    # what wait relies on: a future keeps the condition it was made with, finished or not (the race
+    # itself, a future finishing between wait's acquire and release, is too narrow to hit at will)
+    made = tiny(-1)
+    condition = made._condition
+    assert made.result() == -1 and made._condition is condition
+    finished = [tiny(i) for i in range(200)]
+    assert sorted(f.result() for f in concurrent.futures.as_completed(finished)) == list(range(200))

@@ -12,10 +12,11 @@ if TYPE_CHECKING:
 
 
 FINISHED_CONDITION = threading.Condition()
-"""The condition of every finished kernel-made future. A finished future's methods only take its
-condition briefly to read its state, never to wait, so one shared condition serves them all;
-each finished task then keeps no Condition, RLock and deque of its own (fewer objects alive,
-less work for the garbage collector)."""
+"""The condition of the futures the kernel makes already finished (memo hits): their methods only
+take it briefly to read their state, never to wait, so one shared condition serves them all. A
+future keeps the condition it was made with: ``concurrent.futures.wait`` acquires every future's
+condition and later releases it again by reading the attribute anew, so an ``AppFuture`` that
+swapped its own for this one on finishing made ``wait`` fail ("cannot release un-acquired lock")."""
 
 
 class AppFuture(Future):
@@ -51,14 +52,6 @@ class AppFuture(Future):
     def outputs(self) -> Sequence[DataFuture]:
         """One DataFuture per file in the call's ``outputs=``."""
         return self._outputs
-
-    def set_result(self, result: Any) -> None:
-        super().set_result(result)
-        self._condition = FINISHED_CONDITION  # waiters woken above hold the old one
-
-    def set_exception(self, exception: BaseException | None) -> None:
-        super().set_exception(exception)
-        self._condition = FINISHED_CONDITION
 
     def cancel(self) -> bool:
         raise NotImplementedError("Cancel not implemented")
