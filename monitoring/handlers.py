@@ -89,6 +89,8 @@ def _on_rendered_task(writer: Writer, rows: BatchRows, e: RenderedTask) -> None:
         task["app_digest"] = e.app_digest
     if e.arg_futures is not None:
         task["arg_futures"] = e.arg_futures
+    if e.launched_by is not None:
+        task["launched_by"] = e.launched_by
     task["task_status_name"] = PENDING
     rows.status.append({"run_id": e.run_id, "task_id": e.task_id, "try_id": 0, "task_status_name": PENDING,
                         "timestamp": e.time, "previous_status_name": None, "cause": SUBMITTED, "detail": None})

@@ -123,6 +123,7 @@ class Task(Base):
     # JSON [[path, task id, kind], ...]: where the call held another task's future (kind "result")
     # or output file (kind "output"), path a list of positions and keys into (args, kwargs) (schema 7)
     arg_futures: Mapped[str | None] = mapped_column(Text)
+    launched_by: Mapped[int | None] = mapped_column(Integer)  # the join app task whose code submitted it (schema 7)
     memo_source_run: Mapped[str | None] = mapped_column(Text)
     memo_source_task: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)

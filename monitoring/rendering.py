@@ -41,6 +41,7 @@ class RenderedTask(NamedTuple):
     stderr: str | None
     app_digest: str | None = None
     arg_futures: str | None = None
+    launched_by: int | None = None
 
 
 def render(e: TaskCreated) -> RenderedTask:
@@ -56,11 +57,12 @@ def render_fields(e: TaskCreated) -> tuple:
     if not kwargs:
         args = e.args
         return (e.run_id, e.task_id, e.time, e.func_name, e.app_kind, e.executor, e.depends_on, e.memoize,
-                _call_repr(args, {}) if args else "()", None, None, None, None, None, e.app_digest, futures)
+                _call_repr(args, {}) if args else "()", None, None, None, None, None, e.app_digest, futures,
+                e.launched_by)
     return (e.run_id, e.task_id, e.time, e.func_name, e.app_kind, e.executor, e.depends_on, e.memoize,
             _call_repr(e.args, kwargs), _bounded(kwargs.get("inputs")), _bounded(kwargs.get("outputs")),
             _bounded(kwargs.get("stdin")), _stream(kwargs, "stdout"), _stream(kwargs, "stderr"), e.app_digest,
-            futures)
+            futures, e.launched_by)
 
 
 _MAX_FUTURE_DEPTH = 6

@@ -127,9 +127,11 @@ def _v5_to_v6(conn: Connection) -> None:
 
 def _v6_to_v7(conn: Connection) -> None:
     """Version 7: what a replay needs beyond the arguments: each app's recipe (how to rebuild its
-    function), where each task's call held other tasks' futures, and which run a replay replays."""
+    function), where each task's call held other tasks' futures, which join app launched it, and
+    which run a replay replays."""
     _add_column(conn, "app", "recipe TEXT")
     _add_column(conn, "task", "arg_futures TEXT")
+    _add_column(conn, "task", "launched_by INTEGER")
     _add_column(conn, "workflow", "replay_of TEXT")
 
 

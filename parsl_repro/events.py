@@ -72,6 +72,8 @@ class TaskCreated(NamedTuple):
     kwargs: dict | None = None
     app_digest: str | None = None
     """The identity of the app's code when the task was submitted (``AppSeen`` describes it)."""
+    launched_by: int | None = None
+    """The join app task whose function submitted this one, if any."""
 
 
 class AppSeen(NamedTuple):

@@ -120,7 +120,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "docs" / "getting-started.md", ROOT / "docs" / "provenance.md", ROOT / "docs" / "api.md",
-        ROOT / "docs" / "visualize.md", ROOT / "docs" / "provenance-export.md"]
+        ROOT / "docs" / "visualize.md", ROOT / "docs" / "provenance-export.md",
+        ROOT / "docs" / "reproduce.md"]
 
 ELLIPSIS = re.compile(r" *\.\.\. *")
 """``...`` and the spaces next to it: spaces let a table keep its columns aligned around a value

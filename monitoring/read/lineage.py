@@ -247,6 +247,18 @@ class _Walk:
             query = select(d.task_id).where(d.run_id == key[0], d.depends_on == key[1], d.kind == "data")
         return [(key[0], n) for n in self.conn.execute(query.order_by(query.selected_columns[0])).scalars()]
 
+    def result_links(self, key: _TaskKey, files: list[FileNode], upstream: bool) -> list[TaskNode]:
+        """The tasks whose results this one used (upstream) or that used its result, but for those
+        linked through a file already in ``files`` (a DataFuture is a data edge too)."""
+        linked = self.tasks(self.linked_tasks(key, upstream=upstream))
+        shown = {f.sha256 for f in files if f.sha256}
+        kept = []
+        for other_key, node in linked.items():
+            through = self.files_of(other_key, WRITES if upstream else ("input",))
+            if not shown & {f.sha256 for f in through if f.sha256}:
+                kept.append(node)
+        return kept
+
     def admit(self, key: _TaskKey) -> bool:
         if self.count >= self.max_nodes:
             self.truncated = True
@@ -285,7 +297,7 @@ class _Walk:
         for node in task.files:
             self.back_file(node, level + 1)
         if self.deeper(level + 1):
-            task.tasks = list(self.tasks(self.linked_tasks(key, upstream=True)).values())
+            task.tasks = self.result_links(key, task.files, upstream=True)
             for node in task.tasks:
                 self.back_task(node, level + 1)
 
@@ -311,7 +323,7 @@ class _Walk:
         for node in task.files:
             self.forward_file(node, level + 1)
         if self.deeper(level + 1):
-            task.tasks = list(self.tasks(self.linked_tasks(key, upstream=False)).values())
+            task.tasks = self.result_links(key, task.files, upstream=False)
             for node in task.tasks:
                 self.forward_task(node, level + 1)
 

@@ -43,7 +43,7 @@ class RecordedTask:
     error: str | None
     depends_on: list[int] = field(default_factory=list)
     files: list[RecordedFile] = field(default_factory=list)
-    join_parent: int | None = None  # the join app task that launched it
+    join_parent: int | None = None  # the join app task whose code launched it
 
     @property
     def writes(self) -> list[RecordedFile]:
@@ -78,7 +78,7 @@ class RecordedRun:
     rundir: str | None
     tasks: dict[int, RecordedTask]
     apps: dict[str, RecordedApp]
-    join_children: dict[int, list[int]]
+    join_children: dict[int, list[int]]  # join app task -> the tasks its code launched, in order
 
 
 def read_run(engine: Engine, run_id: str) -> RecordedRun:
@@ -88,16 +88,20 @@ def read_run(engine: Engine, run_id: str) -> RecordedRun:
         run = require_run(conn, run_id)
         cwd = run.cwd
         tasks: dict[int, RecordedTask] = {}
+        joins: dict[int, list[int]] = {}
         for row in conn.execute(select(
                 t.task_id, t.task_func_name, t.app_kind, t.app_digest, t.task_status_name, t.executor,
-                t.args_digest, t.args_note, t.arg_futures, t.command, t.result_digest, t.error)
+                t.args_digest, t.args_note, t.arg_futures, t.command, t.result_digest, t.error, t.launched_by)
                 .where(t.run_id == run_id).order_by(t.task_id)):
             futures = [(list(path), int(tid), kind) for path, tid, kind in json.loads(row.arg_futures)] \
                 if row.arg_futures else []
             tasks[row.task_id] = RecordedTask(
                 row.task_id, row.task_func_name, row.app_kind, row.app_digest, row.task_status_name, row.executor,
-                row.args_digest, row.args_note, futures, row.command, row.result_digest, row.error)
-        joins: dict[int, list[int]] = {}
+                row.args_digest, row.args_note, futures, row.command, row.result_digest, row.error,
+                join_parent=row.launched_by)
+            if row.launched_by is not None:
+                joins.setdefault(row.launched_by, []).append(row.task_id)
+        recorded_launches = bool(joins)
         d = m.Dependency
         for row in conn.execute(select(d.task_id, d.depends_on, d.kind).where(d.run_id == run_id)
                                 .order_by(d.task_id, d.depends_on)):
@@ -105,10 +109,11 @@ def read_run(engine: Engine, run_id: str) -> RecordedRun:
             if task is None:
                 continue
             if row.kind == "join":
-                joins.setdefault(row.task_id, []).append(row.depends_on)
-                child = tasks.get(row.depends_on)
-                if child is not None:
-                    child.join_parent = row.task_id
+                if not recorded_launches:  # a store from before launched_by: the tasks the join returned
+                    joins.setdefault(row.task_id, []).append(row.depends_on)
+                    child = tasks.get(row.depends_on)
+                    if child is not None:
+                        child.join_parent = row.task_id
             else:
                 task.depends_on.append(row.depends_on)
         u, f = m.FileUse, m.File
@@ -174,14 +179,14 @@ def read_replayed(engine: Engine, run_id: str, task_ids: Iterable[int]) -> dict[
 
 
 def read_join_children(engine: Engine, run_id: str, join_ids: Iterable[int]) -> dict[int, list[int]]:
-    """The tasks each of ``join_ids`` launched in ``run_id``, in task order."""
+    """The tasks the code of each of ``join_ids`` launched in ``run_id``, in task order."""
     wanted = sorted(set(join_ids))
     found: dict[int, list[int]] = {}
-    d = m.Dependency
+    t = m.Task
     with engine.connect() as conn:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            for row in conn.execute(select(d.task_id, d.depends_on).where(
-                    d.run_id == run_id, d.kind == "join", d.task_id.in_(chunk)).order_by(d.task_id, d.depends_on)):
-                found.setdefault(row.task_id, []).append(row.depends_on)
+            for row in conn.execute(select(t.launched_by, t.task_id).where(
+                    t.run_id == run_id, t.launched_by.in_(chunk)).order_by(t.launched_by, t.task_id)):
+                found.setdefault(row.launched_by, []).append(row.task_id)
     return found

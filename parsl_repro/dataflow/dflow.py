@@ -31,7 +31,7 @@ from parsl_repro.dataflow import gc_tuning
 from parsl_repro.dataflow.futures import AppFuture
 from parsl_repro.dataflow.graph import DependencyTracker
 from parsl_repro.dataflow.interrupts import InterruptHandlers
-from parsl_repro.dataflow.launcher import TaskRunner
+from parsl_repro.dataflow.launcher import JOIN_TASK, TaskRunner
 from parsl_repro.dataflow.memoization import BasicMemoizer, Memoizer
 from parsl_repro.dataflow.recording import open_store
 from parsl_repro.dataflow.retries import RetryPolicy
@@ -274,7 +274,8 @@ class DataFlowKernel:
         self._emit(TaskCreated(self.run_id, task_id, task.time_invoked, task.func_name, app_kind, label,
                                tuple(d.tid for d in task.depends if isinstance(d, (AppFuture, DataFuture))), cache,
                                task.args, dict(app_kwargs) if app_kwargs else app_kwargs,  # as submitted
-                               self._app_digest(func, app_kind, task, executors, deterministic)))
+                               self._app_digest(func, app_kind, task, executors, deterministic),
+                               JOIN_TASK.get()))
         self._states.enter(task)
         self.tasks[task_id] = task
         self._tracker.watch(task)

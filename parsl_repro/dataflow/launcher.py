@@ -18,6 +18,8 @@ outermost call, so long chains never deepen the stack.
 """
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
 import os
 import threading
@@ -43,6 +45,19 @@ from parsl_repro.executors.errors import ExecutionStopped, RemoteExceptionWrappe
 from parsl_repro.utils import failure_traceback
 
 logger = logging.getLogger(__name__)
+
+JOIN_TASK: contextvars.ContextVar[int | None] = contextvars.ContextVar("parsl_repro_join_task", default=None)
+"""The id of the join app task whose function is running in this thread, if any: the tasks it submits
+are recorded as launched by it (``TaskCreated.launched_by``), so a replay knows the join app makes them."""
+
+
+def _run_join_app(task_id: int, func: Callable, *args: Any, **kwargs: Any) -> Any:
+    token = JOIN_TASK.set(task_id)
+    try:
+        return func(*args, **kwargs)
+    finally:
+        JOIN_TASK.reset(token)
+
 
 _trampoline = threading.local()
 _NONE: dict = {}
@@ -136,8 +151,9 @@ class TaskRunner:
         # launched before submit: the try is open before the executor can report it running
         self.states.move(task, States.launched, detail=executor.label)
         token = SUBMITTING.set((task.id, task.try_id))
+        func = functools.partial(_run_join_app, task.id, task.func) if task.join else task.func
         try:
-            exec_fu = executor.submit(task.func, task.resource_specification, *task.args, **task.kwargs)
+            exec_fu = executor.submit(func, task.resource_specification, *task.args, **task.kwargs)
         finally:
             SUBMITTING.reset(token)
         if logger.isEnabledFor(logging.DEBUG):

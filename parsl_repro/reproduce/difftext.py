@@ -34,9 +34,9 @@ def as_text(found: RunDiff) -> str:
         lines.append(f"  package added in B: {name} {version}")
     for name, version in c.packages_removed:
         lines.append(f"  package removed in B: {name} {version}")
-    for d in c.provenance:
-        if not d.same:
-            lines.append(f"  {d.label}: {_short(d.a)} -> {_short(d.b)}")
+    script = [d for d in c.provenance if not d.same]
+    lines.append("script and code version: " + ("same" if not script else "differ"))
+    lines += [f"  {d.label}: {_short(d.a)} -> {_short(d.b)}" for d in script]
     lines.append("config: " + ("same" if not found.config_diff else "differs"))
     lines += [f"  {line}" for line in found.config_diff[2:]]
     lines.append("code: " + ("same" if not found.code else f"{len(found.code)} app(s) changed"))

@@ -225,14 +225,16 @@ class _Replay:
         """The tasks to submit, in order; the input problems found (their tasks marked)."""
         run = self.run
         submit: list[RecordedTask] = []
-        replayed_joins = set()
+        replayed_joins: set[int] = set()
+        covered: set[int] = set()
         for task in run.tasks.values():
             reason = self._not_replayable(task)
             if reason is not None:
                 self.verdicts[task.task_id] = TaskVerdict(task.task_id, task.func_name, *reason)
                 continue
-            if task.join_parent is not None and task.join_parent in replayed_joins:
-                continue  # launched again by the replayed join app
+            if task.join_parent is not None and (task.join_parent in replayed_joins or task.join_parent in covered):
+                covered.add(task.task_id)  # launched again by the replayed join app (or one it launches)
+                continue
             if not (task.app_kind == "bash" and task.command):
                 try:
                     self.app_for(task)
@@ -249,7 +251,7 @@ class _Replay:
         checked: dict[str, str | None] = {}
         problems: list[str] = []
         while True:
-            writers = submit + [t for t in run.tasks.values() if t.join_parent in replayed_joins]
+            writers = submit + [run.tasks[i] for i in covered]
             self.paths.produced = {f.path for t in writers for f in t.writes if f.path}
             problems += self._check_inputs(submit, checked)
             kept = [t for t in submit if t.task_id not in self.verdicts]
@@ -483,36 +485,39 @@ class _Replay:
             "" if deterministic else " (the app is marked deterministic=False)")
 
     def judge_children(self, replay_run_id: str, joins: dict[int, int]) -> None:
-        """Verdicts for the tasks the replayed join apps launched, from the replay's record."""
-        if not joins:
-            return
-        launched = read_join_children(self.engine, replay_run_id, joins.values())
-        pairs: list[tuple[int, int]] = []
-        for original_join, replay_join in joins.items():
-            recorded = self.run.join_children.get(original_join, [])
-            again = launched.get(replay_join, [])
-            pairs += list(zip(recorded, again, strict=False))
-            for missing in recorded[len(again):]:
-                child = self.run.tasks[missing]
-                self.verdicts[missing] = TaskVerdict(missing, child.func_name, DIFFERENT,
-                                                     f"the replayed join app (task {replay_join}) did not launch it")
-        rows = read_replayed(self.engine, replay_run_id, [b for _a, b in pairs])
-        for original, replayed in pairs:
-            task = self.run.tasks[original]
-            row = rows.get(replayed)
-            ok = IDENTICAL if self.verify else REPLAYED
-            verdict = TaskVerdict(original, task.func_name, ok, replay_task_id=replayed)
-            if row is None or row.status not in SUCCEEDED_STATES:
-                verdict.verdict = FAILED if task.status in SUCCEEDED_STATES else ok
-                verdict.reason = (row.error or row.status or "not recorded") if row else "not recorded"
-            elif self.verify:
-                if task.result_digest and row.result_digest != task.result_digest:
-                    verdict.differences.append(Difference("result", task.result_digest, row.result_digest))
-                originals = {self.paths.destination(f.path): f.path for f in task.writes if f.path}
-                written = {f.path: f.sha256 for f in row.writes if f.path}
-                self._compare_files(task, originals, verdict, written)
-                self._settle(task, verdict)
-            self.verdicts[original] = verdict
+        """Verdicts for the tasks the replayed join apps launched (and those their own join apps
+        launched), from the replay's record: each join's launches paired in order with the recorded."""
+        while joins:
+            launched = read_join_children(self.engine, replay_run_id, joins.values())
+            pairs: list[tuple[int, int]] = []
+            for original_join, replay_join in joins.items():
+                recorded = self.run.join_children.get(original_join, [])
+                again = launched.get(replay_join, [])
+                pairs += list(zip(recorded, again, strict=False))
+                for missing in recorded[len(again):]:
+                    child = self.run.tasks[missing]
+                    why = f"the replayed join app (task {replay_join}) did not launch it"
+                    self.verdicts[missing] = TaskVerdict(missing, child.func_name, DIFFERENT, why)
+            rows = read_replayed(self.engine, replay_run_id, [b for _a, b in pairs])
+            joins = {}
+            for original, replayed in pairs:
+                task = self.run.tasks[original]
+                row = rows.get(replayed)
+                ok = IDENTICAL if self.verify else REPLAYED
+                verdict = TaskVerdict(original, task.func_name, ok, replay_task_id=replayed)
+                if row is None or row.status not in SUCCEEDED_STATES:
+                    verdict.verdict = FAILED if task.status in SUCCEEDED_STATES else ok
+                    verdict.reason = (row.error or row.status or "not recorded") if row else "not recorded"
+                elif self.verify:
+                    if task.result_digest and row.result_digest != task.result_digest:
+                        verdict.differences.append(Difference("result", task.result_digest, row.result_digest))
+                    originals = {self.paths.destination(f.path): f.path for f in task.writes if f.path}
+                    written = {f.path: f.sha256 for f in row.writes if f.path}
+                    self._compare_files(task, originals, verdict, written)
+                    self._settle(task, verdict)
+                self.verdicts[original] = verdict
+                if task.app_kind == "join":
+                    joins[original] = replayed
 
     # -- the whole
     def execute(self, progress: Callable[[int, int], None] | None = None) -> ReplayReport:
