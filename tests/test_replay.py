@@ -198,6 +198,14 @@ def executors_of(root: Path, run_id: str) -> set[str]:
     return found
 
 
+def task_count(root: Path, run_id: str) -> int:
+    engine = make_engine(default_url(str(root / "runinfo")), writer=False)
+    with engine.connect() as conn:
+        found = len(list(conn.execute(select(m.Task.task_id).where(m.Task.run_id == run_id))))
+    engine.dispose()
+    return found
+
+
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -250,6 +258,8 @@ def test_a_threads_run_replays_identically_in_a_directory_of_its_own(on_threads)
         assert sha(directory / name) == digest
         assert (root / name).stat().st_mtime_ns == mtimes[name]
     replayed = runs(root)[-1]
+    # the join app launched its tasks again itself: the replay has as many tasks as the run, no more
+    assert task_count(root, replayed.run_id) == task_count(root, run_id) == 8
     assert replayed.run_id == report["replay_run_id"]
     assert replayed.replay_of == run_id and replayed.parent_run_id == run_id
     assert replayed.workflow_name == "replay of wf.py" and replayed.outcome == "completed"
