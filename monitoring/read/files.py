@@ -211,7 +211,7 @@ def check_on_disk(url: str, sha256: str | None, size: int | None, base_dir: str 
                       f"{hash_limit >> 20} MiB, too large to hash here)")
         return found
     try:
-        digest = _sha256(path)
+        digest = file_sha256(path)
     except OSError as e:
         found.note = f"exists but cannot be read: {e.strerror or e}"
         return found
@@ -221,7 +221,8 @@ def check_on_disk(url: str, sha256: str | None, size: int | None, base_dir: str 
     return found
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
+    """The sha256 of the file at ``path``, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

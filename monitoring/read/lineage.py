@@ -14,7 +14,6 @@ used their results.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from sqlalchemy import Connection, Engine, and_, or_, select
 from parsl_repro.errors import ParslError
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.read.common import aware
-from parsl_repro.monitoring.read.files import WRITES, local_path
+from parsl_repro.monitoring.read.files import WRITES, file_sha256, local_path
 
 MAX_NODES = 2000
 NAME_MATCHES = 5
@@ -115,14 +114,6 @@ class Lineage:
 
 # --- finding the file --------------------------------------------------------------------------------
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _urls_of(conn: Connection, sha256: str) -> list[str]:
     return list(conn.execute(select(m.File.url).where(m.File.sha256 == sha256).order_by(m.File.file_id)).scalars())
 
@@ -154,7 +145,7 @@ def locate(engine: Engine, target: str, cwd: str | None = None) -> Located:
             return Located(target, sha, "sha256", urls)
         path = os.path.normpath(os.path.join(cwd or os.getcwd(), target))
         on_disk = os.path.isfile(path)
-        sha = _sha256(path) if on_disk else None
+        sha = file_sha256(path) if on_disk else None
         urls = _urls_of(conn, sha) if sha else []
         if urls:
             located = Located(target, sha, "content", urls)  # type: ignore[arg-type]
@@ -286,20 +277,22 @@ class _Walk:
         found = [tasks[key] for key, _time in writers if key in tasks]
         if found:
             node.producers, node.also = found[:1], found[1:]
-            self.back_task(found[0], level)
+            self.task(found[0], level, forward=False)
 
-    def back_task(self, task: TaskNode, level: int) -> None:
+    def task(self, task: TaskNode, level: int, forward: bool) -> None:
+        """Expand a task at ``level``: the files it read (back) or wrote (forward), then the tasks
+        whose results it used (back) or that used its result (forward)."""
         key = (task.run_id, task.task_id)
         if key in self.seen or not self.admit(key):
             task.seen = key in self.seen
             return
-        task.files = self.files_of(key, ("input",))
+        task.files = self.files_of(key, WRITES if forward else ("input",))
         for node in task.files:
-            self.back_file(node, level + 1)
+            (self.forward_file if forward else self.back_file)(node, level + 1)
         if self.deeper(level + 1):
-            task.tasks = self.result_links(key, task.files, upstream=True)
+            task.tasks = self.result_links(key, task.files, upstream=not forward)
             for node in task.tasks:
-                self.back_task(node, level + 1)
+                self.task(node, level + 1, forward)
 
     # forward
     def forward_file(self, node: FileNode, level: int) -> None:
@@ -312,20 +305,7 @@ class _Walk:
             return
         node.consumers = list(self.tasks([key for key, _time in readers]).values())
         for task in node.consumers:
-            self.forward_task(task, level)
-
-    def forward_task(self, task: TaskNode, level: int) -> None:
-        key = (task.run_id, task.task_id)
-        if key in self.seen or not self.admit(key):
-            task.seen = key in self.seen
-            return
-        task.files = self.files_of(key, WRITES)
-        for node in task.files:
-            self.forward_file(node, level + 1)
-        if self.deeper(level + 1):
-            task.tasks = self.result_links(key, task.files, upstream=False)
-            for node in task.tasks:
-                self.forward_task(node, level + 1)
+            self.task(task, level, forward=True)
 
 
 def walk(engine: Engine, located: Located, *, depth: int | None = None, forward: bool = False,

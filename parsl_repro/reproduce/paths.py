@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from parsl_repro.data_provider.files import File
@@ -63,26 +64,18 @@ class PathMap:
     def _plausible(text: str) -> bool:
         return bool(text) and "\n" not in text and len(text) < 4096 and os.path.isabs(text)
 
-    def value(self, value: Any, depth: int = 0) -> Any:
+    def value(self, value: Any) -> Any:
         """``value`` with its local ``File`` objects and path strings rewritten (new containers; the
         original is not changed)."""
-        kind = type(value)
-        if kind is str:
+        return _rewrite(value, self._forward)
+
+    def _forward(self, value: Any) -> Any:
+        if type(value) is str:
             return self.path(value) if self._plausible(value) else value
-        if isinstance(value, File):
-            if value.scheme != "file":
-                return value
-            mapped = self.path(value.filepath)
-            return value if mapped == value.filepath else File(mapped)
-        if depth >= _MAX_DEPTH:
+        if value.scheme != "file":
             return value
-        if kind is list:
-            return [self.value(v, depth + 1) for v in value]
-        if kind is tuple:
-            return tuple(self.value(v, depth + 1) for v in value)
-        if kind is dict:
-            return {k: self.value(v, depth + 1) for k, v in value.items()}
-        return value
+        mapped = self.path(value.filepath)
+        return value if mapped == value.filepath else File(mapped)
 
     def command(self, command: str) -> str:
         """A recorded command line with the absolute paths the replay writes mapped, wherever they
@@ -110,25 +103,32 @@ class PathMap:
             os.makedirs(os.path.dirname(link), exist_ok=True)
             os.symlink(path, link)
 
-    def back(self, value: Any, depth: int = 0) -> Any:
+    def back(self, value: Any) -> Any:
         """A replay's result with the mapped paths in it as the run wrote them."""
-        if not self._back:
-            return value
-        kind = type(value)
-        if kind is str:
+        return _rewrite(value, self._backward) if self._back else value
+
+    def _backward(self, value: Any) -> Any:
+        if type(value) is str:
             return self._back.get(value, value)
-        if isinstance(value, File):
-            original = self._back.get(value.filepath) if value.scheme == "file" else None
-            return File(original) if original is not None else value
-        if depth >= _MAX_DEPTH:
-            return value
-        if kind is list:
-            return [self.back(v, depth + 1) for v in value]
-        if kind is tuple:
-            return tuple(self.back(v, depth + 1) for v in value)
-        if kind is dict:
-            return {k: self.back(v, depth + 1) for k, v in value.items()}
+        original = self._back.get(value.filepath) if value.scheme == "file" else None
+        return File(original) if original is not None else value
+
+
+def _rewrite(value: Any, leaf: Callable[[Any], Any], depth: int = 0) -> Any:
+    """``value`` with ``leaf`` applied to every string and ``File`` in it, through lists, tuples and
+    dicts (copied, ``_MAX_DEPTH`` deep); anything else is kept as it is."""
+    kind = type(value)
+    if kind is str or isinstance(value, File):
+        return leaf(value)
+    if depth >= _MAX_DEPTH:
         return value
+    if kind is list:
+        return [_rewrite(v, leaf, depth + 1) for v in value]
+    if kind is tuple:
+        return tuple(_rewrite(v, leaf, depth + 1) for v in value)
+    if kind is dict:
+        return {k: _rewrite(v, leaf, depth + 1) for k, v in value.items()}
+    return value
 
 
 def replace_at(root: Any, path: list, value: Any) -> Any:

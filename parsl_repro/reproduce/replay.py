@@ -47,6 +47,7 @@ from parsl_repro.memo.identity import AppIdentity, pin_identity
 from parsl_repro.memo.recipe import CannotRebuild, options_of, rebuild
 from parsl_repro.monitoring.engine import open_for_reading, sqlite_path
 from parsl_repro.monitoring.queries import resolve_run
+from parsl_repro.monitoring.read.files import file_sha256
 from parsl_repro.monitoring.read.replay import (
     RecordedRun,
     RecordedTask,
@@ -188,14 +189,10 @@ def _replay_directory(base: str) -> str:
 
 
 def _sha256(path: str) -> str | None:
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
+        return file_sha256(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 class _Replay:
