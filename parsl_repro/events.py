@@ -79,9 +79,10 @@ class TaskCreated(NamedTuple):
 class AppSeen(NamedTuple):
     """The identity of an app's function, the first time a run computes it.
 
-    ``function`` is the function itself and ``options`` what its decorator said (``memo.recipe.
-    app_options``); the sink writes them down as the app's recipe (``recipe``: how to rebuild it for
-    a replay, ``memo.recipe.describe``) off the kernel's thread, then drops the function.
+    ``options`` is what its decorator said (``memo.recipe.app_options``) and ``recipe`` how to rebuild
+    the function for a replay (``memo.recipe.describe``), written when the identity was computed, so
+    the two describe the same code. An emitter that leaves ``recipe`` out may give the ``function``
+    itself: the sink then writes the recipe (later, so only for code that cannot change meanwhile).
     """
     app_digest: str
     qualname: str

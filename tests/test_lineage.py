@@ -179,3 +179,41 @@ def test_a_sha256_can_be_asked_for(pipeline):
     digest = hashlib.sha256((pipeline / "a.txt").read_bytes()).hexdigest()
     found = json.loads(lineage(pipeline, f"sha256:{digest}", "--format", "json").stdout)
     assert found["found_by"] == "sha256" and producers(found["root"])[0]["app"] == "fetch"
+
+
+def test_the_same_bytes_written_elsewhere_do_not_stand_for_the_files_making(tmp_path):
+    """An unrelated run wrote a file with the same content first: the lineage of this file follows the
+    task that wrote it here, and lists the other only as also writing those bytes."""
+    unrelated = """
+        import parsl_repro as parsl
+        from parsl_repro import File, bash_app
+
+        @bash_app
+        def zero(outputs=()):
+            return f"echo 0 > {outputs[0]}"
+
+        with parsl.load():
+            zero(outputs=[File("unrelated.txt")]).result()
+    """
+    counted = """
+        import parsl_repro as parsl
+        from parsl_repro import File, bash_app
+
+        @bash_app
+        def errors(inputs=(), outputs=()):
+            return f"grep -c ERROR {inputs[0]} > {outputs[0]}; true"
+
+        with open("log.txt", "w") as f:
+            f.write("all fine\\n")
+        with parsl.load():
+            errors(inputs=[File("log.txt")], outputs=[File("error_count.txt")]).result()
+    """
+    for name, source in (("a.py", unrelated), ("b.py", counted)):
+        (tmp_path / name).write_text(textwrap.dedent(source))
+        done = subprocess.run([sys.executable, name], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    found = json.loads(lineage(tmp_path, "error_count.txt", "--format", "json").stdout)
+    assert found["root"]["url"] == str(tmp_path / "error_count.txt") and found["notes"] == []
+    (errors,) = found["root"]["producers"]
+    assert errors["app"] == "errors" and errors["files"][0]["url"].endswith("log.txt")
+    assert [t["app"] for t in found["root"]["also"]] == ["zero"]

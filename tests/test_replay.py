@@ -392,3 +392,74 @@ def test_ctrl_c_records_the_replay_as_interrupted(tmp_path):
     replayed = runs(tmp_path)[-1]
     assert replayed.run_id == report["replay_run_id"] and replayed.outcome == "interrupted"
     assert os.path.isdir(report["directory"])
+
+
+# --- what the replay must never do, and must not mistake ------------------------------------------
+GUARDED = """
+    import os
+    import sys
+
+    import parsl_repro as parsl
+    from parsl_repro import File, bash_app, join_app, python_app
+
+    KEPT = os.path.abspath("kept")  # absolute paths, outside anything the replay maps by itself
+    SCALE = 10
+
+
+    @python_app
+    def breaks(outputs=()):
+        with open(outputs[0], "w") as f:
+            f.write("partial")
+        raise ValueError("on purpose")
+
+
+    @bash_app
+    def logged(outputs=(), stderr=os.path.join(KEPT, "logged.err")):
+        return f"echo done > {outputs[0]}"
+
+
+    @bash_app
+    def child(n, outputs=()):
+        return f"echo {n} > {outputs[0]}"
+
+
+    @join_app
+    def parent(n):
+        return child(n, outputs=[File(os.path.join(KEPT, "child.txt"))])
+
+
+    @python_app
+    def scale(x):
+        return x * SCALE
+
+
+    with parsl.load():
+        breaks(outputs=[File(os.path.join(KEPT, "broken.txt"))]).exception()
+        logged(outputs=[File(os.path.join(KEPT, "logged.txt"))]).result()
+        parent(5).result()
+        first = scale(1).result()
+        SCALE = 100  # rebound between two calls: two versions of scale's code, each recorded as it ran
+        print(first, scale(1).result())
+"""
+
+
+@pytest.mark.slow
+def test_a_replay_never_writes_over_the_runs_files_and_maps_paths_back_before_comparing(tmp_path):
+    """Declared outputs of a task that failed (so no write was recorded), outputs a replayed join
+    app's code builds, and a bash app's stderr, which repeats its command line with the replay's
+    paths: none touches the originals, and all verify identical. A global rebound between two calls
+    replays as each call ran it."""
+    (tmp_path / "kept").mkdir()
+    run_script(tmp_path, "guarded.py", GUARDED)
+    originals = {name: "precious\n" for name in ("broken.txt", "child.txt", "logged.txt", "logged.err")}
+    for name, text in originals.items():
+        (tmp_path / "kept" / name).write_text(text)
+    status, report, said = replay_json(tmp_path, "last", "--verify")
+    by_app = verdicts(report)
+    assert by_app == {"breaks": ["identical"], "logged": ["identical"], "parent": ["identical"],
+                      "child": ["identical"], "scale": ["identical", "identical"]}, said
+    assert status == 0
+    for name, text in originals.items():
+        assert (tmp_path / "kept" / name).read_text() == text, f"{name} was written over"
+    moved = Path(report["directory"]) / "kept"
+    assert (moved / "broken.txt").read_text() == "partial" and (moved / "child.txt").read_text() == "5\n"

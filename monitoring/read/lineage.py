@@ -54,6 +54,7 @@ class Located:
     how: str
     urls: list[str]
     notes: list[str] = field(default_factory=list)
+    here: list[str] = field(default_factory=list)  # the recorded URLs of this content at the path asked about
 
 
 @dataclass
@@ -148,9 +149,9 @@ def locate(engine: Engine, target: str, cwd: str | None = None) -> Located:
         sha = file_sha256(path) if on_disk else None
         urls = _urls_of(conn, sha) if sha else []
         if urls:
-            located = Located(target, sha, "content", urls)  # type: ignore[arg-type]
-            here = [u for u in urls if u in (path, "file://" + path) or u.endswith("/" + os.path.basename(path))]
-            if not any(u in (path, "file://" + path) for u in urls) and not here:
+            here = [url for url, recorded in _recorded_at(conn, path) if recorded == sha]
+            located = Located(target, sha, "content", urls, here=here)  # type: ignore[arg-type]
+            if not here:
                 located.notes.append(f"found by its content: it was recorded as {urls[0]}"
                                      + (f" (and {len(urls) - 1} other paths)" if len(urls) > 1 else "")
                                      + "; it has been moved or renamed since")
@@ -161,7 +162,7 @@ def locate(engine: Engine, target: str, cwd: str | None = None) -> Located:
             if recorded is None:
                 raise NotInStore(f"{target} was recorded at {url}, but without its sha256: its lineage cannot be "
                                  f"followed by content")
-            located = Located(target, recorded, "path", _urls_of(conn, recorded))
+            located = Located(target, recorded, "path", _urls_of(conn, recorded), here=[url])
             located.notes.append(
                 f"only the path matches: {target} is not on this machine now; this is what was recorded there"
                 if not on_disk else
@@ -209,16 +210,21 @@ class _Walk:
                     aware(row.task_time_returned or row.task_time_invoked), row.workflow_name)
         return found
 
-    def uses(self, sha: str, roles: Iterable[str]) -> list[tuple[_TaskKey, Any]]:
-        """The task uses of a content in ``roles``, oldest first: ((run, task), time)."""
+    def uses(self, sha: str, roles: Iterable[str], prefer: Iterable[str] = ()) -> list[tuple[_TaskKey, Any]]:
+        """The task uses of a content in ``roles``, oldest first: ((run, task), time); uses under a URL
+        in ``prefer`` (the path asked about) first, so that the same bytes written elsewhere (an empty
+        file, a "0") are not taken for this file's making."""
         u, f = m.FileUse, m.File
-        rows = self.conn.execute(select(u.run_id, u.task_id, u.timestamp).join(f, f.file_id == u.file_id)
+        rows = self.conn.execute(select(u.run_id, u.task_id, u.timestamp, f.url).join(f, f.file_id == u.file_id)
                                  .where(f.sha256 == sha, u.role.in_(tuple(roles)))
                                  .order_by(u.timestamp, u.id))
-        found: dict[_TaskKey, Any] = {}
+        preferred = set(prefer)
+        first: dict[_TaskKey, Any] = {}
+        rest: dict[_TaskKey, Any] = {}
         for row in rows:
-            found.setdefault((row.run_id, row.task_id), row.timestamp)
-        return list(found.items())
+            key = (row.run_id, row.task_id)
+            (first if row.url in preferred else rest).setdefault(key, row.timestamp)
+        return list(first.items()) + [item for item in rest.items() if item[0] not in first]
 
     def files_of(self, key: _TaskKey, roles: Iterable[str]) -> list[FileNode]:
         u, f = m.FileUse, m.File
@@ -263,10 +269,11 @@ class _Walk:
 
     # backward
     def back_file(self, node: FileNode, level: int) -> None:
-        """Find the tasks that wrote ``node``'s content; they are at ``level``."""
+        """Find the tasks that wrote ``node``'s content, those that wrote it at ``node``'s URL first;
+        they are at ``level``."""
         if node.sha256 is None:
             return
-        writers = self.uses(node.sha256, WRITES)
+        writers = self.uses(node.sha256, WRITES, prefer=(node.url,))
         if not writers:
             node.raw = True
             return
@@ -313,7 +320,7 @@ def walk(engine: Engine, located: Located, *, depth: int | None = None, forward:
     """The lineage of ``located``'s content (see the module docstring)."""
     with engine.connect() as conn:
         walker = _Walk(conn, depth, max_nodes)
-        root = FileNode(located.sha256, located.urls[0] if located.urls else located.target)
+        root = FileNode(located.sha256, (located.here or located.urls or [located.target])[0])
         if forward:
             walker.forward_file(root, 1)
         else:

@@ -47,6 +47,7 @@ from parsl_repro.log_utils import set_background_file_logger
 from parsl_repro.logconfigs.base import LogConfig, oneshot_initialize_logging, oneshot_uninitialize_logging
 from parsl_repro.memo.canonical import Uncacheable
 from parsl_repro.memo.key import identity_of
+from parsl_repro.memo.recipe import describe
 from parsl_repro.task_states import CANCELLED, FAILED_STATES
 from parsl_repro.utils import get_version, redact_secrets
 
@@ -299,8 +300,10 @@ class DataFlowKernel:
             options = {"kind": app_kind, "name": task.func_name, "cache": task.memoize,
                        "executors": executors if isinstance(executors, str) else list(executors),
                        "ignore_for_cache": list(task.ignore_for_cache), "deterministic": deterministic}
+            # the recipe is written now, beside the identity it must match (not later, off this thread,
+            # when a global the function reads may have been rebound): once per app and code
             self._emit(AppSeen(identity.digest, identity.qualname, identity.module, app_kind, identity.source,
-                               dict(identity.components), func, options))
+                               dict(identity.components), None, options, describe(func, options)))
         return identity.digest
 
     def _log_submission(self, task: TaskRecord) -> None:

@@ -37,6 +37,7 @@ from parsl_repro.memo.extension import (
     id_for_memo_tuple,
 )
 from parsl_repro.memo.key import identity_of, make_hash, memo_key
+from parsl_repro.memo.recipe import describe
 from parsl_repro.monitoring import cache_notes
 from parsl_repro.serialize import deserialize_value, serialize_value
 from parsl_repro.serialize.errors import SerializationError
@@ -254,10 +255,11 @@ class BasicMemoizer(Memoizer):
 
         if identity.digest not in self._seen_apps:
             self._seen_apps.add(identity.digest)
+            options = {"kind": task.app_kind, "name": task.func_name, "cache": task.memoize,
+                       "ignore_for_cache": list(task.ignore_for_cache)}
             self.sink.emit(AppSeen(identity.digest, identity.qualname, identity.module, task.app_kind,
-                                   identity.source, dict(identity.components), task.func,
-                                   {"kind": task.app_kind, "name": task.func_name, "cache": task.memoize,
-                                    "ignore_for_cache": list(task.ignore_for_cache)}))
+                                   identity.source, dict(identity.components), None, options,
+                                   describe(task.func, options)))  # with the identity, as the kernel does
         self.sink.emit(TaskKeyed(self.run_id, task.id, time.time(), key, identity.digest, components, note,
                                  *(source or ())))
 
@@ -373,7 +375,7 @@ class BasicMemoizer(Memoizer):
                 self._unflushed = False
             elif written and not self._unflushed:
                 self._unflushed = True
-                if self._flush_timer is None or not self._flush_timer.is_alive():  # else it flushes this too
+                if self._flush_timer is None:  # else the pending one flushes this too
                     self._flush_timer = threading.Timer(FLUSH_DELAY, self._flush)
                     self._flush_timer.daemon = True
                     self._flush_timer.name = "Checkpoint flush"
@@ -388,6 +390,7 @@ class BasicMemoizer(Memoizer):
             if self._unflushed and self._checkpoint_file is not None:
                 self._checkpoint_file.flush()
             self._unflushed = False
+            self._flush_timer = None  # under the lock: a later entry starts a timer of its own
 
     def close(self) -> None:
         if self._timer is not None:

@@ -225,12 +225,12 @@ class _Replay:
         replayed_joins: set[int] = set()
         covered: set[int] = set()
         for task in run.tasks.values():
+            if task.join_parent is not None and (task.join_parent in replayed_joins or task.join_parent in covered):
+                covered.add(task.task_id)  # launched again by the replayed join app (or one it launches)
+                continue
             reason = self._not_replayable(task)
             if reason is not None:
                 self.verdicts[task.task_id] = TaskVerdict(task.task_id, task.func_name, *reason)
-                continue
-            if task.join_parent is not None and (task.join_parent in replayed_joins or task.join_parent in covered):
-                covered.add(task.task_id)  # launched again by the replayed join app (or one it launches)
                 continue
             if not (task.app_kind == "bash" and task.command):
                 try:
@@ -365,6 +365,20 @@ class _Replay:
         return self.make_app(options, recorded_command)
 
     # -- submitting
+    def _mapping_submit(self, submit: Callable[..., Any]) -> Callable[..., Any]:
+        """The kernel's ``submit``, with every task's paths mapped into the replay's directory first:
+        those the replay submits from the record, and those a replayed join app's code builds, which
+        no record rewrites. Whatever a call declares it writes (``outputs=``, ``stdout=``, ``stderr=``)
+        is mapped even when the record saw no such write (the task failed, say)."""
+        def mapping(func: Any, app_args: Any = (), *rest: Any, app_kwargs: dict | None = None, **options: Any) -> Any:
+            if self.directory is not None:
+                self.paths.declare(app_kwargs or {})
+                app_args = self.paths.value(tuple(app_args))
+                app_kwargs = self.paths.value(dict(app_kwargs or {}))
+            return submit(func, app_args, *rest, app_kwargs=app_kwargs, **options)
+
+        return mapping
+
     def arguments(self, tasks: list[RecordedTask]) -> dict[str, tuple[str, bytes]]:
         return {d: (s, v) for d, s, v in read_arguments(self.engine, [t.args_digest for t in tasks if t.args_digest])}
 
@@ -382,6 +396,7 @@ class _Replay:
             verdict.reason = f"its recorded arguments cannot be read back here ({e})"
             self.verdicts[task.task_id] = verdict
             return
+        self.paths.declare(kwargs)
         call = {"a": list(self.paths.value(list(args))), "k": self.paths.value(dict(kwargs))}
         for path, upstream, kind in task.arg_futures:
             future = self.futures.get(upstream)
@@ -464,8 +479,8 @@ class _Replay:
             if recorded is None or recorded.sha256 is None:
                 continue
             now = digests.get(new_path) if digests is not None and new_path in digests else _sha256(new_path)
-            if now == recorded.sha256:
-                continue
+            if now == recorded.sha256 or self.paths.sha256_mapped_back(new_path) == recorded.sha256:
+                continue  # the same bytes, or the same once the replay's paths in it read as the run's
             label = recorded.role if recorded.role in ("stdout", "stderr") else "output"
             diff = Difference(f"{label} {old_path}", recorded.sha256, now or "missing")
             if now is not None:
@@ -539,6 +554,7 @@ class _Replay:
         os.chdir(work)
         try:
             self.dfk = DataFlowKernel(self.config, replay_of=(self.run.run_id, self.run.name or self.run.run_id))
+            self.dfk.submit = self._mapping_submit(self.dfk.submit)  # type: ignore[method-assign]
             replay_run_id = self.dfk.run_id
             for app in self.made:
                 app.data_flow_kernel = self.dfk
