@@ -32,7 +32,6 @@ from parsl_repro.events import (
     TaskState,
     TryPlaced,
 )
-from parsl_repro.memo.recipe import describe
 from parsl_repro.monitoring import models as m
 from parsl_repro.monitoring.recorded_values import RenderedArguments, RenderedReturn, ValueRenderer
 from parsl_repro.monitoring.rendering import RenderedTask, render, render_inputs
@@ -138,10 +137,9 @@ def _on_task_keyed(writer: Writer, rows: BatchRows, e: TaskKeyed) -> None:
 
 
 def _on_app_seen(writer: Writer, rows: BatchRows, e: AppSeen) -> None:
-    recipe = e.recipe if e.recipe is not None or e.function is None else describe(e.function, e.options)
     rows.apps.append({"app_digest": e.app_digest, "qualname": e.qualname, "module": e.module, "kind": e.kind,
                       "source": e.source, "components": json.dumps(e.components, sort_keys=True),
-                      "recipe": recipe})
+                      "recipe": e.recipe})
 
 
 def _on_task_result(writer: Writer, rows: BatchRows, e: TaskResult) -> None:

@@ -77,7 +77,6 @@ _HEADER = struct.Struct(">Q")
 def _encode(events: list, values: ValueRenderer) -> bytes:
     """A batch as it crosses the pipe. A ``PendingEnvironment`` not read yet crosses as what it read at
     once: the writer process captures the rest. ``values`` renders arguments and results."""
-    from parsl_repro.memo.recipe import describe
     from parsl_repro.monitoring.rendering import render_fields, render_inputs
 
     encoded = []
@@ -100,8 +99,6 @@ def _encode(events: list, values: ValueRenderer) -> bytes:
                 continue
             if kind is ev.TaskInputs:
                 event = event._replace(inputs=render_inputs(event.inputs))
-            elif kind is ev.AppSeen and event.function is not None:
-                event = event._replace(recipe=describe(event.function, event.options), function=None)
             append((code, tuple(event)))
     return pickle.dumps(encoded, protocol=pickle.HIGHEST_PROTOCOL)
 

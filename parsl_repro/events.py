@@ -81,8 +81,7 @@ class AppSeen(NamedTuple):
 
     ``options`` is what its decorator said (``memo.recipe.app_options``) and ``recipe`` how to rebuild
     the function for a replay (``memo.recipe.describe``), written when the identity was computed, so
-    the two describe the same code. An emitter that leaves ``recipe`` out may give the ``function``
-    itself: the sink then writes the recipe (later, so only for code that cannot change meanwhile).
+    the two describe the same code.
     """
     app_digest: str
     qualname: str
@@ -90,7 +89,6 @@ class AppSeen(NamedTuple):
     kind: str
     source: str | None
     components: dict[str, str]
-    function: Any = None
     options: dict[str, Any] | None = None
     recipe: str | None = None
 

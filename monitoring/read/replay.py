@@ -34,14 +34,12 @@ class RecordedTask:
     app_kind: str | None
     app_digest: str | None
     status: str | None
-    executor: str | None
     args_digest: str | None
     args_note: str | None
     arg_futures: list[tuple[list, int, str]]
     command: str | None
     result_digest: str | None
     error: str | None
-    depends_on: list[int] = field(default_factory=list)
     files: list[RecordedFile] = field(default_factory=list)
     join_parent: int | None = None  # the join app task whose code launched it
 
@@ -72,10 +70,8 @@ class RecordedApp:
 class RecordedRun:
     run_id: str
     name: str | None
-    outcome: str | None
     cwd: str | None
     runinfo_dir: str | None
-    rundir: str | None
     tasks: dict[int, RecordedTask]
     apps: dict[str, RecordedApp]
     join_children: dict[int, list[int]]  # join app task -> the tasks its code launched, in order
@@ -90,32 +86,25 @@ def read_run(engine: Engine, run_id: str) -> RecordedRun:
         tasks: dict[int, RecordedTask] = {}
         joins: dict[int, list[int]] = {}
         for row in conn.execute(select(
-                t.task_id, t.task_func_name, t.app_kind, t.app_digest, t.task_status_name, t.executor,
+                t.task_id, t.task_func_name, t.app_kind, t.app_digest, t.task_status_name,
                 t.args_digest, t.args_note, t.arg_futures, t.command, t.result_digest, t.error, t.launched_by)
                 .where(t.run_id == run_id).order_by(t.task_id)):
             futures = [(list(path), int(tid), kind) for path, tid, kind in json.loads(row.arg_futures)] \
                 if row.arg_futures else []
             tasks[row.task_id] = RecordedTask(
-                row.task_id, row.task_func_name, row.app_kind, row.app_digest, row.task_status_name, row.executor,
+                row.task_id, row.task_func_name, row.app_kind, row.app_digest, row.task_status_name,
                 row.args_digest, row.args_note, futures, row.command, row.result_digest, row.error,
                 join_parent=row.launched_by)
             if row.launched_by is not None:
                 joins.setdefault(row.launched_by, []).append(row.task_id)
-        recorded_launches = bool(joins)
-        d = m.Dependency
-        for row in conn.execute(select(d.task_id, d.depends_on, d.kind).where(d.run_id == run_id)
-                                .order_by(d.task_id, d.depends_on)):
-            task = tasks.get(row.task_id)
-            if task is None:
-                continue
-            if row.kind == "join":
-                if not recorded_launches:  # a store from before launched_by: the tasks the join returned
+        if not joins:  # a store from before launched_by: what each join app returned is what it launched
+            d = m.Dependency
+            for row in conn.execute(select(d.task_id, d.depends_on).where(d.run_id == run_id, d.kind == "join")
+                                    .order_by(d.task_id, d.depends_on)):
+                child = tasks.get(row.depends_on)
+                if row.task_id in tasks and child is not None:
                     joins.setdefault(row.task_id, []).append(row.depends_on)
-                    child = tasks.get(row.depends_on)
-                    if child is not None:
-                        child.join_parent = row.task_id
-            else:
-                task.depends_on.append(row.depends_on)
+                    child.join_parent = row.task_id
         u, f = m.FileUse, m.File
         for row in conn.execute(select(u.task_id, u.role, f.url, f.sha256).join(f, f.file_id == u.file_id)
                                 .where(u.run_id == run_id).order_by(u.task_id, u.try_id, u.id)):
@@ -130,7 +119,7 @@ def read_run(engine: Engine, run_id: str) -> RecordedRun:
                                            a.recipe).where(a.app_digest.in_(digests))):
                 apps[row.app_digest] = RecordedApp(row.app_digest, row.qualname, row.module, row.kind, row.source,
                                                    json.loads(row.components or "{}"), row.recipe)
-    return RecordedRun(run_id, run.workflow_name, run.outcome, cwd, run.runinfo_dir, run.rundir, tasks, apps, joins)
+    return RecordedRun(run_id, run.workflow_name, cwd, run.runinfo_dir, tasks, apps, joins)
 
 
 def read_arguments(engine: Engine, digests: Iterable[str], batch: int = 500) -> Iterator[tuple[str, str, bytes]]:

@@ -303,7 +303,7 @@ class DataFlowKernel:
             # the recipe is written now, beside the identity it must match (not later, off this thread,
             # when a global the function reads may have been rebound): once per app and code
             self._emit(AppSeen(identity.digest, identity.qualname, identity.module, app_kind, identity.source,
-                               dict(identity.components), None, options, describe(func, options)))
+                               dict(identity.components), options, describe(func, options)))
         return identity.digest
 
     def _log_submission(self, task: TaskRecord) -> None:

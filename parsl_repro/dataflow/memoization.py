@@ -258,7 +258,7 @@ class BasicMemoizer(Memoizer):
             options = {"kind": task.app_kind, "name": task.func_name, "cache": task.memoize,
                        "ignore_for_cache": list(task.ignore_for_cache)}
             self.sink.emit(AppSeen(identity.digest, identity.qualname, identity.module, task.app_kind,
-                                   identity.source, dict(identity.components), None, options,
+                                   identity.source, dict(identity.components), options,
                                    describe(task.func, options)))  # with the identity, as the kernel does
         self.sink.emit(TaskKeyed(self.run_id, task.id, time.time(), key, identity.digest, components, note,
                                  *(source or ())))

@@ -339,14 +339,10 @@ def function_source(fn: types.FunctionType) -> str | None:
 
 def global_names(code: types.CodeType) -> set[str]:
     """The names ``code`` (and the code nested in it) may read from its module's globals."""
-    return _global_names(code)
-
-
-def _global_names(code: types.CodeType) -> set[str]:
     names = set(code.co_names)
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
-            names |= _global_names(c)
+            names |= global_names(c)
     return names
 
 
@@ -472,7 +468,7 @@ def _compute_local(fn: types.FunctionType) -> _Local:
 
     g = fn.__globals__
     seen = []
-    for name in sorted(_global_names(code)):
+    for name in sorted(global_names(code)):
         value = g.get(name, _MISSING)
         seen.append((name, _Snap(value)))
         if value is _MISSING:

@@ -396,16 +396,16 @@ class _Replay:
             verdict.reason = f"its recorded arguments cannot be read back here ({e})"
             self.verdicts[task.task_id] = verdict
             return
-        self.paths.declare(kwargs)
-        call = {"a": list(self.paths.value(list(args))), "k": self.paths.value(dict(kwargs))}
+        self.paths.declare(kwargs)  # before its command line is mapped; the kernel's submit maps the call
+        call = {"a": list(args), "k": dict(kwargs)}
         for path, upstream, kind in task.arg_futures:
             future = self.futures.get(upstream)
             if future is None:
                 continue  # not replayed: the value recorded in the arguments stands
             try:
                 if kind == "output":
-                    current = item_at(call, path)
-                    wanted = getattr(current, "filepath", None)
+                    current = getattr(item_at(call, path), "filepath", None)
+                    wanted = self.paths.path(current) if isinstance(current, str) else None
                     match = next((d for d in future.outputs if d.filepath == wanted), None)
                     if match is not None:
                         call = replace_at(call, path, match)
