@@ -89,3 +89,15 @@ def slurm(slurm_conf, monkeypatch, tmp_path):
     monkeypatch.setenv("SLURM_CONF", slurm_conf)
     monkeypatch.chdir(tmp_path)
     return slurm_conf
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """A real sshd on 127.0.0.1 (scripts/sshd.sh), one per test module: its sshd.json as a dict
+    (port, host, root_key, user, user_key, password_file, known_hosts)."""
+    from tests.sshd_server import SshServer
+
+    server = SshServer(tmp_path_factory.mktemp("sshd"))
+    info = server.start()
+    yield info
+    server.stop()
