@@ -211,7 +211,8 @@ def _on_try_placed(writer: Writer, rows: BatchRows, e: TryPlaced) -> None:
 def _on_block_state(writer: Writer, rows: BatchRows, e: BlockState) -> None:
     rows.inserts.setdefault(m.Block.__table__, []).append({
         "run_id": e.run_id, "executor_label": e.executor, "block_id": e.block_id, "timestamp": utc(e.time),
-        "job_id": e.job_id, "status": e.state})
+        "job_id": e.job_id, "status": e.state, "provider": e.provider, "host": e.host,
+        "script_sha256": e.script_sha256, "message": e.detail})
 
 
 def _on_node_seen(writer: Writer, rows: BatchRows, e: NodeSeen) -> None:

@@ -20,7 +20,7 @@ import datetime
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """Bump on every change of the tables below, with a migration step in ``schema.py``."""
 
 
@@ -281,3 +281,7 @@ class Block(Base):
     timestamp: Mapped[datetime.datetime] = mapped_column(primary_key=True)
     job_id: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(Text)  # the provider's class and label, "SlurmProvider slurm"
+    host: Mapped[str | None] = mapped_column(Text)  # where its scheduler commands ran: the channel's host
+    script_sha256: Mapped[str | None] = mapped_column(Text)  # sha256 of the submit script the job ran
+    message: Mapped[str | None] = mapped_column(Text)  # why it failed or ended, when the provider says

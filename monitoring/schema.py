@@ -135,6 +135,13 @@ def _v6_to_v7(conn: Connection) -> None:
     _add_column(conn, "workflow", "replay_of TEXT")
 
 
+def _v7_to_v8(conn: Connection) -> None:
+    """Version 8: a block records its provider, the host its scheduler commands ran on (a
+    channel's), the sha256 of the submit script it ran and the provider's message."""
+    for column in ("provider", "host", "script_sha256", "message"):
+        _add_column(conn, "block", f"{column} TEXT")
+
+
 VERSION_6_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_dependency_run_upstream ON dependency (run_id, depends_on, task_id)",
     "CREATE INDEX IF NOT EXISTS ix_file_use_file ON file_use (file_id)",
@@ -146,7 +153,7 @@ VERSION_6_INDEXES = (
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
-                                                       5: _v5_to_v6, 6: _v6_to_v7}
+                                                       5: _v5_to_v6, 6: _v6_to_v7, 7: _v7_to_v8}
 """``MIGRATIONS[n]`` upgrades a database from version n to n + 1."""
 
 

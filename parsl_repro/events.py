@@ -257,7 +257,10 @@ class TryPlaced(NamedTuple):
 
 class BlockState(NamedTuple):
     """A block of resources changed state at its provider: ``state`` is a ``JobState`` name
-    (PENDING, RUNNING, CANCELLED, COMPLETED, FAILED, ...); ``job_id`` is the provider's id."""
+    (PENDING, RUNNING, CANCELLED, COMPLETED, FAILED, ...); ``job_id`` is the provider's id;
+    ``detail`` the provider's message; ``provider`` its class and label, ``host`` where its
+    scheduler commands ran (the channel's host), ``script_sha256`` the digest of the submit
+    script the job ran."""
     run_id: str
     executor: str
     block_id: str
@@ -265,6 +268,9 @@ class BlockState(NamedTuple):
     state: str
     job_id: str | None = None
     detail: str | None = None
+    provider: str | None = None
+    host: str | None = None
+    script_sha256: str | None = None
 
 
 class NodeSeen(NamedTuple):

@@ -317,7 +317,15 @@ class BlockProviderExecutor(ParslExecutor):
             now = time.time()
             run_id = self.run_id or ""
             # emitted under the lock, so that each block's events reach the sink in order
+            provider = self._provider
+            described = "" if provider is None else f"{type(provider).__name__} {getattr(provider, 'label', '')}"
+            channel = getattr(provider, "channel", None)
+            host = getattr(channel, "hostname", None) if channel is not None else "localhost"
+            resources = getattr(provider, "resources", None) or {}
             for block_id, s in changed.items():
                 job_id = self.blocks_to_job_id.get(block_id)
+                job = resources.get(job_id) if job_id is not None else None
+                digest = job.get("script_sha256") if isinstance(job, dict) else None
                 sink.emit(BlockState(run_id, self.label, block_id, now, s.status_name,
-                                     None if job_id is None else str(job_id), s.message))
+                                     None if job_id is None else str(job_id), s.message, described.strip() or None,
+                                     host, digest))

@@ -5,11 +5,19 @@ Each block is a submit script (``worker_init``, ``JOBNAME``, then the launcher's
 and cancelling the block signals that whole group. A block's output goes to
 ``<script>.out`` and ``<script>.err`` beside its script in ``script_dir``. Blocks are not tied to
 this process: one that is never cancelled keeps running after the workflow exits.
+
+With a remote ``channel`` (an ``SSHChannel``), "local" means the channel's host: the script is
+copied to the channel's ``script_dir`` there and started in a new session in the background
+(``setsid``), its exit status written beside it (``<script>.ec``) when it ends; status asks the
+host which blocks still run and reads those files, and cancel signals each block's process group
+there. That is how a login node, or a workstation reached over SSH, serves blocks.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import threading
@@ -17,6 +25,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from parsl_repro.channels.base import Channel
+from parsl_repro.channels.local.local import LocalChannel
 from parsl_repro.errors import ConfigurationError
 from parsl_repro.jobs.states import JobState, JobStatus
 from parsl_repro.launchers import SingleNodeLauncher
@@ -47,7 +57,8 @@ class LocalProvider(ExecutionProvider, RepresentationMixin):
     parallelism : task slots wanted per outstanding task, from 0 (as few blocks as possible)
         to 1 (a slot for every task).
     move_files : accepted for configurations written for older Parsl, where it controlled
-        copying scripts through a channel; local blocks read their scripts in place.
+        copying scripts through a channel; scripts are copied exactly when the channel is remote.
+    channel : where blocks run (``LocalChannel()`` by default: this machine); see the module.
 
     The provider's record of a block, ``resources[job_id]``, holds ``job_id`` (the block
     process's pid, as a string), ``status``, ``remote_pid``, ``script_path`` and ``cancelled``.
@@ -59,7 +70,7 @@ class LocalProvider(ExecutionProvider, RepresentationMixin):
     @typechecked_config
     def __init__(self, nodes_per_block: int = 1, launcher: Launcher = SingleNodeLauncher(), init_blocks: int = 1,
                  min_blocks: int = 0, max_blocks: int = 1, worker_init: str = "", cmd_timeout: int = 30,
-                 parallelism: float = 1, move_files: bool | None = None) -> None:
+                 parallelism: float = 1, move_files: bool | None = None, channel: Channel | None = None) -> None:
         if not isinstance(launcher, Launcher):
             raise BadLauncher(launcher)
         for name, value in (("nodes_per_block", nodes_per_block), ("init_blocks", init_blocks),
@@ -76,6 +87,7 @@ class LocalProvider(ExecutionProvider, RepresentationMixin):
         self.cmd_timeout = cmd_timeout
         self.parallelism = parallelism
         self.move_files = move_files
+        self.channel: Channel = channel if channel is not None else LocalChannel()
         self.script_dir: str | None = None
         self.resources: dict[str, dict[str, Any]] = {}
         self.cores_per_node: int | None = None
@@ -111,6 +123,8 @@ class LocalProvider(ExecutionProvider, RepresentationMixin):
         except OSError as e:
             raise ScriptPathError(script_path, e) from e
 
+        if not self.channel.is_local:
+            return self._submit_remote(job_name, script_path, script)
         stdout_path, stderr_path = script_path + ".out", script_path + ".err"
         try:
             with open(stdout_path, "w") as out, open(stderr_path, "w") as err:
@@ -125,14 +139,81 @@ class LocalProvider(ExecutionProvider, RepresentationMixin):
         with self._lock:
             self._processes[job_id] = process
             self.resources[job_id] = {"job_id": job_id, "status": JobStatus(JobState.RUNNING),
-                                      "remote_pid": process.pid, "script_path": script_path, "cancelled": False}
+                                      "remote_pid": process.pid, "script_path": script_path, "cancelled": False,
+                                      "script_sha256": hashlib.sha256(script.encode()).hexdigest()}
         logger.debug("Started block %s as pid %s: %s", job_name, job_id, script_path)
         return job_id
+
+    # --- blocks on the channel's host -----------------------------------------------------------------
+    def _submit_remote(self, job_name: str, local_path: str, script: str) -> str:
+        """Copy the script to the channel's host and start it there in a new session; its pid
+        (the session's, so the block's process group) is the job id."""
+        remote = self.channel.push_file(local_path, self.channel.script_dir)
+        quoted = shlex.quote(remote)
+        start = (f"setsid /bin/bash -c '/bin/bash \"$0\" > \"$0.out\" 2> \"$0.err\"; echo $? > \"$0.ec\"' "
+                 f"{quoted} < /dev/null > /dev/null 2>&1 & echo $!")
+        code, out, err = self.channel.execute_wait(start, self.cmd_timeout)
+        pid = out.strip().splitlines()[-1] if out.strip() else ""
+        if code != 0 or not pid.isdigit():
+            raise SubmitException(job_name, f"could not start the block on {self.channel.hostname}",
+                                  stdout=out, stderr=err, retcode=code)
+        job_id = pid
+        with self._lock:
+            self.resources[job_id] = {"job_id": job_id, "status": JobStatus(JobState.RUNNING),
+                                      "remote_pid": int(pid), "script_path": remote, "cancelled": False,
+                                      "script_sha256": hashlib.sha256(script.encode()).hexdigest()}
+        logger.debug("Started block %s on %s as pid %s: %s", job_name, self.channel.hostname, job_id, remote)
+        return job_id
+
+    def _status_remote(self) -> None:
+        """One command asks the host about every live block: its exit status if it has one,
+        else whether its process still runs."""
+        with self._lock:
+            live = {job_id: r for job_id, r in self.resources.items() if not r["status"].terminal}
+        if not live:
+            return
+        probe = "; ".join(
+            f"if [ -e {shlex.quote(r['script_path'] + '.ec')} ]; then echo {job_id} ec "
+            f"$(cat {shlex.quote(r['script_path'] + '.ec')}); elif kill -0 {job_id} 2>/dev/null; then "
+            f"echo {job_id} running; else echo {job_id} gone; fi" for job_id, r in live.items())
+        code, out, err = self.channel.execute_wait(probe, self.cmd_timeout)
+        if code != 0:
+            logger.warning("Block status query on %s failed (exit code %s): %s", self.channel.hostname, code,
+                           err.strip())
+            return
+        with self._lock:
+            for line in out.splitlines():
+                fields = line.split()
+                if len(fields) < 2 or fields[0] not in live:
+                    continue
+                record = live[fields[0]]
+                if fields[1] == "ec" and len(fields) == 3 and fields[2].lstrip("-").isdigit():
+                    record["status"] = self._final_status(record, int(fields[2]))
+                elif fields[1] == "gone":  # ended without writing its status: a signal
+                    record["status"] = JobStatus(
+                        JobState.CANCELLED, message=None if record["cancelled"] else
+                        f"Block process {fields[0]} on {self.channel.hostname} ended by a signal, not by parsl_repro",
+                        stdout_path=record["script_path"] + ".out", stderr_path=record["script_path"] + ".err")
+
+    def _cancel_remote(self, job_ids: Sequence[Any]) -> list[bool]:
+        with self._lock:
+            for job_id in job_ids:
+                self.resources[str(job_id)]["cancelled"] = True
+        kills = "; ".join(f"kill -TERM -- -{int(job_id)} 2>/dev/null; echo {int(job_id)} $?" for job_id in job_ids)
+        code, out, err = self.channel.execute_wait(kills, self.cmd_timeout)
+        if code != 0:
+            logger.error("Cancelling blocks %s on %s failed: %s", list(job_ids), self.channel.hostname, err.strip())
+            return [False] * len(job_ids)
+        return [True] * len(job_ids)  # an exit status 1 means the block had already ended
 
     def status(self, job_ids: Sequence[Any]) -> list[JobStatus]:
         """Each job's status, read from its process: RUNNING while the script runs, COMPLETED or
         FAILED (with exit code and output files) when it exits, CANCELLED when a signal ended it
         (message ``Killed by ...`` when parsl_repro did not send that signal)."""
+        if not self.channel.is_local:
+            self._status_remote()
+            with self._lock:
+                return [self.resources[str(job_id)]["status"] for job_id in job_ids]
         with self._lock:
             for job_id, record in self.resources.items():
                 if record["status"].terminal:
@@ -162,6 +243,8 @@ class LocalProvider(ExecutionProvider, RepresentationMixin):
         True for each job that was signalled or had already ended; False when the signal was
         refused. Its status becomes CANCELLED once the script has exited.
         """
+        if not self.channel.is_local:
+            return self._cancel_remote(job_ids)
         results = []
         signalled = []
         for job_id in job_ids:

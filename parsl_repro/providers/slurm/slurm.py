@@ -4,19 +4,28 @@ A block is a batch script (``template.py``: ``#SBATCH`` directives for nodes, wa
 per node and the options below, then ``worker_init`` and the launcher's text) written under
 ``script_dir`` and submitted with ``sbatch``. Job states come from ``sacct`` where Slurm keeps
 accounting, else from ``squeue`` (which forgets a job once it ends, so a job it no longer lists
-counts as completed); ``scancel`` cancels. Every command runs through ``execute_wait``, bounded
-by ``cmd_timeout``, so a later channel can run the same commands on a remote login node.
+counts as completed); ``scancel`` cancels. Every command runs through the provider's channel,
+bounded by ``cmd_timeout``: with an ``SSHChannel`` the same commands run on a remote login node,
+and the script is copied to the channel's ``script_dir`` there first.
+
+The 2018 form, ``SlurmProvider('westmere', channel=SSHInteractiveLoginChannel(...),
+nodes_per_block=1, tasks_per_node=4, overrides='module load python')``, keeps working:
+``tasks_per_node`` fixes the copies of the worker command per node (the executor's own count is
+used when it is None), and ``overrides`` holds lines put after the ``#SBATCH`` section
+(``#SBATCH`` lines or shell lines), before ``worker_init``.
 """
 from __future__ import annotations
 
 import logging
 import math
-import os
+import posixpath
 import re
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from parsl_repro.channels.base import Channel
+from parsl_repro.errors import ConfigurationError
 from parsl_repro.jobs.states import JobState, JobStatus
 from parsl_repro.launchers import SingleNodeLauncher
 from parsl_repro.launchers.base import Launcher
@@ -67,6 +76,10 @@ class SlurmProvider(ClusterProvider, RepresentationMixin):
     exclusive : ask for whole nodes (``--exclusive``).
     launcher : how the block starts the executor's command on its nodes (``SingleNodeLauncher()``
         by default; ``SrunLauncher()`` for several nodes).
+    channel : where ``sbatch``, ``squeue``, ``sacct`` and ``scancel`` run (``LocalChannel()`` by
+        default; an ``SSHChannel`` for a cluster reached from elsewhere).
+    tasks_per_node, overrides, label : the 2018 API's copies per node, extra script lines and
+        provider name (see the module).
 
     ``resources[job_id]`` holds ``job_id``, ``status``, ``job_stdout_path`` and
     ``job_stderr_path`` (the block's own output, quoted by the executor if the block fails).
@@ -80,9 +93,16 @@ class SlurmProvider(ClusterProvider, RepresentationMixin):
                  min_blocks: int = 0, max_blocks: int = 1, parallelism: float = 1, walltime: str = "00:10:00",
                  scheduler_options: str = "", regex_job_id: str = r"Submitted batch job (?P<id>\S*)",
                  worker_init: str = "", cmd_timeout: int = 10, status_batch_size: int = 50,
-                 exclusive: bool = True, launcher: Launcher = SingleNodeLauncher()) -> None:
-        super().__init__("slurm", nodes_per_block, init_blocks, min_blocks, max_blocks, parallelism, walltime,
-                         launcher=launcher, cmd_timeout=cmd_timeout)
+                 exclusive: bool = True, launcher: Launcher = SingleNodeLauncher(), channel: Channel | None = None,
+                 tasks_per_node: int | None = None, overrides: str = "", label: str = "slurm") -> None:
+        super().__init__(label, nodes_per_block, init_blocks, min_blocks, max_blocks, parallelism, walltime,
+                         launcher=launcher, cmd_timeout=cmd_timeout, channel=channel)
+        if tasks_per_node is not None and tasks_per_node < 1:
+            raise ConfigurationError(f"SlurmProvider: field 'tasks_per_node' must be at least 1, got {tasks_per_node}")
+        self.tasks_per_node = tasks_per_node
+        self.overrides = overrides
+        if overrides:  # 2018: lines after the #SBATCH section, before the worker command
+            worker_init = f"{overrides}\n{worker_init}"
         self.partition = partition
         self.account = account
         self.qos = qos
@@ -117,8 +137,8 @@ class SlurmProvider(ClusterProvider, RepresentationMixin):
 
         Raises ``SubmitException`` (with ``sbatch``'s exit code and output) when ``sbatch`` fails
         or prints no job id that ``regex_job_id`` matches."""
-        if not self.script_dir:
-            raise SubmitException(job_name, "the provider has no script_dir: the executor sets it at start()")
+        if self.tasks_per_node is not None:
+            tasks_per_node = self.tasks_per_node
         scheduler_options, worker_init = self.scheduler_options, self.worker_init
         if self.mem_per_node is not None:
             scheduler_options += f"#SBATCH --mem={self.mem_per_node}g\n"
@@ -128,13 +148,15 @@ class SlurmProvider(ClusterProvider, RepresentationMixin):
             scheduler_options += f"#SBATCH --cpus-per-task={cpus_per_task}\n"
             worker_init += f"export PARSL_CORES={cpus_per_task}\n"
         job_name = f"{job_name}.{time.time()}"
-        script_path = os.path.abspath(os.path.join(self.script_dir, job_name))
+        local_path, script_path = self._script_paths(job_name, "")
         stdout_path, stderr_path = script_path + ".stdout", script_path + ".stderr"
-        self._write_submit_script(template_string, script_path, job_name, {
-            "submit_script_dir": self.script_dir, "nodes": self.nodes_per_block, "tasks_per_node": tasks_per_node,
+        script_dir = posixpath.dirname(script_path)
+        sha256 = self._write_submit_script(template_string, local_path, job_name, {
+            "submit_script_dir": script_dir, "nodes": self.nodes_per_block, "tasks_per_node": tasks_per_node,
             "walltime": wtime_to_minutes(self.walltime), "scheduler_options": scheduler_options,
             "worker_init": worker_init, "job_stdout_path": stdout_path, "job_stderr_path": stderr_path,
-            "user_script": self.launcher(command, tasks_per_node, self.nodes_per_block, self.script_dir)})
+            "user_script": self.launcher(command, tasks_per_node, self.nodes_per_block, script_dir)})
+        script_path = self._push_script(local_path)
         logger.debug("Submitting block %s (%d nodes) with sbatch", job_name, self.nodes_per_block)
         retcode, stdout, stderr = self.execute_wait(f"sbatch{self._clusters_option()} {script_path}")
         if retcode == 0:
@@ -142,8 +164,7 @@ class SlurmProvider(ClusterProvider, RepresentationMixin):
                 match = re.match(self.regex_job_id, line)
                 if match:
                     job_id = match.group("id")
-                    self.resources[job_id] = {"job_id": job_id, "status": JobStatus(JobState.PENDING),
-                                              "job_stdout_path": stdout_path, "job_stderr_path": stderr_path}
+                    self._record_job(job_id, sha256, stdout_path, stderr_path)
                     return job_id
             message = f"sbatch printed no job id matching {self.regex_job_id!r}"
         else:
@@ -189,10 +210,6 @@ class SlurmProvider(ClusterProvider, RepresentationMixin):
         if not self._use_sacct:
             for job_id in set(active) - seen:  # squeue lists only jobs still queued or running
                 self._set_state(job_id, JobState.COMPLETED)
-
-    def _set_state(self, job_id: str, state: JobState) -> None:
-        job = self.resources[job_id]
-        job["status"] = JobStatus(state, stdout_path=job["job_stdout_path"], stderr_path=job["job_stderr_path"])
 
     # --- cancel -------------------------------------------------------------------------------------
     def cancel(self, job_ids: Sequence[Any]) -> list[bool]:
