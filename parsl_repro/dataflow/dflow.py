@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import parsl_repro
+from parsl_repro.channels.errors import ChannelError
 from parsl_repro.config import Config
 from parsl_repro.data_provider.data_future import DataFuture
 from parsl_repro.data_provider.data_manager import DataManager, names_files
@@ -211,7 +212,18 @@ class DataFlowKernel:
             if provider is not None and hasattr(provider, "script_dir"):
                 provider.script_dir = os.path.join(self.run_dir, "submit_scripts")
                 os.makedirs(provider.script_dir, exist_ok=True)
-            executor.start()
+                self._open_channel(executor.label, getattr(provider, "channel", None), provider.script_dir)
+            try:
+                executor.start()
+            except Exception as e:
+                if not self._site_may_fail_alone(executor, executors):
+                    raise
+                # a remote site that cannot start leaves the others running: its tasks fail with why
+                logger.error("Site %s did not start, and its tasks will fail: %s", executor.label, e)
+                executor.set_bad_state_and_fail_all(e)
+                self.executors[executor.label] = executor
+                self._user_labels.append(executor.label)
+                continue
             self.executors[executor.label] = executor
             if provider is not None:
                 self._block_poller().add_executors([executor])  # submits its init_blocks now
@@ -221,6 +233,35 @@ class DataFlowKernel:
             logger.info("Started executor %s (%s)", executor.label, kind.__name__,
                         extra={"parsl.executor.label": executor.label,
                                "parsl.executor.type": f"{kind.__module__}.{kind.__name__}"})
+
+    @staticmethod
+    def _site_may_fail_alone(executor: ParslExecutor, executors: Sequence[ParslExecutor]) -> bool:
+        """Whether ``executor`` failing to start may leave the run going: it reaches its site
+        through a remote channel, and the run has other executors."""
+        def remote(e: ParslExecutor) -> bool:
+            channel = getattr(getattr(e, "provider", None), "channel", None)
+            return channel is not None and not getattr(channel, "is_local", True)
+
+        return remote(executor) and hasattr(executor, "set_bad_state_and_fail_all") and any(
+            other is not executor and other.label != INTERNAL_EXECUTOR for other in executors)
+
+    @staticmethod
+    def _open_channel(label: str, channel: Any, script_dir: str) -> None:
+        """Ready a provider's channel: a local one writes scripts where the provider does; a
+        remote one connects now, so that its prompts (a password, a one-time code) come at
+        ``load()``, site by site, and only for the sites this run uses. A site that cannot be
+        reached is logged with its cause and left to fail its own blocks (and its executor's
+        start, if its interchange runs there): the other sites go on."""
+        if channel is None:
+            return
+        if getattr(channel, "is_local", False):
+            if not channel.script_dir:
+                channel.script_dir = script_dir
+            return
+        try:
+            channel.connect()
+        except ChannelError as e:
+            logger.error("Site %s: cannot reach %s: %s", label, getattr(channel, "hostname", "?"), e)
 
     def _block_poller(self) -> Any:
         """The job status poller, made now if this is the first executor with a provider."""

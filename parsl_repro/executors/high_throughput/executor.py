@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import posixpath
 import shutil
 import subprocess
 import threading
@@ -54,9 +55,11 @@ from parsl_repro.executors.high_throughput.launch import (
     interchange_command,
     interchange_settings,
     private_ipc_path,
+    remote_interchange_settings,
     render_launch_cmd,
     resource_interval,
     start_interchange,
+    start_remote_interchange,
     stop_interchange,
     worker_pool_command,
     write_log_config,
@@ -104,6 +107,15 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
     to ``loopback_address`` too (so workers on other nodes need ``address`` set).
     ``worker_ports`` and ``max_workers`` are accepted as Parsl's older spellings of
     ``worker_port`` and ``max_workers_per_node``.
+
+    When the provider reaches its site through a remote channel (an ``SSHChannel`` to a
+    cluster's login node), the interchange runs on that host, started over the channel, and this
+    process talks to it over TCP with CurveZMQ (``launch.start_remote_interchange``). It binds
+    to ``interchange_address`` (default: the channel's host name, as resolved there), which
+    this machine must reach, and its worker port to ``address`` if given, else the same;
+    ``worker_ports=(worker port, executor port)`` fixes both ports for a firewall. Its files
+    (certificates, logs) go under ``working_dir`` there, else next to the channel's
+    ``script_dir``, in ``<run_id>/<label>``.
     """
 
     @typechecked_config
@@ -123,7 +135,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                  manager_selector: ManagerSelector | None = None,
                  block_error_handler: bool | Callable[[BlockProviderExecutor, dict[str, JobStatus]], None] = True,
                  encrypted: bool = True, remote_monitoring_radio: Any = None,
-                 short_task_prefetch: bool = True) -> None:
+                 short_task_prefetch: bool = True, interchange_address: str | None = None) -> None:
         if provider is None:
             from parsl_repro.providers import LocalProvider
             provider = LocalProvider()
@@ -139,6 +151,10 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             worker_port = worker_ports[0]
         self.worker_port = worker_port
         self.worker_ports = worker_ports
+        self.interchange_address = interchange_address
+        self.remote_dir: str | None = None  # set at start() when the interchange runs on the provider's channel
+        self.remote_cert_dir: str | None = None
+        self.interchange_bind_address = loopback_address
         self.worker_port_range = worker_port_range
         self.interchange_port_range = interchange_port_range
         self.storage_access = storage_access
@@ -182,6 +198,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         self._shut_down = False
         self._ipc_dir: str | None = None
         self.worker_ipc: str | None = None
+        self._relay_thread: threading.Thread | None = None
 
     enable_mpi_mode: bool = False
     """MPI mode (as Parsl, a class attribute, on in ``MPIExecutor``): each task asks for nodes in
@@ -199,7 +216,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
     def worker_logdir(self) -> str:
         if self.worker_logdir_root is not None:
             return os.path.join(self.worker_logdir_root, self.label)
-        return self.logdir
+        return self.remote_dir or self.logdir
 
     @property
     def workers_per_node(self) -> int | float:
@@ -256,8 +273,12 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                 f"HighThroughputExecutor {self.label}: the certificates directory (cert_dir={self.cert_dir!r}) is "
                 "set but encrypted is False. Either change cert_dir to None or encrypted to True.")
         self.resource_monitoring_interval = resource_interval(self)
-        self.logconf_path = write_log_config(self)
-        stream = self._start_local_interchange_process()
+        channel = getattr(self.provider, "channel", None)
+        if channel is not None and not channel.is_local:
+            stream = self._start_remote_interchange_process(channel)
+        else:
+            self.logconf_path = write_log_config(self)
+            stream = self._start_local_interchange_process()
         self._link = InterchangeLink(self.cert_dir, stream)
         self._start_result_queue_thread()
         self.initialize_scaling()
@@ -300,6 +321,19 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             if self._ipc_dir is not None:
                 shutil.rmtree(self._ipc_dir, ignore_errors=True)
             raise
+        return stream
+
+    def _start_remote_interchange_process(self, channel: Any) -> p.FrameStream:
+        """Start the interchange on ``channel``'s host (see the class docstring); returns our end
+        of the link, which a relay thread carries to it over CurveZMQ."""
+        host = channel.hostname
+        base = self.working_dir or posixpath.join(posixpath.dirname(channel.script_dir.rstrip("/")), "runs")
+        self.remote_dir = posixpath.join(channel.abspath(base), self.run_id or "run", self.label)
+        self.remote_cert_dir = posixpath.join(self.remote_dir, "certificates")
+        self.interchange_bind_address = self.interchange_address or host
+        self.all_addresses = {self.address or self.interchange_bind_address}
+        self.interchange_proc, stream, self.worker_port, self._relay_thread = start_remote_interchange(
+            self, channel, remote_interchange_settings(self))
         return stream
 
     def initialize_scaling(self) -> None:

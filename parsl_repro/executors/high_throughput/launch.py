@@ -11,6 +11,12 @@ Who calls what, and when::
     HighThroughputExecutor.shutdown()
       stop_interchange            close its stdin, SIGTERM, SIGKILL after ``timeout``
 
+When the provider's channel is remote (an ``SSHChannel`` to a cluster's login node), the
+interchange runs there instead (``start_remote_interchange``): the run's CurveZMQ certificates
+are copied to a private directory on that host, ``REMOTE_MODULE`` is started over the channel
+(after the provider's ``worker_init``), and a ``relay.Relay`` carries the link over TCP with
+CurveZMQ. The pools on that site get the remote paths and addresses in their command line.
+
 Parsl's script names stand for ours: ``process_worker_pool.py`` in a ``launch_cmd`` becomes
 ``parsl-repro-worker-pool``, and an ``interchange_launch_cmd`` starting with ``interchange.py``
 runs ``INTERCHANGE_MODULE``. Parsl's own scripts speak another protocol and are never run.
@@ -22,12 +28,15 @@ import json
 import logging
 import os
 import pickle
+import posixpath
 import re
+import shlex
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +74,12 @@ one JSON line on standard input. As in ``launch_cmd``, Parsl's name stands for o
 whose first word is ``interchange.py`` runs ``INTERCHANGE_MODULE`` with this interpreter."""
 
 INTERCHANGE_MODULE = "parsl_repro.executors.high_throughput.interchange"
+
+REMOTE_MODULE = "parsl_repro.executors.high_throughput.remote"
+"""What runs on a remote login node: the interchange with a CurveZMQ relay for the executor."""
+
+REMOTE_START_TIMEOUT = 120.0
+"""Seconds the remote interchange may take to start (import, bind) before the start fails."""
 
 IPC_PATH_MAX = 100
 """Longest Unix socket path used for local pools (Linux allows 107 bytes); longer: TCP only."""
@@ -106,8 +121,10 @@ def render_launch_cmd(executor: HighThroughputExecutor) -> str:
     max_workers = "" if executor.max_workers_per_node == float("inf") else \
         f"--max-workers-per-node={executor.max_workers_per_node}"
     probe = f"--address-probe-timeout={executor.address_probe_timeout}" if executor.address_probe_timeout else ""
-    pool = worker_pool_command()
-    cert_dir, logconf, ipc = executor.cert_dir, executor.logconf_path, executor.worker_ipc
+    remote = executor.remote_dir is not None  # the pools run on the remote site: its paths, its PATH
+    pool = "parsl-repro-worker-pool" if remote else worker_pool_command()
+    cert_dir = executor.remote_cert_dir if remote else executor.cert_dir
+    logconf, ipc = executor.logconf_path, executor.worker_ipc
     return _PARSL_POOL_SCRIPT.sub(lambda _: pool.replace("{", "{{").replace("}", "}}"), executor.launch_cmd).format(
         worker_pool=pool, debug=debug, max_workers_per_node=max_workers,
         prefetch_capacity=executor.prefetch_capacity,
@@ -218,14 +235,98 @@ def stop_interchange(proc: subprocess.Popen, label: str, timeout: float) -> None
     proc.terminate()
     try:
         proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    except (subprocess.TimeoutExpired, TimeoutError):
         logger.warning("Unable to terminate Interchange process of %s (pid %s) in %s s; sending SIGKILL",
                        label, pid, timeout)
         proc.kill()
         try:
             proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, TimeoutError):
             logger.error("The interchange of %s (pid %s) survived SIGKILL", label, pid)
     stdout = getattr(proc, "stdout", None)
     if stdout is not None:
         stdout.close()
+
+
+class _LineReader:
+    """Reads one line from a stream in a thread, so that the wait for it can time out."""
+
+    def __init__(self, stream: Any) -> None:
+        self.line: bytes = b""
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True, name="remote-interchange-start")
+        self.thread.start()
+
+    def _read(self, stream: Any) -> None:
+        try:
+            self.line = stream.readline()
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
+            self.error = e
+
+
+def start_remote_interchange(executor: HighThroughputExecutor, channel: Any,
+                             settings: dict[str, Any]) -> tuple[Any, p.FrameStream, int, threading.Thread]:
+    """Start ``executor``'s interchange on ``channel``'s host and connect a relay to it.
+
+    Copies the certificates there first (into ``executor.remote_cert_dir``). Returns the remote
+    process (``poll``, ``wait``, ``terminate``: closing its input stops it), our end of the
+    link, the worker port it bound, and the relay's thread. Raises ``BadStateException`` naming
+    the host when the interchange does not start."""
+    import zmq
+
+    from parsl_repro import curvezmq
+    from parsl_repro.executors.high_throughput.relay import Relay
+
+    remote_dir = executor.remote_dir
+    assert remote_dir is not None
+    channel.makedirs(remote_dir, 0o700, exist_ok=True)
+    if executor.cert_dir is not None:
+        for name in sorted(os.listdir(executor.cert_dir)):
+            channel.push_file(os.path.join(executor.cert_dir, name), executor.remote_cert_dir)
+    worker_init = getattr(executor.provider, "worker_init", "") or ""
+    command = " ".join(shlex.quote(word) for word in remote_interchange_command(executor.interchange_launch_cmd))
+    proc = channel.execute_no_wait(f"{worker_init.strip()}\nexec {command}" if worker_init.strip() else
+                                   f"exec {command}")
+    proc.stdin.write((json.dumps(settings) + "\n").encode())
+    proc.stdin.flush()
+    reader = _LineReader(proc.stdout)
+    reader.thread.join(REMOTE_START_TIMEOUT)
+    host = getattr(channel, "hostname", "?")
+    if not reader.line:
+        proc.terminate()
+        why = f"it did not answer within {REMOTE_START_TIMEOUT:.0f} s" if reader.thread.is_alive() else \
+            f"it exited with status {proc.poll()} before binding its ports"
+        raise BadStateException(executor, RuntimeError(
+            f"the remote interchange of {executor.label} on {host} did not start: {why}; is parsl_repro installed "
+            f"there (after the provider's worker_init)? See {posixpath.join(remote_dir, 'interchange.log')} on {host}"))
+    reply = json.loads(reader.line)
+    ours, theirs = socket.socketpair()
+    context = curvezmq.ClientContext(executor.cert_dir)
+    zsock = context.socket(zmq.PAIR)
+    address = executor.interchange_address or host
+    zsock.connect(f"tcp://{address}:{int(reply['client_port'])}")
+    thread = Relay(ours, zsock, f"htex-relay-{executor.label}").start()
+    logger.info("Remote interchange of %s started on %s: worker port %s, executor port %s", executor.label, host,
+                reply["worker_port"], reply["client_port"])
+    return proc, p.FrameStream(theirs), int(reply["worker_port"]), thread
+
+
+def remote_interchange_command(launch_cmd: Sequence[str]) -> list[str]:
+    """What runs on the remote host: ``launch_cmd`` as given, except that Parsl's default
+    (``interchange.py``) becomes ``python3 -m REMOTE_MODULE`` (``python3`` as found on the
+    host's PATH after ``worker_init``)."""
+    if not launch_cmd or launch_cmd[0] == "interchange.py":
+        return ["python3", "-m", REMOTE_MODULE, *launch_cmd[1:]]
+    return list(launch_cmd)
+
+
+def remote_interchange_settings(executor: HighThroughputExecutor) -> dict[str, Any]:
+    """The settings a remote interchange is sent: the local ones with the remote host's paths,
+    no Unix socket, the default log file there, and where to bind for the executor and pools."""
+    settings = interchange_settings(executor)
+    bind = executor.interchange_bind_address
+    ports = executor.worker_ports
+    settings.update(worker_ipc=None, cert_dir=executor.remote_cert_dir if executor.cert_dir else None,
+                    logdir=executor.remote_dir, log_config=None, worker_bind_address=executor.address or bind,
+                    client_bind_address=bind, client_port=ports[1] if ports and len(ports) > 1 else None)
+    return settings

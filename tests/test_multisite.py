@@ -1,0 +1,172 @@
+"""Sites reached over SSH, and several sites in one run, against real servers on loopback.
+
+The "remote" login node is this machine's own sshd (scripts/sshd.sh, a real OpenSSH server on
+127.0.0.1) and its scheduler the real single-node Slurm cluster of scripts/slurm.sh: the channel,
+the scheduler commands, the remote interchange, its CurveZMQ relay over TCP and the worker pools
+are all real; only the distance is missing.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import sys
+import time
+
+import pytest
+
+import parsl_repro
+from parsl_repro import python_app
+from parsl_repro.channels import SSHChannel
+from parsl_repro.channels.errors import SSHException
+from parsl_repro.config import Config
+from parsl_repro.executors import HighThroughputExecutor, ThreadPoolExecutor
+from parsl_repro.launchers import SimpleLauncher
+from parsl_repro.providers import LocalProvider, SlurmProvider
+
+VENV_BIN = os.path.dirname(sys.executable)
+WORKER_INIT = f"export PATH={VENV_BIN}:$PATH"  # the "remote" side finds this checkout's parsl_repro
+
+
+def _channel(sshd, tmp_path, **extra):
+    return SSHChannel(sshd["host"], port=sshd["port"], username="root", key_filename=sshd["root_key"],
+                      host_keys_filename=sshd["known_hosts"], script_dir=str(tmp_path / "remote" / "scripts"),
+                      **extra)
+
+
+@python_app
+def double(x):
+    import os
+    return 2 * x, os.getpid()
+
+
+def _blocks(run_dir):
+    db = sqlite3.connect(os.path.join(os.path.dirname(run_dir), "provenance.db"))
+    try:
+        return db.execute("SELECT block_id, status, job_id, provider, host, script_sha256 FROM block "
+                          "ORDER BY timestamp").fetchall()
+    finally:
+        db.close()
+
+
+def test_an_interchange_started_over_ssh_serves_pools_started_over_ssh(sshd, tmp_path):
+    """LocalProvider blocks on the channel's host and the interchange there, reached over TCP
+    with CurveZMQ through the relay: tasks run, the remote files are where they should be, and
+    the block's record names its provider, host and submit script."""
+    executor = HighThroughputExecutor(label="site", address="127.0.0.1", max_workers_per_node=2,
+                                      heartbeat_period=1, heartbeat_threshold=5,
+                                      provider=LocalProvider(channel=_channel(sshd, tmp_path),
+                                                             worker_init=WORKER_INIT))
+    run_dir = str(tmp_path / "runinfo")
+    with parsl_repro.load(Config(executors=[executor], run_dir=run_dir)) as dfk:
+        results = [f.result(timeout=120) for f in [double(i) for i in range(10)]]
+        assert [r[0] for r in results] == [2 * i for i in range(10)]
+        assert all(pid != os.getpid() for _, pid in results)
+        assert executor.interchange_proc.pid == "remote" and executor._relay_thread.is_alive()
+        remote_dir = executor.remote_dir
+        run_dir = dfk.run_dir
+    assert remote_dir.startswith(str(tmp_path / "remote"))
+    certificates = os.path.join(remote_dir, "certificates")
+    assert sorted(os.listdir(certificates)) == ["client.key", "client.key_secret", "server.key", "server.key_secret"]
+    assert all(os.stat(os.path.join(certificates, f)).st_mode & 0o077 == 0 for f in os.listdir(certificates))
+    assert os.path.exists(os.path.join(remote_dir, "interchange.log"))
+    rows = _blocks(run_dir)
+    assert rows and {r[3] for r in rows} == {"LocalProvider local"} and {r[4] for r in rows} == {"127.0.0.1"}
+    [local_script] = [p for p in os.listdir(os.path.join(run_dir, "submit_scripts")) if p.endswith(".sh")]
+    with open(os.path.join(run_dir, "submit_scripts", local_script), "rb") as f:
+        assert {r[5] for r in rows} == {hashlib.sha256(f.read()).hexdigest()}
+    with open(tmp_path / "remote" / "scripts" / local_script, "rb") as f:  # the copy the host ran
+        assert hashlib.sha256(f.read()).hexdigest() == rows[0][5]
+    deadline = time.monotonic() + 20  # the interchange stopped when the session's input closed
+    while executor.interchange_proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert executor.interchange_proc.poll() == 0
+
+
+def test_slurm_through_an_ssh_channel_with_its_interchange_on_the_login_node(sshd, slurm_conf, tmp_path):
+    """sbatch, squeue and scancel run over SSH; the batch script is copied to the channel's
+    script_dir; pools in Slurm jobs connect to the interchange on the login node."""
+    channel = _channel(sshd, tmp_path, envs={"SLURM_CONF": slurm_conf})
+    provider = SlurmProvider(partition="debug", exclusive=False, walltime="00:10:00", launcher=SimpleLauncher(),
+                             channel=channel, worker_init=WORKER_INIT)
+    executor = HighThroughputExecutor(label="cluster", address="127.0.0.1", max_workers_per_node=2,
+                                      heartbeat_period=1, heartbeat_threshold=5, provider=provider)
+    started = time.monotonic()
+    with parsl_repro.load(Config(executors=[executor], run_dir=str(tmp_path / "runinfo"))) as dfk:
+        first = double(21).result(timeout=180)
+        elapsed = time.monotonic() - started
+        assert first[0] == 42
+        [job_id] = provider.resources
+        assert job_id.isdigit()
+        code, out, _ = channel.execute_wait(f"squeue --noheader --format=%i --job {job_id}", 10)
+        assert code == 0 and out.split() == [job_id]
+        scripts = os.listdir(tmp_path / "remote" / "scripts")
+        assert any(name.startswith("parsl.cluster.block-0") for name in scripts)
+        run_dir = dfk.run_dir
+    print(f"load() to first result through Slurm over SSH: {elapsed:.2f} s")
+    deadline = time.monotonic() + 30  # cancelled at cleanup, over the channel
+    while time.monotonic() < deadline:
+        code, out, _ = channel.execute_wait(f"squeue --noheader --format=%i --job {job_id}", 10)
+        if job_id not in out.split():
+            break
+        time.sleep(0.5)
+    assert job_id not in out.split()
+    channel.close()
+    assert {r[3] for r in _blocks(run_dir)} == {"SlurmProvider slurm"}
+
+
+def test_an_unreachable_site_fails_its_own_tasks_and_the_others_go_on(sshd, tmp_path, caplog):
+    """Three sites: threads, a reachable SSH site, and one whose port refuses connections. The
+    run loads; tasks pinned to the dead site fail naming the host and the cause."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    dead = SSHChannel("127.0.0.1", port=closed_port, username="root", key_filename=sshd["root_key"],
+                      host_keys_filename=sshd["known_hosts"])
+    config = Config(run_dir=str(tmp_path / "runinfo"), executors=[
+        ThreadPoolExecutor(label="laptop"),
+        HighThroughputExecutor(label="alive", address="127.0.0.1", max_workers_per_node=1, heartbeat_period=1,
+                               provider=LocalProvider(channel=_channel(sshd, tmp_path), worker_init=WORKER_INIT)),
+        HighThroughputExecutor(label="dead", address="127.0.0.1", provider=LocalProvider(channel=dead)),
+    ])
+
+    @python_app(executors=["laptop"])
+    def here(x):
+        return x + 1
+
+    @python_app(executors=["alive"])
+    def there(x):
+        return x * 10
+
+    @python_app(executors=["dead"])
+    def nowhere(x):
+        return x
+
+    with parsl_repro.load(config):
+        lost = nowhere(1)
+        assert there(here(1)).result(timeout=120) == 20
+        with pytest.raises(SSHException) as caught:
+            lost.result(timeout=60)
+    assert str(caught.value).startswith(f"root@127.0.0.1:{closed_port}: the connection to port {closed_port} was "
+                                        f"refused (is sshd running there?)")
+    assert any(r.levelname == "ERROR" and "Site dead" in r.getMessage() and "refused" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_the_multisite_example_runs_across_the_laptop_and_a_slurm_cluster_over_ssh(sshd, slurm_conf, tmp_path):
+    """examples/multisite.py as a user runs it, against the loopback sshd and Slurm."""
+    from tests.test_examples import run_example
+
+    out = run_example("multisite.py", tmp_path, "--host", sshd["host"], "--port", str(sshd["port"]),
+                      "--user", "root", "--key", sshd["root_key"], "--known-hosts", sshd["known_hosts"],
+                      "--partition", "debug", "--address", "127.0.0.1", "--worker-init", WORKER_INIT,
+                      "--slurm-conf", slurm_conf, "-n", "5")
+    assert "Sum of squares 1..5: 55" in out
+    results = sorted((tmp_path / "multisite-work").glob("result-*.txt"))
+    assert [int(p.read_text().split()[0]) for p in results] == [1, 4, 9, 16, 25]
+    db = sqlite3.connect(tmp_path / "runinfo" / "provenance.db")
+    executors = dict(db.execute("SELECT task_func_name, group_concat(DISTINCT executor) FROM task "
+                                "GROUP BY task_func_name").fetchall())
+    assert executors == {"write_parameters": "laptop", "simulate": "cluster", "total": "laptop"}
+    assert {row[0] for row in db.execute("SELECT provider FROM block")} == {"SlurmProvider slurm"}
