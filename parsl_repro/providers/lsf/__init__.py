@@ -1,0 +1,4 @@
+"""The provider whose blocks are LSF jobs."""
+from parsl_repro.providers.lsf.lsf import LSFProvider
+
+__all__ = ["LSFProvider"]

@@ -1,0 +1,4 @@
+"""The provider whose blocks are Torque jobs."""
+from parsl_repro.providers.torque.torque import TorqueProvider
+
+__all__ = ["TorqueProvider"]
