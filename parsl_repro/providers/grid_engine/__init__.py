@@ -1,0 +1,1 @@
+"""``GridEngineProvider``: blocks as (Son of / Open / Univa) Grid Engine batch jobs."""
