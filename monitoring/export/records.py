@@ -279,6 +279,11 @@ def _executors(conn: Connection, run: RunInfo) -> list[Statement]:
         job_ids = [c.job_id for c in changes if c.job_id]
         if job_ids:
             element.attrs.append(("pr:jobId", job_ids[-1]))
+        for term, column in (("pr:provider", "provider"), ("pr:schedulerHost", "host"),
+                             ("pr:submitScriptSha256", "script_sha256")):
+            known = [getattr(c, column) for c in changes if getattr(c, column, None)]
+            if known:
+                element.attrs.append((term, known[-1]))
         out.append(element)
         out.append(Relation("actedOnBehalfOf", agent, v.executor(run_id, label)))
     # a pool's executor is the one whose tries it ran (the node table has no executor label)

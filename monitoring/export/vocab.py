@@ -221,6 +221,9 @@ TERMS: dict[str, tuple[str, str]] = {
     # properties of blocks and nodes
     "blockState": ("Property", "The block's last recorded state."),
     "jobId": ("Property", "The provider's job id for the block."),
+    "provider": ("Property", "The provider that made the block: its class and label."),
+    "schedulerHost": ("Property", "The host the block's scheduler commands ran on (a channel's host)."),
+    "submitScriptSha256": ("Property", "The sha256 of the submit script the block's job ran."),
     "firstSeen": ("Property", "When the block's first state change was recorded."),
     "lastSeen": ("Property", "When the block's last state change was recorded."),
     "nodeId": ("Property", "The worker pool's id (Parsl's manager uid)."),

@@ -437,6 +437,17 @@ def test_htex_tries_are_associated_with_their_block_and_located_at_their_node(re
         where = URIRef(vocab.INSTANCE + vocab.node(run_id, attempt.manager))
         assert (node, PROV.atLocation, where) in graph and (where, RDF.type, PROV.Location) in graph
         assert graph.value(where, URIRef(PR + "inBlock")) == block  # the pool's block, of the try's executor
+    # each block says which provider made it, where its commands ran and which script it ran
+    with engine.connect() as conn:
+        rows = conn.execute(select(m.Block).where(m.Block.run_id == run_id))
+        made = {(b.executor_label, b.block_id): b for b in rows}
+    assert made
+    for (label, block_id), row in made.items():
+        block = URIRef(vocab.INSTANCE + vocab.block(run_id, label, block_id))
+        assert row.provider == "LocalProvider local" and row.host == "localhost" and len(row.script_sha256) == 64
+        assert str(graph.value(block, URIRef(PR + "provider"))) == row.provider
+        assert str(graph.value(block, URIRef(PR + "schedulerHost"))) == row.host
+        assert str(graph.value(block, URIRef(PR + "submitScriptSha256"))) == row.script_sha256
     # resource usage, where the pools sampled it, as attributes of the try
     with engine.connect() as conn:
         sampled = list(conn.execute(select(m.Resource.task_id, m.Resource.try_id, func.count(),
