@@ -461,6 +461,20 @@ def test_ssh_interactive_login_wrong_answer_raises_auth_exception(sshd: dict[str
     assert "wrong-answer" not in message
 
 
+def test_a_refused_login_is_remembered_and_never_asked_again(sshd: dict[str, Any], no_leaks: None) -> None:
+    """A site whose login failed must not prompt again at every block poll: the channel raises
+    the same error at once."""
+    asked = []
+    channel = SSHInteractiveLoginChannel(sshd["host"], username=sshd["user"], port=sshd["port"],
+                                         host_keys_filename=sshd["known_hosts"],
+                                         prompt=lambda q: asked.append(q) or "wrong-answer")
+    with pytest.raises(AuthException) as first:
+        channel.execute_wait("true")
+    with pytest.raises(AuthException) as second:
+        channel.push_file(__file__, "/tmp")
+    assert second.value is first.value and len(asked) == 1
+
+
 # --- OAuthSSHChannel -------------------------------------------------------------------------------
 def test_oauth_ssh_logs_in_with_an_access_token_string(sshd: dict[str, Any], no_leaks: None) -> None:
     channel = OAuthSSHChannel(sshd["host"], username=sshd["user"], port=sshd["port"],

@@ -20,7 +20,9 @@ from parsl_repro import python_app
 from parsl_repro.channels import SSHChannel
 from parsl_repro.channels.errors import SSHException
 from parsl_repro.config import Config
+from parsl_repro.errors import ConfigurationError
 from parsl_repro.executors import HighThroughputExecutor, ThreadPoolExecutor
+from parsl_repro.executors.errors import BadStateException
 from parsl_repro.launchers import SimpleLauncher
 from parsl_repro.providers import LocalProvider, SlurmProvider
 
@@ -37,7 +39,7 @@ def _channel(sshd, tmp_path, **extra):
 @python_app
 def double(x):
     import os
-    return 2 * x, os.getpid()
+    return 2 * x, os.environ.get("JOBNAME", "")  # the block's script exports its job name
 
 
 def _blocks(run_dir):
@@ -49,27 +51,31 @@ def _blocks(run_dir):
         db.close()
 
 
-def test_an_interchange_started_over_ssh_serves_pools_started_over_ssh(sshd, tmp_path):
+def test_an_interchange_started_over_ssh_serves_pools_started_over_ssh(sshd, tmp_path, no_leaks):
     """LocalProvider blocks on the channel's host and the interchange there, reached over TCP
     with CurveZMQ through the relay: tasks run, the remote files are where they should be, and
     the block's record names its provider, host and submit script."""
     executor = HighThroughputExecutor(label="site", address="127.0.0.1", max_workers_per_node=2,
                                       heartbeat_period=1, heartbeat_threshold=5,
                                       provider=LocalProvider(channel=_channel(sshd, tmp_path),
-                                                             worker_init=WORKER_INIT))
+                                                             worker_init="echo chatter from worker_init\n"
+                                                                         + WORKER_INIT))
     run_dir = str(tmp_path / "runinfo")
     with parsl_repro.load(Config(executors=[executor], run_dir=run_dir)) as dfk:
         results = [f.result(timeout=120) for f in [double(i) for i in range(10)]]
         assert [r[0] for r in results] == [2 * i for i in range(10)]
-        assert all(pid != os.getpid() for _, pid in results)
-        assert executor.interchange_proc.pid == "remote" and executor._relay_thread.is_alive()
+        assert all(job.startswith("parsl.site.block-0.") for _, job in results)  # run by the SSH-started block
+        assert executor.interchange_proc.pid == "remote" and executor._remote.thread.is_alive()
         remote_dir = executor.remote_dir
         run_dir = dfk.run_dir
+        certificates = os.path.join(remote_dir, "certificates")
+        assert sorted(os.listdir(certificates)) == ["client.key", "client.key_secret", "server.key",
+                                                    "server.key_secret"]
+        assert all(os.stat(os.path.join(certificates, f)).st_mode & 0o077 == 0 for f in os.listdir(certificates))
     assert remote_dir.startswith(str(tmp_path / "remote"))
-    certificates = os.path.join(remote_dir, "certificates")
-    assert sorted(os.listdir(certificates)) == ["client.key", "client.key_secret", "server.key", "server.key_secret"]
-    assert all(os.stat(os.path.join(certificates, f)).st_mode & 0o077 == 0 for f in os.listdir(certificates))
     assert os.path.exists(os.path.join(remote_dir, "interchange.log"))
+    with open(os.path.join(remote_dir, "interchange.stderr")) as f:  # worker_init's output, kept out of the answer
+        assert "chatter from worker_init" in f.read()
     rows = _blocks(run_dir)
     assert rows and {r[3] for r in rows} == {"LocalProvider local"} and {r[4] for r in rows} == {"127.0.0.1"}
     [local_script] = [p for p in os.listdir(os.path.join(run_dir, "submit_scripts")) if p.endswith(".sh")]
@@ -81,6 +87,8 @@ def test_an_interchange_started_over_ssh_serves_pools_started_over_ssh(sshd, tmp
     while executor.interchange_proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert executor.interchange_proc.poll() == 0
+    assert not os.path.exists(certificates)  # the run's keys do not outlive it on the host
+    assert executor.provider.channel._client is None  # the SSH connection was closed at cleanup
 
 
 def test_slurm_through_an_ssh_channel_with_its_interchange_on_the_login_node(sshd, slurm_conf, tmp_path):
@@ -170,3 +178,68 @@ def test_the_multisite_example_runs_across_the_laptop_and_a_slurm_cluster_over_s
                                 "GROUP BY task_func_name").fetchall())
     assert executors == {"write_parameters": "laptop", "simulate": "cluster", "total": "laptop"}
     assert {row[0] for row in db.execute("SELECT provider FROM block")} == {"SlurmProvider slurm"}
+
+
+def test_a_remote_interchange_that_cannot_start_is_a_clear_error_and_leaves_nothing_behind(sshd, tmp_path,
+                                                                                          no_leaks):
+    executor = HighThroughputExecutor(label="broken", address="127.0.0.1", interchange_launch_cmd=["false"],
+                                      provider=LocalProvider(channel=_channel(sshd, tmp_path), init_blocks=0))
+    with pytest.raises(BadStateException) as caught:
+        parsl_repro.load(Config(executors=[executor], run_dir=str(tmp_path / "runinfo")))
+    message = str(caught.value)
+    assert "on 127.0.0.1 did not start: it exited with status 1 before binding its ports" in message
+    assert "interchange.stderr" in message
+    assert executor.provider.channel._client is None  # closed: no SSH thread left (no_leaks checks too)
+
+
+def test_an_unencrypted_executor_on_a_remote_channel_is_refused_at_construction(sshd, tmp_path):
+    with pytest.raises(ConfigurationError, match="field 'encrypted' must be True"):
+        HighThroughputExecutor(label="open", encrypted=False, provider=LocalProvider(channel=_channel(sshd, tmp_path)))
+
+
+def test_a_site_password_reaches_neither_the_store_nor_the_logs(sshd, tmp_path):
+    """The config (with its channels) is logged and recorded; its password must not be."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    secret = "pw-" + os.urandom(8).hex()
+    config = Config(run_dir=str(tmp_path / "runinfo"), executors=[
+        ThreadPoolExecutor(label="laptop"),
+        HighThroughputExecutor(label="guarded", address="127.0.0.1", provider=LocalProvider(channel=SSHChannel(
+            "127.0.0.1", port=closed_port, username="parslrepro", password=secret,
+            host_keys_filename=sshd["known_hosts"]))),
+    ])
+
+    @python_app(executors=["laptop"])
+    def one():
+        return 1
+
+    with parsl_repro.load(config):
+        assert one().result(timeout=60) == 1
+    written = [p for p in (tmp_path / "runinfo").rglob("*") if p.is_file()]
+    assert any(p.name == "provenance.db" for p in written) and any(p.name == "parsl.log" for p in written)
+    for path in written:
+        assert secret.encode() not in path.read_bytes(), path
+
+
+def test_losing_the_ssh_connection_mid_run_fails_that_sites_tasks_with_a_message(sshd, tmp_path):
+    """The session that holds the remote interchange ends (as when the network drops): the
+    interchange sees its input close and stops, and the site's outstanding tasks fail saying so
+    instead of waiting for ever."""
+    executor = HighThroughputExecutor(label="fragile", address="127.0.0.1", max_workers_per_node=1,
+                                      heartbeat_period=1, heartbeat_threshold=5,
+                                      provider=LocalProvider(channel=_channel(sshd, tmp_path), worker_init=WORKER_INIT))
+
+    @python_app
+    def slow():
+        import time
+        time.sleep(120)
+
+    with parsl_repro.load(Config(executors=[executor], run_dir=str(tmp_path / "runinfo"))):
+        assert double(1).result(timeout=120)[0] == 2
+        pending = slow()
+        executor._remote.proc.kill()  # the session is gone
+        with pytest.raises(BadStateException) as caught:
+            pending.result(timeout=60)
+    assert "interchange of executor fragile" in str(caught.value)

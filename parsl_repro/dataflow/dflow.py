@@ -216,6 +216,7 @@ class DataFlowKernel:
             try:
                 executor.start()
             except Exception as e:
+                self._close_channel_of(executor)
                 if not self._site_may_fail_alone(executor, executors):
                     raise
                 # a remote site that cannot start leaves the others running: its tasks fail with why
@@ -233,6 +234,21 @@ class DataFlowKernel:
             logger.info("Started executor %s (%s)", executor.label, kind.__name__,
                         extra={"parsl.executor.label": executor.label,
                                "parsl.executor.type": f"{kind.__module__}.{kind.__name__}"})
+
+    def _close_channels(self) -> None:
+        """Close the providers' remote channels (their SSH connections and threads) once every
+        executor has stopped using them."""
+        for executor in self.executors.values():
+            self._close_channel_of(executor)
+
+    @staticmethod
+    def _close_channel_of(executor: ParslExecutor) -> None:
+        channel = getattr(getattr(executor, "provider", None), "channel", None)
+        if channel is not None and not getattr(channel, "is_local", True):
+            try:
+                channel.close()
+            except Exception:
+                logger.exception("Could not close the channel of %s", executor.label)
 
     @staticmethod
     def _site_may_fail_alone(executor: ParslExecutor, executors: Sequence[ParslExecutor]) -> bool:
@@ -465,6 +481,7 @@ class DataFlowKernel:
                     executor.shutdown()
                 except Exception:
                     logger.exception("Executor %s failed to shut down cleanly", executor.label)
+            self._close_channels()
             for task in list(self.tasks.values()):
                 if task.status not in FINAL_STATES:
                     self._runner.cancel(task)

@@ -319,8 +319,8 @@ class BlockProviderExecutor(ParslExecutor):
             # emitted under the lock, so that each block's events reach the sink in order
             provider = self._provider
             described = "" if provider is None else f"{type(provider).__name__} {getattr(provider, 'label', '')}"
-            channel = getattr(provider, "channel", None)
-            host = getattr(channel, "hostname", None) if channel is not None else "localhost"
+            channel = getattr(provider, "channel", None)  # cloud providers have none: no host to name
+            host = getattr(channel, "hostname", None) if channel is not None else None
             resources = getattr(provider, "resources", None) or {}
             for block_id, s in changed.items():
                 job_id = self.blocks_to_job_id.get(block_id)

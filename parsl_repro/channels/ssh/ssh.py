@@ -145,6 +145,7 @@ class SSHChannel(Channel, RepresentationMixin):
         self._script_dir_given = script_dir
         self._script_dir: str | None = None
         self._client: Any = None
+        self._refused: AuthException | BadHostKeyException | None = None
         self._sftp: Any = None
         self._home_dir: str | None = None
         self._lock = threading.RLock()
@@ -170,13 +171,22 @@ class SSHChannel(Channel, RepresentationMixin):
         transport.auth_none(self.username or getpass.getuser())
 
     def connect(self) -> None:
+        """Connect, unless connected. A refused login or an untrusted host key is remembered:
+        later calls raise it again at once, without another attempt (or another prompt), since
+        neither mends itself; a network failure is tried again next time."""
         with self._lock:
+            if self._refused is not None:
+                raise self._refused
             if self._client is not None and self._client.get_transport() is not None \
                     and self._client.get_transport().is_active():
                 return
             if self._client is not None:  # its connection died: start afresh
                 self._drop()
-            self._client = self._open()
+            try:
+                self._client = self._open()
+            except (AuthException, BadHostKeyException) as e:
+                self._refused = e
+                raise
 
     def _new_client(self) -> Any:
         """A ``paramiko.SSHClient`` that knows the trusted host keys and applies the policy."""

@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import posixpath
+import shlex
 import shutil
 import subprocess
 import threading
@@ -45,6 +46,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from parsl_repro import curvezmq
+from parsl_repro.errors import ConfigurationError
 from parsl_repro.executors.base import SUBMITTING
 from parsl_repro.executors.errors import BadStateException, InvalidResourceSpecification
 from parsl_repro.executors.high_throughput import protocol as p
@@ -52,6 +54,7 @@ from parsl_repro.executors.high_throughput.launch import (
     DEFAULT_INTERCHANGE_LAUNCH_CMD,
     DEFAULT_LAUNCH_CMD,
     INTERCHANGE_MODULE,
+    RemoteInterchange,
     interchange_command,
     interchange_settings,
     private_ipc_path,
@@ -152,6 +155,12 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         self.worker_port = worker_port
         self.worker_ports = worker_ports
         self.interchange_address = interchange_address
+        channel = getattr(provider, "channel", None)
+        if not encrypted and channel is not None and not getattr(channel, "is_local", True):
+            raise ConfigurationError(
+                f"HighThroughputExecutor {label}: field 'encrypted' must be True when the provider reaches its site "
+                f"through {type(channel).__name__}: the interchange then runs on {channel.hostname} and this "
+                f"process talks to it over TCP, which only CurveZMQ keeps others from joining")
         self.remote_dir: str | None = None  # set at start() when the interchange runs on the provider's channel
         self.remote_cert_dir: str | None = None
         self.interchange_bind_address = loopback_address
@@ -198,7 +207,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         self._shut_down = False
         self._ipc_dir: str | None = None
         self.worker_ipc: str | None = None
-        self._relay_thread: threading.Thread | None = None
+        self._remote: RemoteInterchange | None = None  # the interchange on a remote channel's host
 
     enable_mpi_mode: bool = False
     """MPI mode (as Parsl, a class attribute, on in ``MPIExecutor``): each task asks for nodes in
@@ -332,9 +341,23 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         self.remote_cert_dir = posixpath.join(self.remote_dir, "certificates")
         self.interchange_bind_address = self.interchange_address or host
         self.all_addresses = {self.address or self.interchange_bind_address}
-        self.interchange_proc, stream, self.worker_port, self._relay_thread = start_remote_interchange(
-            self, channel, remote_interchange_settings(self))
+        self._remote, stream, self.worker_port = start_remote_interchange(self, channel,
+                                                                          remote_interchange_settings(self))
+        self.interchange_proc = self._remote.proc
         return stream
+
+    def _forget_remote_keys(self) -> None:
+        """Delete the run's keys from the remote host once its interchange and pools are gone."""
+        channel = getattr(self.provider, "channel", None)
+        if channel is None or self.remote_cert_dir is None:
+            return
+        try:
+            code, _, err = channel.execute_wait(f"rm -rf {shlex.quote(self.remote_cert_dir)}", 30)
+        except Exception as e:  # the site may be gone by now; the keys are useless after this run anyway
+            code, err = -1, str(e)
+        if code != 0:
+            logger.warning("Could not delete the keys of %s in %s on %s: %s", self.label, self.remote_cert_dir,
+                           getattr(channel, "hostname", "?"), err.strip())
 
     def initialize_scaling(self) -> None:
         """Render the worker-pool command that each block runs (``{block_id}`` left to fill)."""
@@ -481,6 +504,9 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
             self._link.wake()  # the I/O thread sends what is queued and STOP, then reads the pools' last records
             thread.join(timeout)
         stop_interchange(proc, self.label, timeout)
+        if self._remote is not None:
+            self._remote.close()
+            self._forget_remote_keys()
         if self._ipc_dir is not None:
             shutil.rmtree(self._ipc_dir, ignore_errors=True)
         if thread is not None:

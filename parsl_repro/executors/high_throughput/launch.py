@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -248,30 +249,58 @@ def stop_interchange(proc: subprocess.Popen, label: str, timeout: float) -> None
         stdout.close()
 
 
-class _LineReader:
-    """Reads one line from a stream in a thread, so that the wait for it can time out."""
+READY_TAG = "PARSL_REPRO_INTERCHANGE_READY "
+"""How the remote interchange's answer starts, so that whatever ``worker_init`` or a login
+script prints on standard output is skipped."""
+
+
+class _ReadyReader:
+    """Reads the remote interchange's standard output in a thread until its tagged answer, so
+    that the wait for it can time out; keeps the other lines for the error message."""
 
     def __init__(self, stream: Any) -> None:
-        self.line: bytes = b""
-        self.error: BaseException | None = None
+        self.answer: dict[str, Any] | None = None
+        self.other: list[str] = []
         self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True, name="remote-interchange-start")
         self.thread.start()
 
     def _read(self, stream: Any) -> None:
         try:
-            self.line = stream.readline()
-        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
-            self.error = e
+            for raw in iter(stream.readline, b""):
+                line = raw.decode(errors="replace").rstrip("\n")
+                if line.startswith(READY_TAG):
+                    self.answer = json.loads(line[len(READY_TAG):])
+                    return
+                self.other = (self.other + [line])[-20:]
+        except Exception as e:  # noqa: BLE001 - the waiting thread reports that no answer came
+            self.other.append(f"({type(e).__name__}: {e})")
+
+
+class RemoteInterchange:
+    """What ``start_remote_interchange`` leaves running: the remote process, and the relay (with
+    its CurveZMQ context) that carries the link to it; ``close`` stops the relay."""
+
+    def __init__(self, proc: Any, relay: Any, context: Any, thread: threading.Thread) -> None:
+        self.proc, self.relay, self.context, self.thread = proc, relay, context, thread
+
+    def close(self, timeout: float = 2.0) -> None:
+        self.relay.stop.set()
+        self.thread.join(timeout)
+        self.context.destroy(linger=0)
 
 
 def start_remote_interchange(executor: HighThroughputExecutor, channel: Any,
-                             settings: dict[str, Any]) -> tuple[Any, p.FrameStream, int, threading.Thread]:
+                             settings: dict[str, Any]) -> tuple[RemoteInterchange, p.FrameStream, int]:
     """Start ``executor``'s interchange on ``channel``'s host and connect a relay to it.
 
-    Copies the certificates there first (into ``executor.remote_cert_dir``). Returns the remote
-    process (``poll``, ``wait``, ``terminate``: closing its input stops it), our end of the
-    link, the worker port it bound, and the relay's thread. Raises ``BadStateException`` naming
-    the host when the interchange does not start."""
+    Copies the certificates there first (into ``executor.remote_cert_dir``). The remote command
+    runs the provider's ``worker_init`` with its output sent to ``<remote_dir>/interchange.stderr``
+    (as is the interchange's standard error, so nothing there can fill the SSH session's window),
+    then the interchange, which answers one tagged line. Returns once the CurveZMQ handshake
+    with it has succeeded: the remote side (``proc``: ``poll``, ``wait``, ``terminate``, ``kill``;
+    closing its input stops it) with the relay, our end of the link, and the worker port it
+    bound. Raises ``BadStateException`` naming the host when it does not start or cannot be
+    reached, after stopping whatever did start."""
     import zmq
 
     from parsl_repro import curvezmq
@@ -279,36 +308,85 @@ def start_remote_interchange(executor: HighThroughputExecutor, channel: Any,
 
     remote_dir = executor.remote_dir
     assert remote_dir is not None
+    host = getattr(channel, "hostname", "?")
     channel.makedirs(remote_dir, 0o700, exist_ok=True)
     if executor.cert_dir is not None:
         for name in sorted(os.listdir(executor.cert_dir)):
             channel.push_file(os.path.join(executor.cert_dir, name), executor.remote_cert_dir)
-    worker_init = getattr(executor.provider, "worker_init", "") or ""
+    worker_init = (getattr(executor.provider, "worker_init", "") or "").strip()
     command = " ".join(shlex.quote(word) for word in remote_interchange_command(executor.interchange_launch_cmd))
-    proc = channel.execute_no_wait(f"{worker_init.strip()}\nexec {command}" if worker_init.strip() else
-                                   f"exec {command}")
-    proc.stdin.write((json.dumps(settings) + "\n").encode())
-    proc.stdin.flush()
-    reader = _LineReader(proc.stdout)
-    reader.thread.join(REMOTE_START_TIMEOUT)
-    host = getattr(channel, "hostname", "?")
-    if not reader.line:
+    stderr = shlex.quote(posixpath.join(remote_dir, "interchange.stderr"))
+    script = f"exec 2>>{stderr}\n" + (f"{{\n{worker_init}\n}} >&2\n" if worker_init else "") + f"exec {command}"
+    proc = channel.execute_no_wait(script)
+    context = zsock = None
+    try:
+        proc.stdin.write((json.dumps(settings) + "\n").encode())
+        proc.stdin.flush()
+        reader = _ReadyReader(proc.stdout)
+        reader.thread.join(REMOTE_START_TIMEOUT)
+        if reader.answer is None:
+            why = f"it did not answer within {REMOTE_START_TIMEOUT:.0f} s" if reader.thread.is_alive() else \
+                f"it exited with status {proc.poll()} before binding its ports"
+            said = "; it printed: " + " | ".join(reader.other[-5:]) if reader.other else ""
+            raise BadStateException(executor, RuntimeError(
+                f"the remote interchange of {executor.label} on {host} did not start: {why}{said}. Is parsl_repro "
+                f"installed there (on the PATH after the provider's worker_init)? See {stderr} and "
+                f"{posixpath.join(remote_dir, 'interchange.log')} on {host}"))
+        client_port = int(reader.answer["client_port"])
+        address = executor.interchange_address or host
+        context = curvezmq.ClientContext(executor.cert_dir)
+        zsock = context.socket(zmq.PAIR)
+        _connect_and_handshake(executor, zsock, f"tcp://{address}:{client_port}")
+        ours, theirs = socket.socketpair()
+        relay = Relay(ours, zsock, f"htex-relay-{executor.label}")
+        thread = relay.start()
+    except BaseException:
+        if zsock is not None:
+            zsock.close(linger=0)
+        if context is not None:
+            context.destroy(linger=0)
         proc.terminate()
-        why = f"it did not answer within {REMOTE_START_TIMEOUT:.0f} s" if reader.thread.is_alive() else \
-            f"it exited with status {proc.poll()} before binding its ports"
-        raise BadStateException(executor, RuntimeError(
-            f"the remote interchange of {executor.label} on {host} did not start: {why}; is parsl_repro installed "
-            f"there (after the provider's worker_init)? See {posixpath.join(remote_dir, 'interchange.log')} on {host}"))
-    reply = json.loads(reader.line)
-    ours, theirs = socket.socketpair()
-    context = curvezmq.ClientContext(executor.cert_dir)
-    zsock = context.socket(zmq.PAIR)
-    address = executor.interchange_address or host
-    zsock.connect(f"tcp://{address}:{int(reply['client_port'])}")
-    thread = Relay(ours, zsock, f"htex-relay-{executor.label}").start()
+        proc.kill()
+        raise
     logger.info("Remote interchange of %s started on %s: worker port %s, executor port %s", executor.label, host,
-                reply["worker_port"], reply["client_port"])
-    return proc, p.FrameStream(theirs), int(reply["worker_port"]), thread
+                reader.answer["worker_port"], client_port)
+    return RemoteInterchange(proc, relay, context, thread), p.FrameStream(theirs), int(reader.answer["worker_port"])
+
+
+HANDSHAKE_TIMEOUT = 30.0
+"""Seconds the CurveZMQ handshake with a remote interchange may take."""
+
+
+def _connect_and_handshake(executor: HighThroughputExecutor, zsock: Any, url: str) -> None:
+    """Connect ``zsock`` to ``url`` and wait until the CurveZMQ (or plain ZMTP) handshake has
+    succeeded; ``BadStateException`` naming the address when it fails or does not come (a
+    firewall between here and the login node, a wrong ``interchange_address``)."""
+    import zmq
+    from zmq.utils.monitor import recv_monitor_message
+
+    wanted = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH | \
+        zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    monitor = zsock.get_monitor_socket(wanted)
+    try:
+        zsock.connect(url)
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not monitor.poll(left * 1000):
+                raise BadStateException(executor, RuntimeError(
+                    f"could not reach the remote interchange of {executor.label} at {url} within "
+                    f"{HANDSHAKE_TIMEOUT:.0f} s: this machine must reach that address and port directly (set "
+                    f"interchange_address, and fix the port with worker_ports=(worker port, executor port) "
+                    f"if a firewall is in the way)"))
+            event = recv_monitor_message(monitor)["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                return
+            raise BadStateException(executor, RuntimeError(
+                f"the CurveZMQ handshake with the remote interchange of {executor.label} at {url} failed "
+                f"(event {event}): the keys there are not this run's"))
+    finally:
+        zsock.disable_monitor()
+        monitor.close(linger=0)
 
 
 def remote_interchange_command(launch_cmd: Sequence[str]) -> list[str]:

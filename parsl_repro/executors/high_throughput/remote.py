@@ -5,8 +5,8 @@ this there, on the login node, over that channel. It reads the interchange's set
 JSON line on standard input, as the local interchange does, plus where to bind the executor's
 port (``client_bind_address``, ``client_port`` or ``interchange_port_range``); it runs the
 interchange in this process with a socket pair as its client link and a ``relay.Relay`` between
-that pair and a CurveZMQ ``PAIR`` socket bound for the executor. It answers one JSON line on
-standard output, ``{"worker_port": ..., "client_port": ...}``, then serves until its standard
+that pair and a CurveZMQ ``PAIR`` socket bound for the executor. It answers one line on
+standard output, ``launch.READY_TAG`` and ``{"worker_port": ..., "client_port": ...}``, then serves until its standard
 input closes (the SSH session ended: the executor stopped, or the connection died) or SIGTERM.
 
 Only a client holding the run's client key (pushed with the certificates over the channel)
@@ -26,6 +26,7 @@ import zmq
 
 from parsl_repro import curvezmq
 from parsl_repro.executors.high_throughput import interchange as ix
+from parsl_repro.executors.high_throughput.launch import READY_TAG
 from parsl_repro.executors.high_throughput.relay import Relay
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ def main() -> int:
         interchange.stopping = True
 
     signal.signal(signal.SIGTERM, stop)
-    sys.stdout.write(json.dumps({"worker_port": interchange.worker_port, "client_port": client_port}) + "\n")
+    sys.stdout.write(READY_TAG + json.dumps({"worker_port": interchange.worker_port, "client_port": client_port})
+                     + "\n")
     sys.stdout.flush()
     logger.info("Remote interchange serving: worker port %s, executor port %s", interchange.worker_port, client_port)
     code = 0

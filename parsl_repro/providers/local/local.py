@@ -114,8 +114,10 @@ class LocalProvider(ExecutionProvider, RepresentationMixin):
                                   "<run_dir>/submit_scripts; set it yourself when using a provider alone")
         job_name = f"{job_name}.{time.time()}"
         script_path = os.path.abspath(os.path.join(self.script_dir, f"{job_name}.sh"))
+        # the launcher's files go where the block runs: the channel's script_dir on a remote host
+        block_dir = self.script_dir if self.channel.is_local else self.channel.script_dir
         script = (f"{self.worker_init}\nexport JOBNAME={job_name}\n"
-                  + self.launcher(command, tasks_per_node, self.nodes_per_block, self.script_dir))
+                  + self.launcher(command, tasks_per_node, self.nodes_per_block, block_dir))
         try:
             os.makedirs(self.script_dir, exist_ok=True)
             with open(script_path, "w") as f:
@@ -196,10 +198,17 @@ class LocalProvider(ExecutionProvider, RepresentationMixin):
                         stdout_path=record["script_path"] + ".out", stderr_path=record["script_path"] + ".err")
 
     def _cancel_remote(self, job_ids: Sequence[Any]) -> list[bool]:
+        """SIGTERM each block's process group on the host, and SIGKILL it ``CANCEL_GRACE``
+        seconds later from there (in the background), for blocks that ignore SIGTERM."""
         with self._lock:
             for job_id in job_ids:
-                self.resources[str(job_id)]["cancelled"] = True
-        kills = "; ".join(f"kill -TERM -- -{int(job_id)} 2>/dev/null; echo {int(job_id)} $?" for job_id in job_ids)
+                record = self.resources.get(str(job_id))
+                if record is not None:
+                    record["cancelled"] = True
+        grace = self.CANCEL_GRACE + 1
+        kills = "; ".join(f"kill -TERM -- -{int(job_id)} 2>/dev/null; echo {int(job_id)} $?; "
+                          f"(sleep {grace}; kill -KILL -- -{int(job_id)}) >/dev/null 2>&1 < /dev/null &"
+                          for job_id in job_ids)
         code, out, err = self.channel.execute_wait(kills, self.cmd_timeout)
         if code != 0:
             logger.error("Cancelling blocks %s on %s failed: %s", list(job_ids), self.channel.hostname, err.strip())
