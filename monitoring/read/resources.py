@@ -101,6 +101,10 @@ class BlockLife:
     block_id: str
     job_id: str | None
     segments: list[tuple[str, datetime.datetime, datetime.datetime | None]]
+    provider: str | None = None  # "SlurmProvider slurm": the provider's class and label
+    host: str | None = None  # where its scheduler commands ran (a channel's host)
+    script_sha256: str | None = None  # of the submit script the job ran
+    message: str | None = None  # the provider's last word on it (why it failed, say)
 
     @property
     def last(self) -> str:
@@ -520,7 +524,8 @@ def _blocks(conn: Any, run_id: str) -> tuple[list[BlockLife], int]:
         select(b.executor_label, b.block_id).where(b.run_id == run_id)
         .group_by(b.executor_label, b.block_id).subquery())).scalar_one()
     events = rows(conn.execute(
-        select(b.executor_label, b.block_id, b.timestamp, b.job_id, b.status).where(b.run_id == run_id)
+        select(b.executor_label, b.block_id, b.timestamp, b.job_id, b.status, b.provider, b.host, b.script_sha256,
+               b.message).where(b.run_id == run_id)
         .order_by(b.executor_label, b.block_id, b.timestamp).limit(BLOCK_EVENT_LIMIT)))
     lives: dict[tuple[str, str], BlockLife] = {}
     for event in events:
@@ -528,6 +533,9 @@ def _blocks(conn: Any, run_id: str) -> tuple[list[BlockLife], int]:
         life = lives.get(key)
         if life is None:
             life = lives[key] = BlockLife(key[0], key[1], event["job_id"], [])
+        for known in ("provider", "host", "script_sha256", "message"):
+            if event[known]:
+                setattr(life, known, event[known])
         if life.segments:
             status, start, _ = life.segments[-1]
             if status == event["status"]:

@@ -62,6 +62,10 @@ def test_the_block_life_cycle_goes_from_pending_to_running(sqlite_store, dashboa
     assert len(blocks) == 1 and blocks[0]["executor"] == "htex"
     assert blocks[0]["states"] == " → ".join(recorded)
     assert blocks[0]["states"].startswith("PENDING → RUNNING")
+    (provider, host, digest), = store_rows(
+        engine, "SELECT DISTINCT provider, host, script_sha256 FROM block WHERE run_id = :r", r=sqlite_store.htex)
+    assert (blocks[0]["provider"], blocks[0]["host"]) == (provider, host) == ("LocalProvider local", "localhost")
+    assert blocks[0]["script"] == digest[:12]
     drawn = {item["name"] for item in figure_data(page, "resources-blocks")}
     assert {"PENDING", "RUNNING"} <= drawn
 

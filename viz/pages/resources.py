@@ -357,10 +357,15 @@ def _blocks_part(data: Resources) -> list[Any]:
     items = []
     for life in data.blocks[:BLOCKS_DRAWN]:
         items.append({"executor": life.executor, "block_id": life.block_id, "job_id": life.job_id,
+                      "provider": life.provider, "host": life.host,
+                      "script": life.script_sha256[:12] if life.script_sha256 else None,
                       "states": " → ".join(status for status, _, _ in life.segments),
-                      "started": life.segments[0][1], "last_change": life.segments[-1][1], "last": life.last})
-    columns = [("executor", "Executor"), ("block_id", "Block"), ("job_id", "Job"), ("states", "Life cycle"),
-               ("started", "First state at"), ("last_change", "Last change at"), ("last", "Latest state")]
+                      "started": life.segments[0][1], "last_change": life.segments[-1][1], "last": life.last,
+                      "message": life.message})
+    columns = [("executor", "Executor"), ("block_id", "Block"), ("job_id", "Job"), ("provider", "Provider"),
+               ("host", "Host"), ("script", "Script sha256"), ("states", "Life cycle"),
+               ("started", "First state at"), ("last_change", "Last change at"), ("last", "Latest state"),
+               ("message", "Message")]
     return [_graph("resources-blocks", figure_blocks(data)),
             table(columns, items, table_id="resources-block-table",
                   formats={"started": fmt_time, "last_change": fmt_time}),
