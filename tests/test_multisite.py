@@ -42,6 +42,29 @@ def double(x):
     return 2 * x, os.environ.get("JOBNAME", "")  # the block's script exports its job name
 
 
+def _only_this_runs_keys_get_through(executor, tmp_path):
+    """The remote interchange's TCP port is CurveZMQ: a client with other keys, or none, fails
+    the handshake there (and so never reaches the link)."""
+    import zmq
+
+    from parsl_repro import curvezmq
+    from parsl_repro.executors.high_throughput.launch import _connect_and_handshake
+
+    other_keys = curvezmq.create_certificates(tmp_path / "intruder")
+    for cert_dir in (other_keys, None, executor.cert_dir):  # the last: the run's own keys do get through
+        context = curvezmq.ClientContext(cert_dir)
+        sock = context.socket(zmq.PAIR)
+        try:
+            if cert_dir == executor.cert_dir:
+                _connect_and_handshake(executor, sock, executor._remote.url)
+            else:
+                with pytest.raises(BadStateException, match="handshake"):
+                    _connect_and_handshake(executor, sock, executor._remote.url)
+        finally:
+            sock.close(linger=0)
+            context.destroy(linger=0)
+
+
 def _blocks(run_dir):
     db = sqlite3.connect(os.path.join(os.path.dirname(run_dir), "provenance.db"))
     try:
@@ -66,6 +89,8 @@ def test_an_interchange_started_over_ssh_serves_pools_started_over_ssh(sshd, tmp
         assert [r[0] for r in results] == [2 * i for i in range(10)]
         assert all(job.startswith("parsl.site.block-0.") for _, job in results)  # run by the SSH-started block
         assert executor.interchange_proc.pid == "remote" and executor._remote.thread.is_alive()
+        _only_this_runs_keys_get_through(executor, tmp_path)
+        assert double(21).result(timeout=60)[0] == 42  # the link is untouched by those attempts
         remote_dir = executor.remote_dir
         run_dir = dfk.run_dir
         certificates = os.path.join(remote_dir, "certificates")

@@ -70,13 +70,73 @@ def _host_key_name(hostname: str, port: int) -> str:
     return hostname if port == 22 else f"[{hostname}]:{port}"
 
 
+class _SessionInput:
+    """A remote command's standard input: writes go straight to the session; ``close`` (once)
+    sends end of file. (paramiko's buffered stdin file flushes again when garbage collected
+    after its session closed, and complains.)"""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.session.sendall(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                self.session.shutdown_write()
+            except (OSError, EOFError):
+                pass
+
+
+class _SessionOutput:
+    """A remote command's standard output, read straight from the session: ``readline``,
+    ``read`` and ``close`` (paramiko's buffered file objects end up in reference cycles, whose
+    collection makes them flush into an already closed buffer)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.buffer = bytearray()
+        self.closed = False
+
+    def _fill(self) -> bool:
+        data = self.session.recv(1 << 16)
+        self.buffer += data
+        return bool(data)
+
+    def readline(self) -> bytes:
+        while b"\n" not in self.buffer and not self.closed and self._fill():
+            pass
+        end = self.buffer.find(b"\n") + 1 or len(self.buffer)
+        line = bytes(self.buffer[:end])
+        del self.buffer[:end]
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        while (size < 0 or len(self.buffer) < size) and not self.closed and self._fill():
+            pass
+        size = len(self.buffer) if size < 0 else min(size, len(self.buffer))
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class _RemoteProcess:
     """A command started with ``SSHChannel.execute_no_wait``: a paramiko session channel."""
 
     def __init__(self, session: Any) -> None:
         self.session = session
-        self.stdin = cast(IO[bytes], session.makefile_stdin("wb"))
-        self.stdout = cast(IO[bytes], session.makefile("rb"))
+        self.stdin = cast(IO[bytes], _SessionInput(session))
+        self.stdout = cast(IO[bytes], _SessionOutput(session))
         self.pid = "remote"
 
     def poll(self) -> int | None:
@@ -88,10 +148,7 @@ class _RemoteProcess:
         return self.session.recv_exit_status()
 
     def terminate(self) -> None:
-        try:
-            self.session.shutdown_write()  # end of its input: our remote commands stop on it
-        except (OSError, EOFError):
-            pass
+        self.stdin.close()  # end of its input: our remote commands stop on it
 
     def kill(self) -> None:
         """Close the session (sshd hangs up on the command)."""

@@ -280,8 +280,9 @@ class RemoteInterchange:
     """What ``start_remote_interchange`` leaves running: the remote process, and the relay (with
     its CurveZMQ context) that carries the link to it; ``close`` stops the relay."""
 
-    def __init__(self, proc: Any, relay: Any, context: Any, thread: threading.Thread) -> None:
+    def __init__(self, proc: Any, relay: Any, context: Any, thread: threading.Thread, url: str) -> None:
         self.proc, self.relay, self.context, self.thread = proc, relay, context, thread
+        self.url = url  # where the executor's relay connected: tcp://interchange_address:port
 
     def close(self, timeout: float = 2.0) -> None:
         self.relay.stop.set()
@@ -336,7 +337,8 @@ def start_remote_interchange(executor: HighThroughputExecutor, channel: Any,
         address = executor.interchange_address or host
         context = curvezmq.ClientContext(executor.cert_dir)
         zsock = context.socket(zmq.PAIR)
-        _connect_and_handshake(executor, zsock, f"tcp://{address}:{client_port}")
+        url = f"tcp://{address}:{client_port}"
+        _connect_and_handshake(executor, zsock, url)
         ours, theirs = socket.socketpair()
         relay = Relay(ours, zsock, f"htex-relay-{executor.label}")
         thread = relay.start()
@@ -350,7 +352,8 @@ def start_remote_interchange(executor: HighThroughputExecutor, channel: Any,
         raise
     logger.info("Remote interchange of %s started on %s: worker port %s, executor port %s", executor.label, host,
                 reader.answer["worker_port"], client_port)
-    return RemoteInterchange(proc, relay, context, thread), p.FrameStream(theirs), int(reader.answer["worker_port"])
+    return RemoteInterchange(proc, relay, context, thread, url), p.FrameStream(theirs), \
+        int(reader.answer["worker_port"])
 
 
 HANDSHAKE_TIMEOUT = 30.0
