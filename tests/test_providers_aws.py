@@ -249,3 +249,18 @@ def test_no_more_instances_than_max_blocks_times_nodes_per_block(ec2, tmp_path):
     provider.submit("true", 1)
     with pytest.raises(SubmitException, match="the most allowed"):
         provider.submit("true", 1)
+
+
+def test_instances_that_ended_by_themselves_do_not_count_against_max_blocks(ec2, tmp_path):
+    """What the user data's shutdown does, played by the test: the only allowed instance
+    terminates, and a new block may start, even before any status poll has seen it end; a
+    running one still counts."""
+    provider = _provider(tmp_path, max_blocks=1)
+    first = provider.submit("true", 1)
+    ec2.terminate_instances(InstanceIds=[first])
+    second = provider.submit("true", 1)
+
+    assert provider.resources[first]["status"].state is JobState.COMPLETED
+    assert _instance(ec2, second)["State"]["Name"] == "running"
+    with pytest.raises(SubmitException, match="1 instances of this provider have not ended"):
+        provider.submit("true", 1)

@@ -1,11 +1,14 @@
 """PBSProProvider, TorqueProvider, CondorProvider, LSFProvider and CobaltProvider against
-stand-ins of their schedulers' command-line tools.
+stand-ins of their schedulers' command-line tools; SlurmProvider and GridEngineProvider too, for
+what their real-server tests (tests/test_providers_slurm.py, tests/test_providers_gridengine.py)
+cannot reach: a remote channel, a missing command, cancel's bookkeeping, a transient state.
 
-None of these schedulers can run here (no PBS, Torque, HTCondor, LSF or Cobalt server is
-installable in this environment), so each test puts small executable fakes of ``qsub``,
-``qstat``, ``qdel``, ``condor_submit``, ``condor_q``, ``condor_rm``, ``bsub``, ``bjobs`` and
-``bkill`` first on PATH. A fake records its argv and standard input and prints output captured
-from the real scheduler (``tests/data/schedulers/``, each file with a one-line source note), so
+PBS, Torque, HTCondor, LSF and Cobalt cannot run here (no server of theirs is installable in
+this environment), so each test puts small executable fakes of ``qsub``, ``qstat``, ``qdel``,
+``condor_submit``, ``condor_q``, ``condor_rm``, ``bsub``, ``bjobs``, ``bkill``, ``sbatch`` and
+``scancel`` first on PATH. A fake records its argv and standard input and prints output captured
+from the real scheduler (``tests/data/schedulers/``, each file with a one-line source note; the
+one-line answers of ``sbatch`` and Grid Engine's ``qsub -terse`` are written in the tests), so
 the providers are exercised through the same shell, channel and parsing as on a real cluster;
 what is not exercised is the scheduler's own behaviour (that it accepts the script we write).
 """
@@ -23,15 +26,18 @@ import pytest
 from parsl_repro.channels.local.local import LocalChannel
 from parsl_repro.errors import ConfigurationError
 from parsl_repro.jobs.states import JobState
-from parsl_repro.launchers import AprunLauncher, WrappedLauncher
+from parsl_repro.launchers import AprunLauncher, SrunLauncher, WrappedLauncher
 from parsl_repro.providers import (
     CobaltProvider,
     CondorProvider,
+    GridEngineProvider,
     LSFProvider,
     PBSProProvider,
+    SlurmProvider,
     TorqueProvider,
 )
 from parsl_repro.providers.errors import SubmitException
+from parsl_repro.providers.grid_engine.grid_engine import qstat_xml_states
 
 DATA = Path(__file__).parent / "data" / "schedulers"
 
@@ -279,6 +285,9 @@ queue
     record = provider.resources[job_id]
     assert record["job_stdout_path"] == f"{script_dir}/{job_name}.stdout"
     assert record["job_script_sha256"] == hashlib.sha256(Path(job_script).read_bytes()).hexdigest()
+    assert record["submit_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    assert record["script_sha256"] == hashlib.sha256(text.encode() + Path(job_script).read_bytes()).hexdigest()
+    assert record["cluster_job_ids"] == [job_id]
     assert provider.environment == {"GREETING": "it's \"fine\""}  # the user's dict is not rewritten
 
 
@@ -328,25 +337,118 @@ class _HostDirChannel(LocalChannel):
         return False
 
 
-@pytest.mark.parametrize("make_provider, submit_command, answer", [
-    (lambda channel: PBSProProvider(channel=channel), "qsub", "pbspro_qsub.out"),
-    (lambda channel: CondorProvider(channel=channel), "condor_submit", "condor_submit.out"),
-])
-def test_scripts_and_output_paths_are_the_scheduler_hosts(sched, tmp_path, make_provider, submit_command, answer):
+SUBMIT_ANSWERS = {
+    "slurm": (SlurmProvider, "sbatch", "Submitted batch job 77\n"),
+    "torque": (TorqueProvider, "qsub", sample("torque_qsub.out")),
+    "pbspro": (PBSProProvider, "qsub", sample("pbspro_qsub.out")),
+    "lsf": (LSFProvider, "bsub", sample("lsf_bsub.out")),
+    "cobalt": (CobaltProvider, "qsub", sample("cobalt_qsub.out")),
+    "condor": (CondorProvider, "condor_submit", sample("condor_submit.out")),
+    "gridengine": (GridEngineProvider, "qsub", "77\n"),  # qsub -terse: the job id alone
+}
+"""Per provider: its class, its submit command and an answer naming one job. Slurm's and Grid
+Engine's are the answers their real servers give in tests/test_providers_slurm.py and
+tests/test_providers_gridengine.py."""
+
+
+def remote(cls, tmp_path, **kwargs):
+    """``cls`` ready to submit through a channel whose host directory is ``tmp_path/on_host``."""
+    return ready(cls(channel=_HostDirChannel(script_dir=str(tmp_path / "on_host")), **kwargs), tmp_path)
+
+
+@pytest.mark.parametrize("case", sorted(SUBMIT_ANSWERS))
+def test_scripts_and_output_paths_are_the_scheduler_hosts(sched, tmp_path, case):
     """Stand-in submit command with a channel whose host directory differs from script_dir (no
-    remote host here): the submit command gets the host's copy, and the output paths in the
-    script and in resources are the host's."""
-    sched.answer(submit_command, stdout=sample(answer))
+    remote host here), and SrunLauncher, whose text names the directory its command file goes
+    to: every file put on the host names the host's directory and never the local run
+    directory; the submit command gets the host's copy; the local copies stay; the recorded
+    output paths are the host's, and the status names no file this process would open."""
+    cls, command, answer = SUBMIT_ANSWERS[case]
+    sched.answer(command, stdout=answer)
     host_dir = tmp_path / "on_host"
-    provider = ready(make_provider(_HostDirChannel(script_dir=str(host_dir))), tmp_path)
+    provider = remote(cls, tmp_path, launcher=SrunLauncher())
     job_id = provider.submit("worker.sh", tasks_per_node=1)
 
     [[_, *_, submitted]] = sched.calls
     assert os.path.dirname(submitted) == str(host_dir)
-    text = Path(submitted).read_text()
-    assert text == (Path(provider.script_dir) / os.path.basename(submitted)).read_text()  # the local copy stays
-    assert provider.resources[job_id]["job_stdout_path"].startswith(str(host_dir) + "/")
-    assert f"{host_dir}/" in text and provider.script_dir not in text
+    pushed = sorted(host_dir.iterdir())
+    assert pushed and all(path.read_text() == (Path(provider.script_dir) / path.name).read_text() for path in pushed)
+    assert all(provider.script_dir not in path.read_text() for path in pushed)
+    assert any(f'SCRIPT_DIR="{host_dir}"' in path.read_text() for path in pushed)  # the launcher's command file
+    record = provider.resources[job_id]
+    assert record["job_stdout_path"].startswith(f"{host_dir}/") and record["job_stderr_path"].startswith(f"{host_dir}/")
+    assert (record["status"].stdout_path, record["status"].stderr_path) == (None, None)
+
+
+def test_a_failed_remote_block_s_output_is_pulled_into_the_local_script_dir(sched, tmp_path):
+    """Stand-in bsub and bjobs (no LSF here), channel whose host is another directory: when the
+    block fails, both output files are copied from the host into script_dir and the status
+    names the copies, which the executor's error handler can read; the record keeps the host's
+    paths."""
+    sched.answer("bsub", stdout=sample("lsf_bsub.out"))
+    provider = remote(LSFProvider, tmp_path, launcher=WrappedLauncher("env"))
+    job_id = provider.submit("worker.sh", tasks_per_node=1)
+    record = provider.resources[job_id]
+    Path(record["job_stdout_path"]).write_text("worker pool starting\n")  # what the job wrote on the host
+    Path(record["job_stderr_path"]).write_text("ModuleNotFoundError: No module named 'parsl_repro'\n")
+
+    sched.answer("bjobs", stdout=f"{job_id} RUN\n")
+    assert provider.status([job_id])[0].stdout_path is None  # running: nothing to read yet
+    sched.answer("bjobs", stdout=f"{job_id} EXIT\n")
+    [status] = provider.status([job_id])
+
+    assert status.state is JobState.FAILED
+    assert os.path.dirname(status.stdout_path) == provider.script_dir
+    assert os.path.dirname(status.stderr_path) == provider.script_dir
+    assert status.stdout == "worker pool starting\n" and "ModuleNotFoundError" in status.stderr_summary
+    assert record["job_stdout_path"].startswith(str(tmp_path / "on_host"))
+
+
+@pytest.mark.parametrize("lsf_state, state", [("DONE", JobState.COMPLETED), ("EXIT", JobState.FAILED)])
+def test_a_remote_block_s_output_is_not_named_unless_pulled(sched, tmp_path, caplog, lsf_state, state):
+    """Stand-in bsub/bjobs, channel whose host is another directory: a completed block's output
+    is not copied, and a failed block that wrote no output (it never started) gets no paths;
+    neither case names a host path."""
+    sched.answer("bsub", stdout=sample("lsf_bsub.out"))
+    provider = remote(LSFProvider, tmp_path, launcher=WrappedLauncher("env"))
+    job_id = provider.submit("worker.sh", tasks_per_node=1)
+    sched.answer("bjobs", stdout=f"{job_id} {lsf_state}\n")
+    with caplog.at_level(logging.DEBUG, logger="parsl_repro.providers.cluster_provider"):
+        [status] = provider.status([job_id])
+    assert status.state is state
+    assert (status.stdout_path, status.stderr_path) == (None, None)
+    assert not list(Path(provider.script_dir).glob("*.stdout"))
+    assert any("Could not copy job output" in r.getMessage() for r in caplog.records) == (state is JobState.FAILED)
+
+
+def test_condor_sends_input_files_through_a_remote_channel(sched, tmp_path):
+    """Stand-in condor_submit, channel whose host is another directory: each local input file is
+    copied to a directory of the block's on the host, and the submit description names those
+    copies; a URL is left for HTCondor to fetch."""
+    sched.answer("condor_submit", stdout=sample("condor_submit.out"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in.txt").write_text("input\n")
+    provider = remote(CondorProvider, tmp_path, transfer_input_files=[str(tmp_path / "data" / "in.txt"),
+                                                                      "https://example.org/table.csv"])
+    provider.submit("worker.sh", tasks_per_node=1)
+
+    [[_, submitted]] = sched.calls
+    [listed] = [line for line in Path(submitted).read_text().splitlines() if line.startswith("transfer_input_files")]
+    job_script, input_copy, url = listed.split("=", 1)[1].strip().split(",")
+    assert job_script.startswith(str(tmp_path / "on_host") + "/") and url == "https://example.org/table.csv"
+    assert os.path.dirname(os.path.dirname(input_copy)) == str(tmp_path / "on_host")
+    assert Path(input_copy).read_text() == "input\n"
+
+
+def test_condor_refuses_a_directory_input_through_a_remote_channel(sched, tmp_path):
+    """No scheduler involved: a channel copies files only, so a directory in
+    transfer_input_files cannot reach a remote host; the error names it before anything is
+    submitted."""
+    sched.answer("condor_submit", stdout=sample("condor_submit.out"))
+    provider = remote(CondorProvider, tmp_path, transfer_input_files=[str(tmp_path)])
+    with pytest.raises(SubmitException, match="is not a file on this machine"):
+        provider.submit("worker.sh", tasks_per_node=1)
+    assert sched.calls == [] and provider.resources == {}
 
 
 # --- states --------------------------------------------------------------------------------------
@@ -366,6 +468,7 @@ LSF_STATES = {"9148559": JobState.RUNNING, "9148560": JobState.PENDING, "9148561
               "9148565": JobState.CANCELLED}
 COBALT_STATES = {"348463": JobState.PENDING, "348464": JobState.PENDING, "348465": JobState.RUNNING,
                  "348466": JobState.COMPLETED, "348467": JobState.COMPLETED}
+GRIDENGINE_STATES = {"1": JobState.RUNNING, "2": JobState.RUNNING, "3": JobState.PENDING}
 
 STATUS_CASES = {
     "torque": (TorqueProvider, "qstat", "torque_qstat.out", TORQUE_STATES, lambda ids: ["qstat", *ids]),
@@ -377,6 +480,8 @@ STATUS_CASES = {
             lambda ids: ["bjobs", "-noheader", "-o", "jobid stat", *ids]),
     "cobalt": (CobaltProvider, "qstat", "cobalt_qstat.out", COBALT_STATES,
                lambda ids: ["qstat", "-u", os.environ["USER"]]),
+    "gridengine": (GridEngineProvider, "qstat", "gridengine_qstat.xml", GRIDENGINE_STATES,
+                   lambda ids: ["qstat", "-xml"]),
 }
 
 
@@ -401,6 +506,18 @@ def test_every_scheduler_state_maps_through_the_table(sched, monkeypatch, case):
     assert {job_id: s.state for job_id, s in zip(expected, statuses, strict=True)} == expected
     assert statuses[0].stdout_path == f"/out/{next(iter(expected))}.stdout"
     assert sched.calls == [argv(list(expected))]
+
+
+def test_grid_engine_transferring_state_t_is_running_not_failed(sched):
+    """Captured ``qstat -xml`` of the test cell, one job's state set to ``t`` (Grid Engine shows
+    it only for a moment while starting the job, so the real-server test cannot be sure to see
+    it): the parser reads it, and the block is RUNNING, not FAILED (terminal, and lost)."""
+    assert qstat_xml_states(sample("gridengine_qstat.xml")) == {"1": "r", "2": "t", "3": "qw"}
+    sched.answer("qstat", stdout=sample("gridengine_qstat.xml"))
+    provider = recorded(GridEngineProvider(), ["2", "4"])
+    transferring, ended = provider.status(["2", "4"])
+    assert transferring.state is JobState.RUNNING and not transferring.terminal
+    assert ended.state is JobState.COMPLETED and "no longer lists" in ended.message
 
 
 def test_terminal_jobs_are_not_asked_about_again(sched):
@@ -466,6 +583,8 @@ def test_a_failed_status_query_keeps_the_states_and_warns(sched, monkeypatch, ca
     (LSFProvider, "bjobs", "7 ZOMBI\n", "7", "'ZOMBI'"),
     (CobaltProvider, "qstat", "JobID User WallTime Nodes State Location\n====\n7 u 00:10:00 1 user_hold None\n",
      "7", "'user_hold'"),
+    (GridEngineProvider, "qstat", "<job_info><queue_info><job_list><JB_job_number>7</JB_job_number>"
+                                  "<state>Rq</state></job_list></queue_info></job_info>", "7", "'rq'"),
 ])
 def test_an_unknown_scheduler_state_is_unknown_with_a_warning(sched, caplog, cls, command, stdout, job_id, shown):
     """Stand-in status command reporting a state missing from the table (no scheduler here)."""
@@ -486,21 +605,43 @@ def test_an_unknown_scheduler_state_is_unknown_with_a_warning(sched, caplog, cls
                                                 ["condor_rm", "-forcex", "118908.0", "118909.0"]]),
     (LSFProvider, ["9148559", "9148560"], [["bkill", "9148559", "9148560"]]),
     (CobaltProvider, ["348463", "348464"], [["qdel", "348463", "348464"]]),
+    (SlurmProvider, ["4001", "4002"], [["scancel", "4001", "4002"]]),
+    (GridEngineProvider, ["5", "6"], [["qdel", "5", "6"]]),
 ])
 def test_cancel_runs_the_schedulers_cancel_command(sched, cls, job_ids, argv):
     """Stand-in cancel command (no scheduler here): one call naming every job; accepted, the
-    jobs are CANCELLED; refused, cancel answers False and the states stay."""
+    jobs are CANCELLED and keep their output paths; refused, cancel answers False and the
+    states stay."""
     command = argv[0][0]
     sched.answer(command, exit_code=0)
     provider = recorded(cls(), job_ids)
     assert provider.cancel(job_ids) == [True, True]
     assert sched.calls == argv
     assert [provider.resources[j]["status"].state for j in job_ids] == [JobState.CANCELLED] * 2
+    assert [provider.resources[j]["status"].stdout_path for j in job_ids] == [f"/out/{j}.stdout" for j in job_ids]
 
     refused = recorded(cls(), job_ids)
     sched.answer(command, stderr="qdel: Unauthorized Request\n", exit_code=159)
     assert refused.cancel(job_ids) == [False, False]
     assert [refused.resources[j]["status"].state for j in job_ids] == [JobState.PENDING] * 2
+
+
+def test_cancelling_a_condor_block_removes_every_job_its_submission_queued(sched, tmp_path, caplog):
+    """Stand-in condor_submit answering that scheduler_options queued three jobs (no HTCondor
+    here): the block is one job id, a warning says so, and cancelling the block removes all
+    three, so none outlives the run."""
+    sched.answer("condor_submit", stdout="Submitting job(s)...\n3 job(s) submitted to cluster 5120.\n")
+    provider = ready(CondorProvider(scheduler_options="queue 2"), tmp_path)
+    with caplog.at_level(logging.WARNING):
+        job_id = provider.submit("worker.sh", tasks_per_node=1)
+    assert job_id == "5120.0" and list(provider.resources) == ["5120.0"]
+    assert any("queued 3 jobs" in r.getMessage() for r in caplog.records)
+
+    sched.answer("condor_rm")
+    assert provider.cancel([job_id]) == [True]
+    assert sched.calls[1:] == [["condor_rm", "5120.0", "5120.1", "5120.2"],
+                               ["condor_rm", "-forcex", "5120.0", "5120.1", "5120.2"]]
+    assert provider.resources[job_id]["status"].state is JobState.CANCELLED
 
 
 # --- failures at submit --------------------------------------------------------------------------
@@ -511,6 +652,9 @@ def test_cancel_runs_the_schedulers_cancel_command(sched, cls, job_ids, argv):
     (CondorProvider, "condor_submit", "ERROR: Can't find address of local schedd\n", 1),
     (LSFProvider, "bsub", "debugq: No such queue. Job not submitted.\n", 255),
     (CobaltProvider, "qsub", "Command failed: queue debugq not found\n", 1),
+    (SlurmProvider, "sbatch", "sbatch: error: Batch job submission failed: Invalid partition name specified\n", 1),
+    (GridEngineProvider, "qsub", 'Unable to run job: Job was rejected because job requests unknown queue "debugq".\n'
+                                 "Exiting.\n", 1),
 ])
 def test_a_rejected_submission_raises_with_the_schedulers_message(sched, tmp_path, cls, command, stderr, exit_code):
     """Stand-in submit command that refuses the job as the real one does for an unknown queue
@@ -530,6 +674,8 @@ def test_a_rejected_submission_raises_with_the_schedulers_message(sched, tmp_pat
     (CondorProvider, "condor_submit", "Submitting job(s).\n"),
     (LSFProvider, "bsub", "Request aborted by esub.\n"),
     (CobaltProvider, "qsub", "Job routed to queue \"debug-cache-quad\".\n"),
+    (SlurmProvider, "sbatch", "sbatch: Submitted to the void\n"),
+    (GridEngineProvider, "qsub", ""),
 ])
 def test_a_submission_answer_without_a_job_id_raises(sched, tmp_path, cls, command, stdout):
     """Stand-in submit command that exits 0 but names no job (no scheduler here)."""
@@ -542,7 +688,7 @@ def test_a_submission_answer_without_a_job_id_raises(sched, tmp_path, cls, comma
 
 @pytest.mark.parametrize("cls, command", [
     (TorqueProvider, "qsub"), (PBSProProvider, "qsub"), (CondorProvider, "condor_submit"), (LSFProvider, "bsub"),
-    (CobaltProvider, "qsub"),
+    (CobaltProvider, "qsub"), (SlurmProvider, "sbatch"), (GridEngineProvider, "qsub"),
 ])
 def test_a_missing_scheduler_command_is_a_clear_submit_error(tmp_path, monkeypatch, cls, command):
     """An empty directory as the whole PATH stands in for a machine without the scheduler's
@@ -553,10 +699,20 @@ def test_a_missing_scheduler_command_is_a_clear_submit_error(tmp_path, monkeypat
     provider = ready(cls(), tmp_path)
     with pytest.raises(SubmitException, match=f"{command} was not found on localhost") as raised:
         provider.submit("worker.sh", tasks_per_node=1)
-    assert raised.value.retcode == 127
+    assert raised.value.retcode == 127 and f"the {cls.scheduler_name} commands are on PATH" in str(raised.value)
 
 
-@pytest.mark.parametrize("cls", [TorqueProvider, PBSProProvider, CondorProvider, LSFProvider, CobaltProvider])
+def test_a_submit_command_that_hangs_is_a_submit_error_naming_the_timeout(tmp_path):
+    """execute_wait's answer for a command killed at cmd_timeout (exit code -1), given by a mock
+    (no scheduler here): the error says it timed out, not that the command failed."""
+    provider = ready(TorqueProvider(cmd_timeout=5), tmp_path)
+    provider.execute_wait = mock.Mock(return_value=(-1, "", ""))
+    with pytest.raises(SubmitException, match="did not finish within cmd_timeout=5 s"):
+        provider.submit("worker.sh", tasks_per_node=1)
+
+
+@pytest.mark.parametrize("cls", [TorqueProvider, PBSProProvider, CondorProvider, LSFProvider, CobaltProvider,
+                                 SlurmProvider, GridEngineProvider])
 @pytest.mark.parametrize("walltime", ["90 minutes", "1h"])
 def test_a_malformed_walltime_fails_at_construction(cls, walltime):
     """No scheduler involved: the walltime is checked when the provider is built."""

@@ -25,6 +25,7 @@ import textwrap
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 
@@ -383,3 +384,66 @@ def test_azure_vm_reference_missing_keys_is_a_configuration_error():
 
     with pytest.raises(ConfigurationError, match="vm_reference lacks disk_size_gb, password"):
         AzureProvider({key: value for key, value in VM_REFERENCE.items() if key not in ("password", "disk_size_gb")})
+
+
+class _AzureRefusal(Exception):
+    """Stands for azure.core's HttpResponseError."""
+
+
+class _AzureOperations:
+    """One operations group of a stand-in Azure management client (``network_interfaces``,
+    ``virtual_machines``, ...): records each call as ``(group, action, resource name)`` and
+    answers with a poller whose ``result()`` is the made resource, or raises ``refuse``."""
+
+    def __init__(self, group: str, calls: list, refuse: Exception | None = None) -> None:
+        self.group, self.calls, self.refuse = group, calls, refuse
+
+    def create_or_update(self, resource_group: str, *names_and_body):
+        return self.begin_create_or_update(resource_group, *names_and_body).result()
+
+    def begin_create_or_update(self, resource_group: str, *names_and_body):
+        name = names_and_body[-2] if len(names_and_body) > 1 else resource_group
+        self.calls.append((self.group, "create", name))
+        if self.refuse is not None:
+            raise self.refuse
+        return SimpleNamespace(result=lambda: SimpleNamespace(id=f"/subscriptions/s/{self.group}/{name}"))
+
+    def begin_delete(self, resource_group: str, name: str):
+        self.calls.append((self.group, "delete", name))
+        return SimpleNamespace(result=lambda: None)
+
+
+def _stand_in_azure_sdk(calls: list, vm_refusal: Exception) -> dict:
+    """What ``azure._import_azure`` returns, with clients whose calls land in ``calls`` and whose
+    VM creation raises ``vm_refusal``. The Azure SDK is not installed for the tests."""
+    def client(**groups: _AzureOperations):
+        return lambda credential, subscription_id: SimpleNamespace(**groups)
+
+    return {"ResourceNotFoundError": LookupError, "ClientSecretCredential": lambda **kwargs: object(),
+            "ResourceManagementClient": client(resource_groups=_AzureOperations("resource_groups", calls)),
+            "NetworkManagementClient": client(
+                virtual_networks=_AzureOperations("virtual_networks", calls),
+                subnets=_AzureOperations("subnets", calls),
+                network_interfaces=_AzureOperations("network_interfaces", calls)),
+            "ComputeManagementClient": client(
+                virtual_machines=_AzureOperations("virtual_machines", calls, refuse=vm_refusal))}
+
+
+def test_azure_vm_refused_after_its_interface_was_made_deletes_the_interface(monkeypatch):
+    """Stand-in SDK clients (the SDK is not installed here) whose VM creation is refused, as for
+    a quota: submit raises SubmitException with Azure's message, and the network interface it
+    had just made for the VM is deleted, so a failed submit leaves nothing that costs or
+    blocks deleting the network."""
+    calls: list = []
+    monkeypatch.setattr(azure_module, "_import_azure",
+                        lambda: _stand_in_azure_sdk(calls, _AzureRefusal("QuotaExceeded: 0 cores left")))
+    for key in azure_module.CREDENTIAL_KEYS:
+        monkeypatch.setenv(key, "test-value")
+    provider = azure_module.AzureProvider(VM_REFERENCE)
+
+    with pytest.raises(SubmitException, match="QuotaExceeded: 0 cores left"):
+        provider.submit("worker", 1)
+    [(_, _, vm_name)] = [call for call in calls if call[0] == "virtual_machines"]
+    assert calls[-2:] == [("virtual_machines", "create", vm_name), ("network_interfaces", "delete", f"{vm_name}-nic")]
+    assert ("network_interfaces", "create", f"{vm_name}-nic") in calls
+    assert provider.resources == {} and provider.instances == []

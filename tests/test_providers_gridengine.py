@@ -155,7 +155,8 @@ def test_htex_blocks_on_grid_engine_run_tasks_and_are_cancelled_at_cleanup(gride
         assert [r[0] for r in results] == [i * i for i in range(20)]
         [(job_id, cell)] = {r[1:] for r in results}
         assert cell == gridengine["SGE_CELL"]
-        assert job_id in provider.resources and _qstat().get(job_id) == "r"
+        # qstat may still show "t" for a moment after the job's workers connected
+        assert job_id in provider.resources and _wait(lambda: _qstat().get(job_id) == "r")
         scripts = list(pathlib.Path(provider.script_dir).glob("parsl.sge.block-0.*.submit"))
         assert len(scripts) == 1 and f"export PATH={VENV_BIN}:$PATH" in scripts[0].read_text()
     finally:

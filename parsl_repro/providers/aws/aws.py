@@ -341,18 +341,28 @@ class AWSProvider(ExecutionProvider, RepresentationMixin):
         by_id = {subnet["SubnetId"]: subnet["AvailabilityZone"] for subnet in subnets}
         return next((subnet_id for subnet_id in self.sn_ids if by_id.get(subnet_id) in zones), None)
 
+    def _unended_instances(self) -> list[str]:
+        """The instances of ``self.instances`` whose block is not in a terminal state: the ones
+        counted against ``max_blocks * nodes_per_block``. ``self.instances`` also keeps those
+        that ended by themselves (their user data powered them off), until ``teardown()``."""
+        with self._lock:
+            return [i for i in self.instances if i in self.resources and not self.resources[i]["status"].terminal]
+
     def spin_up_instance(self, command: str, job_name: str) -> dict[str, Any]:
         """Launch one instance whose user data runs ``command``; returns EC2's description of it.
 
-        Raises ``SubmitException`` when ``max_blocks * nodes_per_block`` instances are already
-        up, no subnet's zone offers ``instance_type``, or EC2 refuses the launch."""
+        Raises ``SubmitException`` when ``max_blocks * nodes_per_block`` instances have not
+        ended (their states are asked of EC2 before refusing), no subnet's zone offers
+        ``instance_type``, or EC2 refuses the launch."""
         user_data = Template(template_string).substitute(jobname=job_name, user_script=command,
                                                          linger=str(self.linger).lower(), worker_init=self.worker_init)
-        with self._lock:
-            running = len(self.instances)
-        if running >= self.max_nodes:
-            raise SubmitException(job_name, f"{running} instances are up already, the most allowed "
-                                            f"(max_blocks * nodes_per_block = {self.max_nodes})")
+        running = self._unended_instances()
+        if len(running) >= self.max_nodes:
+            self.status(running)  # ask EC2 before refusing: some may have ended since the last poll
+            running = self._unended_instances()
+        if len(running) >= self.max_nodes:
+            raise SubmitException(job_name, f"{len(running)} instances of this provider have not ended, the most "
+                                            f"allowed (max_blocks * nodes_per_block = {self.max_nodes})")
         errors = (self._botocore_errors.ClientError, self._botocore_errors.BotoCoreError)
         try:
             subnet_id = self._subnet_for_instance_type()
@@ -394,7 +404,8 @@ class AWSProvider(ExecutionProvider, RepresentationMixin):
 
     def get_instance_state(self, instances: Sequence[str] | None = None) -> dict[str, str]:
         """EC2's state name (``pending``, ``running``, ...) of each instance asked about (default:
-        this provider's live ones); instances EC2 no longer knows are left out."""
+        every one in ``self.instances``: launched and not cancelled, whether or not it has ended
+        by itself); instances EC2 no longer knows are left out."""
         ids = list(instances) if instances is not None else list(self.instances)
         if not ids:
             return {}
@@ -407,21 +418,27 @@ class AWSProvider(ExecutionProvider, RepresentationMixin):
         return states
 
     def status(self, job_ids: Sequence[Any]) -> list[JobStatus]:
-        """Each job's status, from its instance's state (``translate_table``). Jobs in a final
-        state are not asked about again; when EC2 cannot be asked, the last known status stays."""
+        """Each job's status, from its instance's state (``translate_table``); an instance EC2 no
+        longer lists has ended (``COMPLETED``). Jobs in a final state are not asked about again;
+        when EC2 cannot be asked, the last known status stays."""
         with self._lock:
             active = [job_id for job_id, record in self.resources.items() if not record["status"].terminal]
         if active:
             try:
-                states = self.get_instance_state(active)
+                states: dict[str, str] | None = self.get_instance_state(active)
             except Exception as e:  # the next poll asks again
                 logger.warning("Could not read the state of instances %s: %s", active, e)
-                states = {}
+                states = None
             with self._lock:
-                for instance_id, state in states.items():
+                for instance_id in active if states is not None else []:
                     record = self.resources[instance_id]
-                    if not record["status"].terminal:  # cancel() may have got there first
+                    if record["status"].terminal:  # cancel() may have got there first
+                        continue
+                    if instance_id in states:
+                        state = states[instance_id]
                         record["status"] = JobStatus(translate_table.get(state, JobState.UNKNOWN), message=state)
+                    else:  # EC2 forgets a terminated instance after about an hour
+                        record["status"] = JobStatus(JobState.COMPLETED, message="EC2 no longer lists this instance")
         with self._lock:
             return [self.resources[str(job_id)]["status"] for job_id in job_ids]
 
@@ -449,7 +466,8 @@ class AWSProvider(ExecutionProvider, RepresentationMixin):
         return [True] * len(ids)
 
     def show_summary(self) -> str:
-        """A few lines naming the network and each live instance's state (also logged)."""
+        """A few lines naming the network and the state of each instance in ``self.instances``
+        (also logged)."""
         states = self.get_instance_state()
         summary = (f"EC2 Summary:\n\tVPC IDs: {self.vpc_id}\n\tSubnet IDs: {self.sn_ids}\n\t"
                    f"Security Group ID: {self.sg_id}\n\tRunning Instance IDs: {self.instances}\n\tInstance States:\n"

@@ -239,24 +239,45 @@ class AzureProvider(ExecutionProvider, RepresentationMixin):
 
     def submit(self, command: str, tasks_per_node: int, job_name: str = "parsl.azure") -> str:
         """Create the block's network interface and VM (waiting until Azure has made them);
-        returns the VM's name. Raises ``SubmitException`` with Azure's message when refused."""
+        returns the VM's name. Raises ``SubmitException`` with Azure's message when refused; when
+        the VM is refused after its interface was made, the interface is deleted first (the
+        message says so if that fails too), so a failed submit leaves nothing behind."""
         vm_name = f"parsl-{uuid.uuid4().hex[:12]}"
         script = render_startup_script(job_name, self.launcher(command, tasks_per_node, 1, ""), self.worker_init,
                                        self.linger)
+        nic_name = f"{vm_name}-nic"
         try:
             subnet_id = self._network()
             nic = self.network_client.network_interfaces.begin_create_or_update(
-                self.group_name, f"{vm_name}-nic", nic_parameters(vm_name, self.location, subnet_id)).result()
+                self.group_name, nic_name, nic_parameters(vm_name, self.location, subnet_id)).result()
+        except Exception as e:  # azure.core's HttpResponseError, or the credential's ClientAuthenticationError
+            raise SubmitException(job_name, f"Azure refused the network interface of VM {vm_name}: {e}") from e
+        try:
             self.compute_client.virtual_machines.begin_create_or_update(
                 self.group_name, vm_name, vm_parameters(vm_name, self.location, nic.id, self.vm_reference, script),
             ).result()
-        except Exception as e:  # azure.core's HttpResponseError, or the credential's ClientAuthenticationError
-            raise SubmitException(job_name, f"Azure refused VM {vm_name}: {e}") from e
+        except Exception as e:
+            # the interface is deleted with its VM, but there is no VM: delete it here, or it stays
+            raise SubmitException(job_name, f"Azure refused VM {vm_name}: {e}{self._delete_nic(nic_name)}") from e
         with self._lock:
             self.instances.append(vm_name)
             self.resources[vm_name] = {"job_id": vm_name, "nic_id": nic.id, "status": JobStatus(JobState.PENDING)}
         logger.info("Created VM %s in resource group %s", vm_name, self.group_name)
         return vm_name
+
+    def _delete_nic(self, nic_name: str) -> str:
+        """Delete the network interface ``nic_name`` (made for a VM that could not be created),
+        waiting for Azure to finish; empty when that worked, else a sentence for the error
+        message saying what is left behind (also logged)."""
+        try:
+            self.network_client.network_interfaces.begin_delete(self.group_name, nic_name).result()
+        except self._not_found:
+            return ""
+        except Exception as e:
+            logger.warning("Could not delete network interface %s of a VM that was not created: %s", nic_name, e)
+            return f"; its network interface {nic_name} could not be deleted ({e}): delete it in {self.group_name}"
+        logger.debug("Deleted network interface %s: its VM was not created", nic_name)
+        return ""
 
     def status(self, job_ids: Sequence[Any]) -> list[JobStatus]:
         """Each job's status, from its VM's power state (``translate_table``). A VM that is gone

@@ -10,7 +10,7 @@ longer listed has ended and counts as ``COMPLETED``. ``qdel`` cancels.
 from __future__ import annotations
 
 import logging
-import posixpath
+import shlex
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -21,22 +21,21 @@ from parsl_repro.launchers import AprunLauncher
 from parsl_repro.launchers.base import Launcher
 from parsl_repro.providers.cluster_provider import ClusterProvider
 from parsl_repro.providers.cobalt.template import template_string
-from parsl_repro.providers.errors import SubmitException
-from parsl_repro.providers.torque.torque import check_hms_walltime
 from parsl_repro.typecheck import typechecked_config
 from parsl_repro.utils import RepresentationMixin, wtime_to_minutes
 
 logger = logging.getLogger(__name__)
 
 translate_table = {
-    "QUEUED": JobState.PENDING,
-    "STARTING": JobState.PENDING,
-    "RUNNING": JobState.RUNNING,
-    "EXITING": JobState.COMPLETED,
-    "KILLING": JobState.COMPLETED,
+    "queued": JobState.PENDING,
+    "starting": JobState.PENDING,
+    "running": JobState.RUNNING,
+    "exiting": JobState.COMPLETED,
+    "killing": JobState.COMPLETED,
 }
-"""Cobalt's job states, upper-cased as ``qstat`` prints them in lower case, as block states:
-Parsl 1.2's table. Hold states (``user_hold``, ``dep_hold``...) read as ``UNKNOWN``."""
+"""Cobalt's job states, in the lower case ``qstat`` prints them in (the answer is lower-cased
+before the look-up), as block states: Parsl 1.2's table. Hold states (``user_hold``,
+``dep_hold``...) read as ``UNKNOWN``, with a warning."""
 
 
 class CobaltProvider(ClusterProvider, RepresentationMixin):
@@ -58,6 +57,9 @@ class CobaltProvider(ClusterProvider, RepresentationMixin):
     cmd_timeout : seconds any Cobalt command may take.
     """
 
+    scheduler_name = "Cobalt"
+    walltime_hms_only = True
+
     @typechecked_config
     def __init__(self, channel: Channel | None = None, nodes_per_block: int = 1, init_blocks: int = 0,
                  min_blocks: int = 0, max_blocks: int = 1, parallelism: float = 1, walltime: str = "00:10:00",
@@ -65,15 +67,10 @@ class CobaltProvider(ClusterProvider, RepresentationMixin):
                  worker_init: str = "", launcher: Launcher = AprunLauncher(), cmd_timeout: int = 10) -> None:
         super().__init__("cobalt", nodes_per_block, init_blocks, min_blocks, max_blocks, parallelism, walltime,
                          launcher, cmd_timeout=cmd_timeout, channel=channel)
-        check_hms_walltime(type(self).__name__, walltime)
         self.account = account
         self.queue = queue
         self.scheduler_options = scheduler_options
         self.worker_init = worker_init
-
-    @property
-    def status_polling_interval(self) -> int:
-        return 60
 
     # --- submit -------------------------------------------------------------------------------------
     def submit(self, command: str, tasks_per_node: int, job_name: str = "parsl.cobalt") -> str:
@@ -82,36 +79,28 @@ class CobaltProvider(ClusterProvider, RepresentationMixin):
         Raises ``SubmitException`` with qsub's exit code and message when qsub fails or its last
         line is not a job id, and ``ScriptPathError`` when ``script_dir`` is not set."""
         job_name = f"parsl.{job_name}.{time.time()}"
-        local_path, host_path = self._script_paths(job_name, ".submit")
-        stdout_path, stderr_path = host_path + ".output", host_path + ".error"  # what -O names them
         logger.debug("Requesting %d nodes, %d tasks per node for %s", self.nodes_per_block, tasks_per_node, job_name)
-        digest = self._write_submit_script(template_string, local_path, job_name, {
-            "scheduler_options": self.scheduler_options, "worker_init": self.worker_init,
-            "user_script": self.launcher(command, tasks_per_node, self.nodes_per_block,
-                                         posixpath.dirname(host_path))})
+        host_path, digest = self._render_and_push(template_string, job_name, ".submit", {
+            "scheduler_options": self.scheduler_options, "worker_init": self.worker_init}, command, tasks_per_node)
         options = f"-n {self.nodes_per_block} -t {wtime_to_minutes(self.walltime)}"
-        options += f" -q {self.queue}" if self.queue is not None else ""
-        options += f" -A {self.account}" if self.account is not None else ""
-        retcode, stdout, stderr = self.execute_wait(
-            f"qsub {options} -O {host_path} {self._push_script(local_path)}")
+        options += f" -q {shlex.quote(self.queue)}" if self.queue is not None else ""
+        options += f" -A {shlex.quote(self.account)}" if self.account is not None else ""
+        quoted = shlex.quote(host_path)
+        retcode, stdout, stderr = self.execute_wait(f"qsub {options} -O {quoted} {quoted}")
         lines = [line.strip() for line in stdout.splitlines() if line.strip()]
         # Theta's qsub first says where the job was routed; the id is the last line
         if retcode == 0 and lines and lines[-1].isdigit():
             job_id = lines[-1]
-            self._record_job(job_id, digest, stdout_path, stderr_path)
+            self._record_job(job_id, digest, host_path + ".output", host_path + ".error")  # what -O names them
             return job_id
-        if retcode == 127:
-            message = f"qsub was not found on {self.channel.hostname}: run where the Cobalt commands are on PATH"
-        elif retcode == 0:
-            message = "qsub's last line is not a job id"
-        else:
-            message = f"qsub failed with exit code {retcode}: {stderr.strip() or stdout.strip()}"
-        logger.error("%s for %s: stdout %r, stderr %r", message, job_name, stdout.strip(), stderr.strip())
-        raise SubmitException(job_name, message, stdout=stdout, stderr=stderr, retcode=retcode)
+        self._submit_failed(job_name, "qsub", retcode, stdout, stderr, expected="its last line is not a job id")
 
     # --- status -------------------------------------------------------------------------------------
     def _status(self) -> None:
-        active = [job_id for job_id, job in self.resources.items() if not job["status"].terminal]
+        """One ``qstat -u $USER`` lists every job of the user (Cobalt's qstat takes no list of
+        ids to report on); the rows of recorded active jobs are read, the other rows ignored, and
+        an active job with no row has ended. Any non-zero exit leaves the states as they were."""
+        active = self._active_jobs()
         if not active:
             return
         retcode, stdout, stderr = self.execute_wait("qstat -u $USER")
@@ -124,27 +113,13 @@ class CobaltProvider(ClusterProvider, RepresentationMixin):
             parts = line.split()
             if len(parts) < 5 or parts[0] not in active:
                 continue
-            job_id, cobalt_state = parts[0], parts[4].upper()
-            state = translate_table.get(cobalt_state)
-            if state is None:
-                logger.warning("Cobalt state %r of job %s is not one this provider knows", parts[4], job_id)
-                state = JobState.UNKNOWN
-            self._set_state(job_id, state)
+            job_id = parts[0]
+            self._set_state(job_id, self._translate_state(translate_table, parts[4].lower(), job_id, "qstat"))
             seen.add(job_id)
-        for job_id in set(active) - seen:
-            self._set_state(job_id, JobState.COMPLETED, message="qstat no longer lists this job: it has ended")
+        self._mark_unlisted_completed(active, seen, "qstat")
 
     # --- cancel -------------------------------------------------------------------------------------
     def cancel(self, job_ids: Sequence[Any]) -> list[bool]:
         """``qdel`` the jobs; every entry True (and the jobs ``CANCELLED``) when qdel succeeded,
         every one False when it did not."""
-        if not job_ids:
-            return []
-        retcode, _, stderr = self.execute_wait("qdel " + " ".join(map(str, job_ids)))
-        if retcode != 0:
-            logger.error("qdel of %s failed (exit code %s): %s", list(job_ids), retcode, stderr.strip())
-            return [False] * len(job_ids)
-        for job_id in job_ids:
-            if job_id in self.resources:
-                self._set_state(job_id, JobState.CANCELLED, message="cancelled with qdel")
-        return [True] * len(job_ids)
+        return self._cancel_with("qdel", job_ids)

@@ -6,13 +6,21 @@ scheduler's host by the channel. ``condor_submit`` answers ``N job(s) submitted 
 the block's job id is ``C.0``. States come from ``condor_q <ids> -af:jr JobStatus`` (one
 ``<id> <code>`` line per job) through ``translate_table``. The submit description keeps ended jobs
 in the queue, so ``condor_q`` still reports how they ended; ``condor_rm`` cancels, then
-``condor_rm -forcex`` purges them. Commands are sent ``cmd_chunk_size`` jobs at a time.
+``condor_rm -forcex`` purges them. Commands are sent ``cmd_chunk_size`` blocks at a time.
+
+One block is one job id. Should ``scheduler_options`` queue more jobs, the block is still
+``C.0``: its record lists them all (``cluster_job_ids``) and ``cancel`` removes every one, so
+none outlives the run. Through a remote channel, ``transfer_input_files`` (paths on this
+machine) are copied to the scheduler's host before ``condor_submit`` reads them.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import posixpath
 import re
+import shlex
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -67,7 +75,9 @@ class CondorProvider(RepresentationMixin, ClusterProvider):
     environment : variables set in the job (``environment = "..."``), plus ``JOBNAME``.
     project : ``+projectname`` of the job.
     scheduler_options : lines added to the submit description.
-    transfer_input_files : more files or directories sent with the job.
+    transfer_input_files : more files or directories sent with the job. Paths on this machine:
+        through a remote channel, each (a file, or a URL) is first copied to the scheduler's
+        host (see ``_input_files_on_host``).
     walltime : ``HH:MM:SS``; kept for the strategy, not sent to HTCondor (as in Parsl).
     worker_init : shell lines run first in each block.
     launcher : how the block starts the executor's command (``SingleNodeLauncher()``).
@@ -76,6 +86,8 @@ class CondorProvider(RepresentationMixin, ClusterProvider):
     cmd_chunk_size : jobs named per ``condor_q``/``condor_rm`` call.
     channel : where the commands run and the files go (``LocalChannel()`` if None).
     """
+
+    scheduler_name = "HTCondor"
 
     @typechecked_config
     def __init__(self, nodes_per_block: int = 1, cores_per_slot: int | None = None, mem_per_slot: float | None = None,
@@ -99,17 +111,21 @@ class CondorProvider(RepresentationMixin, ClusterProvider):
         self.requirements = requirements
         self.cmd_chunk_size = cmd_chunk_size
 
-    @property
-    def status_polling_interval(self) -> int:
-        return 60
-
     # --- submit -------------------------------------------------------------------------------------
     def submit(self, command: str, tasks_per_node: int, job_name: str = "parsl.condor") -> str:
-        """Write the block's job script and submit description, ``condor_submit`` them, and
+        """Write the block's job script and submit description, put them (and, through a remote
+        channel, ``transfer_input_files``) on the scheduler's host, ``condor_submit`` them, and
         return the block's job id (``<cluster>.0``).
 
+        ``resources[job_id]`` records ``job_script_sha256`` (the job script, which holds the
+        command), ``submit_sha256`` (the submit description) and ``script_sha256``: the sha256
+        of both files concatenated, submit description first, so that it covers everything the
+        job runs. When ``scheduler_options`` queue more than one job, ``cluster_job_ids`` lists
+        them all: the block's state is its first job's, and ``cancel`` removes every one.
+
         Raises ``SubmitException`` with condor_submit's exit code and message when it fails or
-        reports no cluster, and ``ScriptPathError`` when ``script_dir`` is not set."""
+        reports no cluster, or when an input file cannot be sent through a remote channel, and
+        ``ScriptPathError`` when ``script_dir`` is not set."""
         job_name = f"parsl.{job_name}.{time.time()}"
         scheduler_options, worker_init = self.scheduler_options + "\n", self.worker_init + "\n"
         if self.mem_per_slot is not None:
@@ -118,44 +134,69 @@ class CondorProvider(RepresentationMixin, ClusterProvider):
         if self.cores_per_slot is not None:
             scheduler_options += f"RequestCpus = {self.cores_per_slot}\n"
             worker_init += f"export PARSL_CORES={self.cores_per_slot}\n"
-        local_submit, host_submit = self._script_paths(job_name, ".submit")
-        local_job_script, host_job_script = self._script_paths(job_name, ".script")
-        host_dir = posixpath.dirname(host_submit)
-        job_script_digest = self._write_submit_script(user_script_template, local_job_script, job_name, {
-            "worker_init": worker_init,
-            "user_script": self.launcher(command, tasks_per_node, self.nodes_per_block, host_dir)})
-        host_job_script = self._push_script(local_job_script)
+        host_job_script, job_script_sha256 = self._render_and_push(
+            user_script_template, job_name, ".script", {"worker_init": worker_init}, command, tasks_per_node)
+        host_dir = posixpath.dirname(host_job_script)
         environment = {**self.environment, "JOBNAME": job_name}
-        digest = self._write_submit_script(template_string, local_submit, job_name, {
-            "job_name": job_name, "submit_script_dir": host_dir, "project": self.project,
-            "nodes": self.nodes_per_block, "scheduler_options": scheduler_options, "worker_init": worker_init,
-            "tasks_per_node": tasks_per_node, "requirements": self.requirements,
+        host_submit, submit_sha256 = self._render_and_push(template_string, job_name, ".submit", {
+            "job_name": job_name, "project": self.project, "nodes": self.nodes_per_block,
+            "scheduler_options": scheduler_options, "worker_init": worker_init, "tasks_per_node": tasks_per_node,
+            "requirements": self.requirements,
             "environment": " ".join(f"{key}={_classad_quoted(value)}" for key, value in environment.items()),
-            "input_files": ",".join([host_job_script, *self.transfer_input_files]),
+            "input_files": ",".join([host_job_script, *self._input_files_on_host(job_name)]),
             "job_script": posixpath.basename(host_job_script)})
-        retcode, stdout, stderr = self.execute_wait(f"condor_submit {self._push_script(local_submit)}")
+        retcode, stdout, stderr = self.execute_wait(f"condor_submit {shlex.quote(host_submit)}")
         job_ids = [f"{match['cluster']}.{process}" for match in _SUBMITTED.finditer(stdout)
                    for process in range(int(match["count"]))] if retcode == 0 else []
-        if job_ids:
-            for job_id in job_ids:  # one per "queue" statement; scheduler_options may add some
-                self._record_job(job_id, digest, f"{host_dir}/{job_name}.stdout", f"{host_dir}/{job_name}.stderr",
-                                 job_script_sha256=job_script_digest)
-            return job_ids[0]
-        if retcode == 127:
-            message = (f"condor_submit was not found on {self.channel.hostname}: run where the HTCondor "
-                       "commands are on PATH")
-        elif retcode == 0:
-            message = "condor_submit reported no job ('N job(s) submitted to cluster C.')"
-        else:
-            message = f"condor_submit failed with exit code {retcode}: {stderr.strip() or stdout.strip()}"
-        logger.error("%s for %s: stdout %r, stderr %r", message, job_name, stdout.strip(), stderr.strip())
-        raise SubmitException(job_name, message, stdout=stdout, stderr=stderr, retcode=retcode)
+        if not job_ids:
+            self._submit_failed(job_name, "condor_submit", retcode, stdout, stderr,
+                                expected="'N job(s) submitted to cluster C.'")
+        if len(job_ids) > 1:  # scheduler_options added "queue" statements
+            logger.warning("condor_submit queued %d jobs for block %s (%s): the block is %s, and cancelling it "
+                           "removes them all", len(job_ids), job_name, ", ".join(job_ids), job_ids[0])
+        self._record_job(job_ids[0], self._concatenated_sha256(job_name), f"{host_dir}/{job_name}.stdout",
+                         f"{host_dir}/{job_name}.stderr", job_script_sha256=job_script_sha256,
+                         submit_sha256=submit_sha256, cluster_job_ids=job_ids)
+        return job_ids[0]
+
+    def _concatenated_sha256(self, job_name: str) -> str:
+        """sha256 of the local copies of the submit description and the job script, in that order."""
+        digest = hashlib.sha256()
+        for suffix in (".submit", ".script"):
+            with open(self._script_paths(job_name, suffix)[0], "rb") as f:
+                digest.update(f.read())
+        return digest.hexdigest()
+
+    def _input_files_on_host(self, job_name: str) -> list[str]:
+        """``transfer_input_files`` as paths ``condor_submit`` can read on the scheduler's host.
+
+        With a local channel they are used as given. With a remote one each local file is
+        copied to ``<channel script_dir>/<job_name>.inputs/`` on the host (a directory per block,
+        so files of the same name from different blocks never overwrite each other) and that
+        path is used; an entry with ``://`` is a URL HTCondor fetches itself and is kept. A
+        directory, or a path that is no file here, raises ``SubmitException``: the channel
+        copies files only."""
+        if self.channel.is_local:
+            return list(self.transfer_input_files)
+        dest_dir = posixpath.join(self.channel.script_dir, f"{job_name}.inputs")
+        on_host = []
+        for path in self.transfer_input_files:
+            if "://" in path:
+                on_host.append(path)
+                continue
+            if not os.path.isfile(path):
+                raise SubmitException(job_name, f"transfer_input_files entry {path!r} is not a file on this machine: "
+                                                f"through a channel to {self.channel.hostname} each entry is copied "
+                                                "to the scheduler's host, and only files can be (list a directory's "
+                                                "files, or give a URL)")
+            on_host.append(self.channel.push_file(os.path.abspath(path), dest_dir))
+        return on_host
 
     # --- status -------------------------------------------------------------------------------------
     def _status(self) -> None:
-        active = [job_id for job_id, job in self.resources.items() if not job["status"].terminal]
-        for chunk in _chunks(active, self.cmd_chunk_size):
-            retcode, stdout, stderr = self.execute_wait(f"condor_q {' '.join(chunk)} -af:jr JobStatus")
+        for chunk in _chunks(self._active_jobs(), self.cmd_chunk_size):
+            retcode, stdout, stderr = self.execute_wait(
+                f"condor_q {' '.join(map(shlex.quote, chunk))} -af:jr JobStatus")
             if retcode != 0:  # keep what is known; ask again next poll
                 logger.warning("condor_q failed (exit code %s), block states not updated: %s",
                                retcode, stderr.strip())
@@ -166,29 +207,19 @@ class CondorProvider(RepresentationMixin, ClusterProvider):
                 if len(parts) != 2 or parts[0] not in chunk:
                     continue
                 job_id, code = parts
-                state = translate_table.get(code)
-                if state is None:
-                    logger.warning("HTCondor JobStatus %r of job %s is not one this provider knows", code, job_id)
-                    state = JobState.UNKNOWN
-                self._set_state(job_id, state)
+                self._set_state(job_id, self._translate_state(translate_table, code, job_id, "condor_q"))
                 seen.add(job_id)
-            for job_id in set(chunk) - seen:  # purged from the queue (condor_rm -forcex, or by hand)
-                self._set_state(job_id, JobState.COMPLETED, message="condor_q no longer lists this job")
+            # purged from the queue (condor_rm -forcex, or by hand)
+            self._mark_unlisted_completed(chunk, seen, "condor_q")
 
     # --- cancel -------------------------------------------------------------------------------------
     def cancel(self, job_ids: Sequence[Any]) -> list[bool]:
-        """``condor_rm`` the jobs, then purge them with ``condor_rm -forcex``; True (and
-        ``CANCELLED``) for each job of a chunk whose commands succeeded, False for the others."""
-        results: list[bool] = []
-        for chunk in _chunks([str(job_id) for job_id in job_ids], self.cmd_chunk_size):
-            ids = " ".join(chunk)
-            retcode, _, stderr = self.execute_wait(f"condor_rm {ids}; condor_rm -forcex {ids}")
-            if retcode != 0:
-                logger.error("condor_rm of %s failed (exit code %s): %s", list(chunk), retcode, stderr.strip())
-                results += [False] * len(chunk)
-                continue
-            for job_id in chunk:
-                if job_id in self.resources:
-                    self._set_state(job_id, JobState.CANCELLED, message="cancelled with condor_rm")
-            results += [True] * len(chunk)
-        return results
+        """``condor_rm`` the blocks' jobs (every job each block's submission queued), then purge
+        them with ``condor_rm -forcex``; True (and ``CANCELLED``) for each block of a chunk whose
+        commands succeeded, False for the others."""
+        def remove_and_purge(blocks: list[str]) -> str:
+            ids = " ".join(shlex.quote(job_id) for block in blocks
+                           for job_id in self.resources.get(block, {}).get("cluster_job_ids", [block]))
+            return f"condor_rm {ids}; condor_rm -forcex {ids}"
+
+        return self._cancel_with("condor_rm", job_ids, self.cmd_chunk_size, remove_and_purge)

@@ -23,7 +23,6 @@ from parsl_repro.jobs.states import JobState
 from parsl_repro.launchers import SingleNodeLauncher
 from parsl_repro.launchers.base import Launcher
 from parsl_repro.providers.cluster_provider import ClusterProvider
-from parsl_repro.providers.errors import SubmitException
 from parsl_repro.providers.grid_engine.template import template_string
 from parsl_repro.typecheck import typechecked_config
 from parsl_repro.utils import RepresentationMixin
@@ -71,6 +70,8 @@ class GridEngineProvider(ClusterProvider, RepresentationMixin):
     (the block's own output, on the scheduler's host) and ``script_sha256``.
     """
 
+    scheduler_name = "Grid Engine"
+
     @typechecked_config
     def __init__(self, nodes_per_block: int = 1, init_blocks: int = 1, min_blocks: int = 0, max_blocks: int = 1,
                  parallelism: float = 1, walltime: str = "00:10:00", scheduler_options: str = "",
@@ -82,10 +83,6 @@ class GridEngineProvider(ClusterProvider, RepresentationMixin):
         self.worker_init = worker_init
         self.queue = queue
 
-    @property
-    def status_polling_interval(self) -> int:
-        return 60
-
     # --- submit -------------------------------------------------------------------------------------
     def submit(self, command: str, tasks_per_node: int, job_name: str = "parsl.sge") -> str:
         """Write the block's batch script and ``qsub`` it; returns the Grid Engine job id.
@@ -94,34 +91,25 @@ class GridEngineProvider(ClusterProvider, RepresentationMixin):
         ``SubmitException`` (with ``qsub``'s exit code and output) when ``qsub`` refuses the job
         or prints no job id."""
         job_name = f"{job_name}.{time.time()}"
-        local_path, host_path = self._script_paths(job_name, ".submit")
-        stdout_path, stderr_path = host_path + ".stdout", host_path + ".stderr"
         logger.debug("Requesting one block with %d nodes and %d tasks per node", self.nodes_per_block,
                      tasks_per_node)
-        script_sha256 = self._write_submit_script(template_string, local_path, job_name, {
-            "submit_script_dir": self.script_dir, "nodes": self.nodes_per_block,
-            "walltime": h_rt(self.walltime), "scheduler_options": self.scheduler_options,
-            "worker_init": self.worker_init, "job_stdout_path": stdout_path, "job_stderr_path": stderr_path,
-            "user_script": self.launcher(command, tasks_per_node, self.nodes_per_block, self.script_dir)})
-        host_path = self._push_script(local_path)
+        host_path, script_sha256 = self._render_and_push(template_string, job_name, ".submit", {
+            "nodes": self.nodes_per_block, "walltime": h_rt(self.walltime),
+            "scheduler_options": self.scheduler_options, "worker_init": self.worker_init}, command, tasks_per_node)
         queue_option = f" -q {shlex.quote(self.queue)}" if self.queue is not None else ""
         retcode, stdout, stderr = self.execute_wait(f"qsub -terse{queue_option} {shlex.quote(host_path)}")
         if retcode == 0:
             # -terse prints the id alone ("123"; "123.1-4:1" for an array job)
             job_id = next((line.strip() for line in stdout.splitlines() if line.strip()), "")
             if job_id:
-                self._record_job(job_id, script_sha256, stdout_path, stderr_path)
+                self._record_job(job_id, script_sha256, host_path + ".stdout", host_path + ".stderr")
                 logger.debug("Block %s is Grid Engine job %s", job_name, job_id)
                 return job_id
-            message = "qsub printed no job id"
-        else:
-            message = f"qsub failed with exit code {retcode}: {(stderr.strip() or stdout.strip())}"
-        logger.error("%s for %s: stdout %r, stderr %r", message, job_name, stdout.strip(), stderr.strip())
-        raise SubmitException(job_name, message, stdout=stdout, stderr=stderr, retcode=retcode)
+        self._submit_failed(job_name, "qsub", retcode, stdout, stderr)
 
     # --- status -------------------------------------------------------------------------------------
     def _status(self) -> None:
-        active = [job_id for job_id, job in self.resources.items() if not job["status"].terminal]
+        active = self._active_jobs()
         if not active:
             return
         retcode, stdout, stderr = self.execute_wait("qstat -xml")
@@ -134,14 +122,11 @@ class GridEngineProvider(ClusterProvider, RepresentationMixin):
             logger.warning("qstat -xml printed something that is not XML (%s): %r", e, stdout[:200])
             return
         for job_id in active:
-            if job_id not in listed:  # Grid Engine lists only jobs waiting or running
-                self._set_state(job_id, JobState.COMPLETED)
-                continue
-            state = translate_table.get(listed[job_id].lower())
-            if state is None:
-                logger.warning("Grid Engine state %r of job %s is not one this provider knows", listed[job_id], job_id)
-                state = JobState.UNKNOWN
-            self._set_state(job_id, state)
+            if job_id in listed:
+                self._set_state(job_id, self._translate_state(translate_table, listed[job_id].lower(), job_id,
+                                                              "qstat"))
+        # Grid Engine lists only jobs waiting or running
+        self._mark_unlisted_completed(active, set(listed), "qstat")
 
     # --- cancel -------------------------------------------------------------------------------------
     def cancel(self, job_ids: Sequence[Any]) -> list[bool]:
@@ -150,7 +135,8 @@ class GridEngineProvider(ClusterProvider, RepresentationMixin):
         for each job ``qdel`` did not delete.
 
         ``qdel`` answers each job on a line of its own and exits 1 if any job was unknown, so
-        the lines, not the exit code, say what became of each job."""
+        the lines, not the exit code, say what became of each job: this is why Grid Engine does
+        not use ``ClusterProvider._cancel_with``, which judges a whole command by its exit code."""
         if not job_ids:
             return []
         retcode, stdout, stderr = self.execute_wait("qdel " + " ".join(shlex.quote(str(j)) for j in job_ids))
@@ -161,11 +147,11 @@ class GridEngineProvider(ClusterProvider, RepresentationMixin):
             said = " ".join(line for line in lines if mention.search(line))
             if "does not exist" in said:
                 if job_id in self.resources and not self.resources[job_id]["status"].terminal:
-                    self._set_state(job_id, JobState.COMPLETED)
+                    self._set_state(job_id, JobState.COMPLETED, message="qdel: the job had already ended")
                 results.append(True)
             elif _QDEL_DELETED.search(said) or (retcode == 0 and not said):
                 if job_id in self.resources:
-                    self._set_state(job_id, JobState.CANCELLED)
+                    self._set_state(job_id, JobState.CANCELLED, message="cancelled with qdel")
                 results.append(True)
             else:
                 logger.error("qdel did not delete job %s (exit code %s): %s", job_id, retcode,

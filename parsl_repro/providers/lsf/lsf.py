@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-import posixpath
 import re
+import shlex
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -23,9 +23,7 @@ from parsl_repro.jobs.states import JobState
 from parsl_repro.launchers import SingleNodeLauncher
 from parsl_repro.launchers.base import Launcher
 from parsl_repro.providers.cluster_provider import ClusterProvider
-from parsl_repro.providers.errors import SubmitException
 from parsl_repro.providers.lsf.template import template_string
-from parsl_repro.providers.torque.torque import check_hms_walltime
 from parsl_repro.typecheck import typechecked_config
 from parsl_repro.utils import RepresentationMixin, wtime_to_minutes
 
@@ -71,6 +69,9 @@ class LSFProvider(ClusterProvider, RepresentationMixin):
     channel : where ``bsub``/``bjobs``/``bkill`` run and scripts go (``LocalChannel()`` if None).
     """
 
+    scheduler_name = "LSF"
+    walltime_hms_only = True
+
     @typechecked_config
     def __init__(self, nodes_per_block: int = 1, cores_per_block: int | None = None,
                  cores_per_node: int | None = None, init_blocks: int = 1, min_blocks: int = 0, max_blocks: int = 1,
@@ -80,7 +81,6 @@ class LSFProvider(ClusterProvider, RepresentationMixin):
                  launcher: Launcher = SingleNodeLauncher(), channel: Channel | None = None) -> None:
         super().__init__("LSF", nodes_per_block, init_blocks, min_blocks, max_blocks, parallelism, walltime,
                          launcher, cmd_timeout=cmd_timeout, channel=channel)
-        check_hms_walltime(type(self).__name__, walltime)
         self.project = project
         self.queue = queue
         self.cores_per_block = cores_per_block
@@ -103,10 +103,6 @@ class LSFProvider(ClusterProvider, RepresentationMixin):
             self.nodes_per_block = math.ceil(cores_per_block / cores_per_node)  # what the strategy counts
         self._directives = "".join(line + "\n" for line in directives)
 
-    @property
-    def status_polling_interval(self) -> int:
-        return 60
-
     # --- submit -------------------------------------------------------------------------------------
     def submit(self, command: str, tasks_per_node: int, job_name: str = "parsl.lsf") -> str:
         """Write the block's ``#BSUB`` script and ``bsub`` it; returns LSF's job id.
@@ -114,17 +110,14 @@ class LSFProvider(ClusterProvider, RepresentationMixin):
         Raises ``SubmitException`` with bsub's exit code and message when bsub fails or its
         answer names no job, and ``ScriptPathError`` when ``script_dir`` is not set."""
         job_name = f"{job_name}.{time.time()}"
-        local_path, host_path = self._script_paths(job_name, ".submit")
-        host_dir = posixpath.dirname(host_path)
         logger.debug("Requesting one block with %d nodes for %s", self.nodes_per_block, job_name)
-        digest = self._write_submit_script(template_string, local_path, job_name, {
-            "submit_script_dir": host_dir, "nodes": self.nodes_per_block, "tasks_per_node": tasks_per_node,
+        host_path, digest = self._render_and_push(template_string, job_name, ".submit", {
+            "nodes": self.nodes_per_block, "tasks_per_node": tasks_per_node,
             "walltime": wtime_to_minutes(self.walltime),
-            "scheduler_options": self.scheduler_options + "\n" + self._directives, "worker_init": self.worker_init,
-            "user_script": self.launcher(command, tasks_per_node, self.nodes_per_block, host_dir)})
-        script_on_host = self._push_script(local_path)
-        cmd = f"bsub < {script_on_host}" if self.bsub_redirection else f"bsub {script_on_host}"
-        retcode, stdout, stderr = self.execute_wait(cmd)
+            "scheduler_options": self.scheduler_options + "\n" + self._directives, "worker_init": self.worker_init},
+            command, tasks_per_node)
+        quoted = shlex.quote(host_path)
+        retcode, stdout, stderr = self.execute_wait(f"bsub < {quoted}" if self.bsub_redirection else f"bsub {quoted}")
         if retcode == 0:
             for line in stdout.splitlines():
                 match = _SUBMITTED.match(line.strip())
@@ -132,20 +125,15 @@ class LSFProvider(ClusterProvider, RepresentationMixin):
                     job_id = match.group("id")
                     self._record_job(job_id, digest, host_path + ".stdout", host_path + ".stderr")
                     return job_id
-            message = "bsub's answer names no job ('Job <id> is submitted to ...')"
-        elif retcode == 127:
-            message = f"bsub was not found on {self.channel.hostname}: run where the LSF commands are on PATH"
-        else:
-            message = f"bsub failed with exit code {retcode}: {stderr.strip() or stdout.strip()}"
-        logger.error("%s for %s: stdout %r, stderr %r", message, job_name, stdout.strip(), stderr.strip())
-        raise SubmitException(job_name, message, stdout=stdout, stderr=stderr, retcode=retcode)
+        self._submit_failed(job_name, "bsub", retcode, stdout, stderr, expected="'Job <id> is submitted to ...'")
 
     # --- status -------------------------------------------------------------------------------------
     def _status(self) -> None:
-        active = [job_id for job_id, job in self.resources.items() if not job["status"].terminal]
+        active = self._active_jobs()
         if not active:
             return
-        retcode, stdout, stderr = self.execute_wait(f"bjobs -noheader -o 'jobid stat' {' '.join(active)}")
+        retcode, stdout, stderr = self.execute_wait(
+            f"bjobs -noheader -o 'jobid stat' {' '.join(map(shlex.quote, active))}")
         # bjobs exits non-zero when any job asked about is unknown ("Job <12> is not found")
         forgotten_only = all(_NOT_FOUND.match(line.strip()) for line in stderr.splitlines() if line.strip())
         if retcode != 0 and not (stderr.strip() and forgotten_only):
@@ -157,26 +145,12 @@ class LSFProvider(ClusterProvider, RepresentationMixin):
             if len(parts) != 2 or parts[0] not in active:
                 continue
             job_id, lsf_state = parts
-            state = translate_table.get(lsf_state)
-            if state is None:
-                logger.warning("LSF state %r of job %s is not one this provider knows", lsf_state, job_id)
-                state = JobState.UNKNOWN
-            self._set_state(job_id, state)
+            self._set_state(job_id, self._translate_state(translate_table, lsf_state, job_id, "bjobs"))
             seen.add(job_id)
-        for job_id in set(active) - seen:
-            self._set_state(job_id, JobState.COMPLETED, message="bjobs no longer lists this job: it has ended")
+        self._mark_unlisted_completed(active, seen, "bjobs")
 
     # --- cancel -------------------------------------------------------------------------------------
     def cancel(self, job_ids: Sequence[Any]) -> list[bool]:
         """``bkill`` the jobs; every entry True (and the jobs ``CANCELLED``) when bkill
         succeeded, every one False when it did not."""
-        if not job_ids:
-            return []
-        retcode, _, stderr = self.execute_wait("bkill " + " ".join(map(str, job_ids)))
-        if retcode != 0:
-            logger.error("bkill of %s failed (exit code %s): %s", list(job_ids), retcode, stderr.strip())
-            return [False] * len(job_ids)
-        for job_id in job_ids:
-            if job_id in self.resources:
-                self._set_state(job_id, JobState.CANCELLED, message="cancelled with bkill")
-        return [True] * len(job_ids)
+        return self._cancel_with("bkill", job_ids)

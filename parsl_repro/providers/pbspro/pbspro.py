@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
-import posixpath
+import shlex
 import time
 
 from parsl_repro.channels.base import Channel
-from parsl_repro.jobs.states import JobState
 from parsl_repro.launchers import SingleNodeLauncher
 from parsl_repro.launchers.base import Launcher
 from parsl_repro.providers.pbspro.template import template_string
-from parsl_repro.providers.torque.torque import TorqueProvider, match_job_id, only_forgotten_jobs
+from parsl_repro.providers.torque.torque import (
+    TorqueProvider,
+    match_job_id,
+    only_forgotten_jobs,
+    translate_table,
+)
 from parsl_repro.typecheck import typechecked_config
 
 logger = logging.getLogger(__name__)
@@ -45,6 +49,8 @@ class PBSProProvider(TorqueProvider):
     channel : where ``qsub``/``qstat``/``qdel`` run and scripts go (``LocalChannel()`` if None).
     """
 
+    scheduler_name = "PBS Pro"
+
     @typechecked_config
     def __init__(self, account: str | None = None, queue: str | None = None, scheduler_options: str = "",
                  select_options: str = "", worker_init: str = "", nodes_per_block: int = 1, cpus_per_node: int = 1,
@@ -62,28 +68,23 @@ class PBSProProvider(TorqueProvider):
         """Write the block's ``#PBS`` script and ``qsub`` it; returns the job id qsub printed
         (``<number>.<server>``). Raises ``SubmitException`` as ``TorqueProvider.submit`` does."""
         job_name = f"{job_name}.{time.time()}"
-        local_path, host_path = self._script_paths(job_name, "")
-        host_dir = posixpath.dirname(host_path)
-        stdout_path, stderr_path = host_path + ".stdout", host_path + ".stderr"
         select_options = self.select_options
         if select_options and not select_options.startswith(":"):
             select_options = ":" + select_options
         logger.debug("Requesting %d nodes, %d tasks per node for %s", self.nodes_per_block, tasks_per_node, job_name)
-        digest = self._write_submit_script(self.template_string, local_path, job_name, {
-            "submit_script_dir": host_dir, "nodes_per_block": self.nodes_per_block, "ncpus": self.cpus_per_node,
+        host_path, digest = self._render_and_push(self.template_string, job_name, "", {
+            "nodes_per_block": self.nodes_per_block, "ncpus": self.cpus_per_node,
             "select_options": select_options, "walltime": self.walltime,
-            "scheduler_options": self.scheduler_options, "worker_init": self.worker_init,
-            "job_stdout_path": stdout_path, "job_stderr_path": stderr_path,
-            "user_script": self.launcher(command, tasks_per_node, self.nodes_per_block, host_dir)})
-        job_id = self._qsub(job_name, self._push_script(local_path))
-        self._record_job(job_id, digest, stdout_path, stderr_path)
+            "scheduler_options": self.scheduler_options, "worker_init": self.worker_init}, command, tasks_per_node)
+        job_id = self._qsub(job_name, host_path)
+        self._record_job(job_id, digest, host_path + ".stdout", host_path + ".stderr")
         return job_id
 
     def _status(self) -> None:
         active = self._active_jobs()
         if not active:
             return
-        retcode, stdout, stderr = self.execute_wait("qstat -x -f -F json " + " ".join(active))
+        retcode, stdout, stderr = self.execute_wait("qstat -x -f -F json " + " ".join(map(shlex.quote, active)))
         if retcode != 0 and not only_forgotten_jobs(stderr):  # keep what is known; ask again next poll
             logger.warning("qstat failed (exit code %s), block states not updated: %s", retcode, stderr.strip())
             return
@@ -98,9 +99,9 @@ class PBSProProvider(TorqueProvider):
             if job_id is None:
                 continue
             exit_status = job.get("Exit_status")
-            self._set_state(job_id, self._translate(str(job.get("job_state")), job_id), message=job.get("comment"),
+            state = self._translate_state(translate_table, str(job.get("job_state")), job_id, "qstat")
+            self._set_state(job_id, state, message=job.get("comment"),
                             exit_code=exit_status if isinstance(exit_status, int) else None)
             seen.add(job_id)
         # with -x, only a job purged from the server's history is missing: it ended long ago
-        for job_id in set(active) - seen:
-            self._set_state(job_id, JobState.COMPLETED, message="qstat no longer lists this job: it has ended")
+        self._mark_unlisted_completed(active, seen, "qstat")

@@ -18,19 +18,18 @@ from __future__ import annotations
 
 import logging
 import math
-import posixpath
 import re
+import shlex
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from parsl_repro.channels.base import Channel
 from parsl_repro.errors import ConfigurationError
-from parsl_repro.jobs.states import JobState, JobStatus
+from parsl_repro.jobs.states import JobState
 from parsl_repro.launchers import SingleNodeLauncher
 from parsl_repro.launchers.base import Launcher
 from parsl_repro.providers.cluster_provider import ClusterProvider
-from parsl_repro.providers.errors import SubmitException
 from parsl_repro.providers.slurm.template import template_string
 from parsl_repro.typecheck import typechecked_config
 from parsl_repro.utils import RepresentationMixin, wtime_to_minutes
@@ -82,8 +81,11 @@ class SlurmProvider(ClusterProvider, RepresentationMixin):
         provider name (see the module).
 
     ``resources[job_id]`` holds ``job_id``, ``status``, ``job_stdout_path`` and
-    ``job_stderr_path`` (the block's own output, quoted by the executor if the block fails).
+    ``job_stderr_path`` (the block's own output, on the scheduler's host; see ``ClusterProvider``
+    for what the executor gets to read when the channel is remote) and ``script_sha256``.
     """
+
+    scheduler_name = "Slurm"
 
     @typechecked_config
     def __init__(self, partition: str | None = None, account: str | None = None, qos: str | None = None,
@@ -124,10 +126,6 @@ class SlurmProvider(ClusterProvider, RepresentationMixin):
             for name, value in directives if value is not None)
         self._use_sacct: bool | None = None  # decided by the first status query
 
-    @property
-    def status_polling_interval(self) -> int:
-        return 60
-
     def _clusters_option(self) -> str:
         return f" --clusters={self.clusters}" if self.clusters else ""
 
@@ -148,33 +146,25 @@ class SlurmProvider(ClusterProvider, RepresentationMixin):
             scheduler_options += f"#SBATCH --cpus-per-task={cpus_per_task}\n"
             worker_init += f"export PARSL_CORES={cpus_per_task}\n"
         job_name = f"{job_name}.{time.time()}"
-        local_path, script_path = self._script_paths(job_name, "")
-        stdout_path, stderr_path = script_path + ".stdout", script_path + ".stderr"
-        script_dir = posixpath.dirname(script_path)
-        sha256 = self._write_submit_script(template_string, local_path, job_name, {
-            "submit_script_dir": script_dir, "nodes": self.nodes_per_block, "tasks_per_node": tasks_per_node,
+        script_path, sha256 = self._render_and_push(template_string, job_name, "", {
+            "nodes": self.nodes_per_block, "tasks_per_node": tasks_per_node,
             "walltime": wtime_to_minutes(self.walltime), "scheduler_options": scheduler_options,
-            "worker_init": worker_init, "job_stdout_path": stdout_path, "job_stderr_path": stderr_path,
-            "user_script": self.launcher(command, tasks_per_node, self.nodes_per_block, script_dir)})
-        script_path = self._push_script(local_path)
+            "worker_init": worker_init}, command, tasks_per_node)
         logger.debug("Submitting block %s (%d nodes) with sbatch", job_name, self.nodes_per_block)
-        retcode, stdout, stderr = self.execute_wait(f"sbatch{self._clusters_option()} {script_path}")
+        retcode, stdout, stderr = self.execute_wait(f"sbatch{self._clusters_option()} {shlex.quote(script_path)}")
         if retcode == 0:
             for line in stdout.splitlines():
                 match = re.match(self.regex_job_id, line)
                 if match:
                     job_id = match.group("id")
-                    self._record_job(job_id, sha256, stdout_path, stderr_path)
+                    self._record_job(job_id, sha256, script_path + ".stdout", script_path + ".stderr")
                     return job_id
-            message = f"sbatch printed no job id matching {self.regex_job_id!r}"
-        else:
-            message = f"sbatch failed with exit code {retcode}"
-        logger.error("%s for %s: stdout %r, stderr %r", message, job_name, stdout.strip(), stderr.strip())
-        raise SubmitException(job_name, message, stdout=stdout, stderr=stderr, retcode=retcode)
+        self._submit_failed(job_name, "sbatch", retcode, stdout, stderr,
+                            expected=f"a line matching regex_job_id {self.regex_job_id!r}")
 
     # --- status -------------------------------------------------------------------------------------
     def _status(self) -> None:
-        active = [job_id for job_id, job in self.resources.items() if not job["status"].terminal]
+        active = self._active_jobs()
         if not active:
             return
         if self._use_sacct is None:
@@ -182,6 +172,7 @@ class SlurmProvider(ClusterProvider, RepresentationMixin):
             self._use_sacct = retcode == 0
             logger.debug("Block states come from %s%s", "sacct" if self._use_sacct else "squeue",
                          "" if self._use_sacct else f" (sacct: {stderr.strip()})")
+        tool = "sacct" if self._use_sacct else "squeue"
         states = SACCT_STATES if self._use_sacct else SQUEUE_STATES
         seen: set[str] = set()
         for start in range(0, len(active), self.status_batch_size):
@@ -200,27 +191,14 @@ class SlurmProvider(ClusterProvider, RepresentationMixin):
                 fields = line.split()  # sacct may add words: "123 CANCELLED by 0"
                 if len(fields) < 2 or fields[0] not in self.resources:
                     continue
-                job_id, slurm_state = fields[0], fields[1].rstrip("+")
-                state = states.get(slurm_state)
-                if state is None:
-                    logger.warning("Slurm state %s of job %s is not one this provider knows", slurm_state, job_id)
-                    state = JobState.UNKNOWN
-                self._set_state(job_id, state)
+                job_id = fields[0]
+                self._set_state(job_id, self._translate_state(states, fields[1].rstrip("+"), job_id, tool))
                 seen.add(job_id)
-        if not self._use_sacct:
-            for job_id in set(active) - seen:  # squeue lists only jobs still queued or running
-                self._set_state(job_id, JobState.COMPLETED)
+        if not self._use_sacct:  # squeue lists only jobs still queued or running
+            self._mark_unlisted_completed(active, seen, "squeue")
 
     # --- cancel -------------------------------------------------------------------------------------
     def cancel(self, job_ids: Sequence[Any]) -> list[bool]:
-        """``scancel`` the jobs; every entry True when it succeeded, every one False when not."""
-        if not job_ids:
-            return []
-        retcode, _, stderr = self.execute_wait(f"scancel{self._clusters_option()} {' '.join(map(str, job_ids))}")
-        if retcode != 0:
-            logger.error("scancel of %s failed (exit code %s): %s", list(job_ids), retcode, stderr.strip())
-            return [False] * len(job_ids)
-        for job_id in job_ids:
-            if job_id in self.resources:
-                self.resources[job_id]["status"] = JobStatus(JobState.CANCELLED)
-        return [True] * len(job_ids)
+        """``scancel`` the jobs; every entry True (and the jobs ``CANCELLED``, their output paths
+        kept) when it succeeded, every one False when not."""
+        return self._cancel_with(f"scancel{self._clusters_option()}", job_ids)

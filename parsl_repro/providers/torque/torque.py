@@ -12,19 +12,17 @@ table, ``qsub`` handling and ``qdel``.
 from __future__ import annotations
 
 import logging
-import posixpath
 import re
+import shlex
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from parsl_repro.channels.base import Channel
-from parsl_repro.errors import ConfigurationError
 from parsl_repro.jobs.states import JobState
 from parsl_repro.launchers import AprunLauncher
 from parsl_repro.launchers.base import Launcher
 from parsl_repro.providers.cluster_provider import ClusterProvider
-from parsl_repro.providers.errors import SubmitException
 from parsl_repro.providers.torque.template import template_string
 from parsl_repro.typecheck import typechecked_config
 from parsl_repro.utils import RepresentationMixin
@@ -48,20 +46,9 @@ translate_table = {
 """qstat's single-letter job states (the qstat(1B) man pages of Torque and PBS Pro) as block
 states: Parsl's table."""
 
-_HMS = re.compile(r"^\d+:\d{2}:\d{2}$")
-
 _FORGOTTEN = re.compile(r"Unknown Job Id|Job has finished", re.IGNORECASE)
 """What qstat says on stderr about a job it no longer knows (Torque) or keeps only in its
 history (PBS Pro without ``-x``): the job has ended."""
-
-
-def check_hms_walltime(owner: str, walltime: str) -> None:
-    """Raise ``ConfigurationError`` naming the field unless ``walltime`` is ``HH:MM:SS``: the
-    only form these schedulers read the same way (``-l walltime=30`` is 30 *seconds* to PBS, and
-    ``1-00:00:00`` is not understood), and the form ``wtime_to_minutes`` converts."""
-    if not _HMS.match(walltime.strip()):
-        raise ConfigurationError(f"{owner}: field 'walltime' must be 'HH:MM:SS' (hours may exceed 24), "
-                                 f"got {walltime!r}")
 
 
 def only_forgotten_jobs(stderr: str) -> bool:
@@ -103,6 +90,9 @@ class TorqueProvider(ClusterProvider, RepresentationMixin):
     (paths on the scheduler's host) and ``script_sha256``.
     """
 
+    scheduler_name = "Torque"
+    walltime_hms_only = True
+
     @typechecked_config
     def __init__(self, account: str | None = None, queue: str | None = None, scheduler_options: str = "",
                  worker_init: str = "", nodes_per_block: int = 1, init_blocks: int = 1, min_blocks: int = 0,
@@ -110,16 +100,11 @@ class TorqueProvider(ClusterProvider, RepresentationMixin):
                  walltime: str = "00:20:00", cmd_timeout: int = 120, channel: Channel | None = None) -> None:
         super().__init__("torque", nodes_per_block, init_blocks, min_blocks, max_blocks, parallelism, walltime,
                          launcher, cmd_timeout=cmd_timeout, channel=channel)
-        check_hms_walltime(type(self).__name__, walltime)
         self.account = account
         self.queue = queue
         self.scheduler_options = scheduler_options
         self.worker_init = worker_init
         self.template_string = template_string
-
-    @property
-    def status_polling_interval(self) -> int:
-        return 60
 
     # --- submit -------------------------------------------------------------------------------------
     def submit(self, command: str, tasks_per_node: int, job_name: str = "parsl.torque") -> str:
@@ -128,53 +113,32 @@ class TorqueProvider(ClusterProvider, RepresentationMixin):
         Raises ``SubmitException`` with qsub's exit code and output when qsub fails or prints
         nothing, and ``ScriptPathError`` when ``script_dir`` is not set."""
         job_name = f"parsl.{job_name}.{time.time()}"
-        local_path, host_path = self._script_paths(job_name, ".submit")
-        host_dir = posixpath.dirname(host_path)
         logger.debug("Requesting %d nodes, %d tasks per node for %s", self.nodes_per_block, tasks_per_node, job_name)
-        digest = self._write_submit_script(self.template_string, local_path, job_name, {
-            "submit_script_dir": host_dir, "nodes": self.nodes_per_block,
-            "task_blocks": self.nodes_per_block * tasks_per_node, "nodes_per_block": self.nodes_per_block,
-            "tasks_per_node": tasks_per_node, "walltime": self.walltime,
-            "scheduler_options": self.scheduler_options, "worker_init": self.worker_init,
-            "user_script": self.launcher(command, tasks_per_node, self.nodes_per_block, host_dir)})
-        job_id = self._qsub(job_name, self._push_script(local_path))
+        host_path, digest = self._render_and_push(self.template_string, job_name, ".submit", {
+            "nodes": self.nodes_per_block, "task_blocks": self.nodes_per_block * tasks_per_node,
+            "nodes_per_block": self.nodes_per_block, "tasks_per_node": tasks_per_node, "walltime": self.walltime,
+            "scheduler_options": self.scheduler_options, "worker_init": self.worker_init}, command, tasks_per_node)
+        job_id = self._qsub(job_name, host_path)
         self._record_job(job_id, digest, host_path + ".stdout", host_path + ".stderr")
         return job_id
 
     def _qsub(self, job_name: str, script_on_host: str) -> str:
-        """Run ``qsub`` (with ``-q``/``-A`` when set) on the script; the job id it printed."""
-        options = (f" -q {self.queue}" if self.queue is not None else "") + (
-            f" -A {self.account}" if self.account is not None else "")
-        retcode, stdout, stderr = self.execute_wait(f"qsub{options} {script_on_host}")
+        """Run ``qsub`` (with ``-q``/``-A`` when set) on the script; the job id it printed.
+        Raises ``SubmitException`` (``_submit_failed``) when it fails or prints nothing."""
+        options = (f" -q {shlex.quote(self.queue)}" if self.queue is not None else "") + (
+            f" -A {shlex.quote(self.account)}" if self.account is not None else "")
+        retcode, stdout, stderr = self.execute_wait(f"qsub{options} {shlex.quote(script_on_host)}")
         lines = [line.strip() for line in stdout.splitlines() if line.strip()]
         if retcode == 0 and lines:
             return lines[-1]  # the job id, e.g. "4807.torqueserver"; any notices come before it
-        if retcode == 127:
-            message = (f"qsub was not found on {self.channel.hostname}: run where the "
-                       f"{type(self).__name__.removesuffix('Provider')} commands are on PATH")
-        elif retcode == 0:
-            message = "qsub printed no job id"
-        else:
-            message = f"qsub failed with exit code {retcode}: {stderr.strip() or stdout.strip()}"
-        logger.error("%s for %s: stdout %r, stderr %r", message, job_name, stdout.strip(), stderr.strip())
-        raise SubmitException(job_name, message, stdout=stdout, stderr=stderr, retcode=retcode)
+        self._submit_failed(job_name, "qsub", retcode, stdout, stderr)
 
     # --- status -------------------------------------------------------------------------------------
-    def _active_jobs(self) -> list[str]:
-        return [job_id for job_id, job in self.resources.items() if not job["status"].terminal]
-
-    def _translate(self, code: str, job_id: str) -> JobState:
-        state = translate_table.get(code)
-        if state is None:
-            logger.warning("qstat state %r of job %s is not one this provider knows", code, job_id)
-            return JobState.UNKNOWN
-        return state
-
     def _status(self) -> None:
         active = self._active_jobs()
         if not active:
             return
-        retcode, stdout, stderr = self.execute_wait("qstat " + " ".join(active))
+        retcode, stdout, stderr = self.execute_wait("qstat " + " ".join(map(shlex.quote, active)))
         if retcode != 0 and not only_forgotten_jobs(stderr):  # keep what is known; ask again next poll
             logger.warning("qstat failed (exit code %s), block states not updated: %s", retcode, stderr.strip())
             return
@@ -187,22 +151,12 @@ class TorqueProvider(ClusterProvider, RepresentationMixin):
             job_id = match_job_id(parts[0], active)
             if job_id is None:
                 continue
-            self._set_state(job_id, self._translate(parts[4], job_id))
+            self._set_state(job_id, self._translate_state(translate_table, parts[4], job_id, "qstat"))
             seen.add(job_id)
-        for job_id in set(active) - seen:
-            self._set_state(job_id, JobState.COMPLETED, message="qstat no longer lists this job: it has ended")
+        self._mark_unlisted_completed(active, seen, "qstat")
 
     # --- cancel -------------------------------------------------------------------------------------
     def cancel(self, job_ids: Sequence[Any]) -> list[bool]:
         """``qdel`` the jobs; every entry True (and the jobs ``CANCELLED``) when qdel succeeded,
         every one False when it did not."""
-        if not job_ids:
-            return []
-        retcode, _, stderr = self.execute_wait("qdel " + " ".join(map(str, job_ids)))
-        if retcode != 0:
-            logger.error("qdel of %s failed (exit code %s): %s", list(job_ids), retcode, stderr.strip())
-            return [False] * len(job_ids)
-        for job_id in job_ids:
-            if job_id in self.resources:
-                self._set_state(job_id, JobState.CANCELLED, message="cancelled with qdel")
-        return [True] * len(job_ids)
+        return self._cancel_with("qdel", job_ids)
