@@ -326,8 +326,13 @@ def start_remote_interchange(executor: HighThroughputExecutor, channel: Any,
         reader = _ReadyReader(proc.stdout)
         reader.thread.join(REMOTE_START_TIMEOUT)
         if reader.answer is None:
-            why = f"it did not answer within {REMOTE_START_TIMEOUT:.0f} s" if reader.thread.is_alive() else \
-                f"it exited with status {proc.poll()} before binding its ports"
+            if reader.thread.is_alive():
+                why = f"it did not answer within {REMOTE_START_TIMEOUT:.0f} s"
+            else:  # its output ended: its exit status follows on the session
+                try:
+                    why = f"it exited with status {proc.wait(10)} before binding its ports"
+                except TimeoutError:
+                    why = "it closed its output before binding its ports"
             said = "; it printed: " + " | ".join(reader.other[-5:]) if reader.other else ""
             raise BadStateException(executor, RuntimeError(
                 f"the remote interchange of {executor.label} on {host} did not start: {why}{said}. Is parsl_repro "

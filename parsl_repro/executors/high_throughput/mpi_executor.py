@@ -78,7 +78,7 @@ class MPIExecutor(HighThroughputExecutor):
                  worker_logdir_root: str | None = None, mpi_launcher: str = "mpiexec",
                  block_error_handler: bool | Callable[[BlockProviderExecutor, dict[str, JobStatus]], None] = True,
                  encrypted: bool = True, remote_monitoring_radio: Any = None,
-                 short_task_prefetch: bool = True) -> None:
+                 short_task_prefetch: bool = True, interchange_address: str | None = None) -> None:
         from parsl_repro.launchers import SimpleLauncher
 
         if max_workers is not None:
@@ -103,7 +103,8 @@ class MPIExecutor(HighThroughputExecutor):
             poll_period=poll_period, address_probe_timeout=address_probe_timeout,
             worker_logdir_root=worker_logdir_root, block_error_handler=block_error_handler, encrypted=encrypted,
             remote_monitoring_radio=remote_monitoring_radio,
-            short_task_prefetch=short_task_prefetch)  # accepted as HTEX's; MPI mode never prefetches
+            short_task_prefetch=short_task_prefetch,  # accepted as HTEX's; MPI mode never prefetches
+            interchange_address=interchange_address)
         self.enable_mpi_mode = True
         self.mpi_launcher = mpi_launcher
         self.max_workers_per_block = max_workers_per_block
