@@ -24,7 +24,7 @@ import sys
 import textwrap
 import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
@@ -35,6 +35,7 @@ from parsl_repro.launchers import SimpleLauncher
 from parsl_repro.providers.azure import azure as azure_module
 from parsl_repro.providers.errors import SubmitException
 from parsl_repro.providers.googlecloud import googlecloud as google_module
+from tests.json_stand_in import JsonHandler
 
 SDK_TOP_LEVEL = ["kubernetes", "boto3", "botocore", "googleapiclient", "google", "azure"]
 
@@ -157,19 +158,8 @@ class FakeComputeApi(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-class _ComputeHandler(BaseHTTPRequestHandler):
+class _ComputeHandler(JsonHandler):
     server: FakeComputeApi
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _answer(self, code: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _operation(self, kind: str, name: str) -> dict:
         return {"kind": "compute#operation", "name": f"operation-{kind}-{name}", "operationType": kind,

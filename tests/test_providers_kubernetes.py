@@ -16,7 +16,7 @@ import json
 import re
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
@@ -27,6 +27,7 @@ from parsl_repro.providers.errors import SubmitException
 kubernetes = pytest.importorskip("kubernetes")
 
 from parsl_repro.providers import KubernetesProvider  # noqa: E402
+from tests.json_stand_in import JsonHandler  # noqa: E402
 
 TOKEN = "stand-in-bearer-token"
 POD_PATH = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods(?:/(?P<name>[^/?]+))?(?:\?.*)?$")
@@ -58,19 +59,8 @@ class FakeKubeApiServer(ThreadingHTTPServer):
             self.pods[(namespace, name)]["status"] = {"phase": phase} | ({"message": message} if message else {})
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: FakeKubeApiServer
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _answer(self, code: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
