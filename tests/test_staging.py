@@ -310,3 +310,23 @@ def test_in_task_staging_through_htex_workers(tmp_path, monkeypatch, served, no_
             parsl_repro.load(Config(executors=[executor], run_dir=str(tmp_path / "runinfo"))):
         assert read_text(File(f"http://127.0.0.1:{port}/data/hello.txt")).result() == "hello over the wire\n"
     assert (tmp_path / "remote" / "hello.txt").exists()
+
+
+def test_a_zip_stage_out_replaces_the_archive_whole_so_readers_never_see_it_half_written(tmp_path):
+    """stdout and stderr staged into one archive are two stage-out tasks: a reader of the first
+    (taking no lock) must never meet the second half appended. The archive an open reader
+    holds stays complete and unchanged while a member is added; the new one has both."""
+    from parsl_repro.data_provider.zip import zip_stage_out
+
+    archive = tmp_path / "out.zip"
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+    first.write_text("one\n")
+    second.write_text("two\n")
+    zip_stage_out(str(archive), "a/first.txt", None, inputs=[str(first)])
+    with open(archive, "rb") as held:  # a reader that opened the archive before the next write
+        zip_stage_out(str(archive), "a/second.txt", None, inputs=[str(second)])
+        with zipfile.ZipFile(held) as old:
+            assert old.namelist() == ["a/first.txt"] and old.read("a/first.txt") == b"one\n"
+    with zipfile.ZipFile(archive) as new:
+        assert new.namelist() == ["a/first.txt", "a/second.txt"] and new.read("a/second.txt") == b"two\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zip", "out.zip.lock"]  # loose copies gone

@@ -5,14 +5,17 @@ Stage out writes the task's output into the executor's ``working_dir`` and then,
 its own on the submitting side, adds it to the archive (creating it) and removes the loose copy.
 Stage in extracts the member to ``working_dir`` (or the current directory) before the app runs.
 Writers of one archive take an exclusive ``fcntl`` lock on ``<archive>.lock``, so concurrent
-stage-outs from this or other runs on the same host never corrupt it; the lock does not protect
-against programs that do not take it.
+stage-outs from this or other runs on the same host never corrupt it (the lock does not protect
+against programs that do not take it), and each writes a new archive that replaces the old one
+whole, so readers, who take no lock, never see one half written.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -64,8 +67,21 @@ def zip_stage_out(zip_file: str, inside_path: str, working_dir: str | None, pare
     directory = os.path.dirname(zip_file)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    with _locked(zip_file), zipfile.ZipFile(zip_file, mode="a", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.write(path, arcname=inside_path)
+    with _locked(zip_file):
+        # the new archive is written beside the old and renamed over it, so a reader (which takes
+        # no lock: another task's output already staged, say) sees the old archive or the new
+        # one, never one half appended to
+        partial = f"{zip_file}.{os.getpid()}.partial"
+        try:
+            if os.path.exists(zip_file):
+                shutil.copy2(zip_file, partial)
+            with zipfile.ZipFile(partial, mode="a", compression=zipfile.ZIP_DEFLATED) as archive:
+                archive.write(path, arcname=inside_path)
+            os.replace(partial, zip_file)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+            raise
     os.remove(path)
 
 
