@@ -579,7 +579,7 @@ def test_local_execute_no_wait_echoes_stdin_until_terminated(tmp_path: pathlib.P
     assert proc.stdout.readline() == b"hello here\n"
     assert proc.poll() is None
     proc.terminate()
-    assert proc.wait(timeout=10) is not None
+    assert proc.wait(timeout=10) in (0, -15)  # its input ended, or SIGTERM came first
     proc.stdout.close()
 
 

@@ -170,7 +170,8 @@ class SSHChannel(Channel, RepresentationMixin):
     password : a password; else keys (``key_filename``, the SSH agent, ``~/.ssh/id_*``).
     script_dir : directory on the host for submit scripts (default
         ``~/.parsl_repro/submit_scripts``), made on first use.
-    envs : environment variables set for every command.
+    envs : environment variables set for every command (as ``export`` words in its command
+        line, which other users of the host can read in ``ps``: no secrets here).
     gssapi_auth : authenticate with Kerberos (GSS-API).
     skip_auth : connect without authenticating (hosts that allow the "none" method).
     key_filename : a private key file (or a list of them).
@@ -286,7 +287,11 @@ class SSHChannel(Channel, RepresentationMixin):
         name = _host_key_name(self.hostname, self.port)
         known = _known_keys(client, name)
         sock = socket.create_connection((self.hostname, self.port), self.connect_timeout)
-        transport = paramiko.Transport(sock)
+        try:
+            transport = paramiko.Transport(sock)
+        except BaseException:
+            sock.close()
+            raise
         try:
             transport.banner_timeout = transport.auth_timeout = self.connect_timeout
             if known:
@@ -405,10 +410,14 @@ class SSHChannel(Channel, RepresentationMixin):
             session.close()
 
     def execute_no_wait(self, cmd: str, envs: dict[str, str] | None = None) -> ChannelProcess:
+        transport = self.client.get_transport()  # a connection failure raises its own ChannelError
+        session = None
         try:
-            session = self.client.get_transport().open_session(timeout=self.connect_timeout)
+            session = transport.open_session(timeout=self.connect_timeout)
             session.exec_command(self._command(cmd, envs))
         except Exception as e:
+            if session is not None:
+                session.close()
             raise SSHException(e, self.site, f"could not start {cmd!r}: {e}") from e
         return _RemoteProcess(session)
 
