@@ -73,9 +73,8 @@ def test_the_seed_config_loads_against_loopback_stand_ins_of_its_hosts(sshd, slu
         channel = executor.provider.channel
         # point each login node at the loopback sshd; the person at the terminal answers here
         channel.hostname, channel.port, channel.username = sshd["host"], sshd["port"], "root"
-        channel.key_filename, channel.host_keys_filename = None, sshd["known_hosts"]
+        channel.key_filename, channel.host_keys_filename = sshd["root_key"], sshd["known_hosts"]
         channel.prompt = lambda question: asked.append(question) or ""
-        channel.key_filename = sshd["root_key"]
         channel.envs = {"SLURM_CONF": slurm_conf}
         channel.script_dir = str(tmp_path / executor.label / "parsl_scripts")
         executor.working_dir = str(tmp_path / executor.label / "parsl_work")
