@@ -15,6 +15,8 @@
 #          Already running: just prints that path.
 #   stop   SIGTERM the server, then wait until it is gone; deletes nothing.
 # Logins: root by key only (PermitRootLogin prohibit-password); parslrepro by key or password.
+# With SSHD_KEYBOARD_INTERACTIVE=1 in start's environment, the password is asked for through PAM
+# by keyboard-interactive instead (the way sites ask for one-time codes), not by the password method.
 # The password is written only to /var/lib/parslrepro-sshd/password, DIR/password and chpasswd's
 # stdin, never printed.
 # The user's key is authorized in ~parslrepro/.ssh/authorized_keys.d/<port> (the user cannot read
@@ -118,6 +120,10 @@ authorize_user_key() {  # $1: port
 }
 
 write_config() {  # $1: port
+  local password_auth=yes kbd_auth=no
+  if [ "${SSHD_KEYBOARD_INTERACTIVE:-0}" = 1 ]; then
+    password_auth=no kbd_auth=yes   # questions through PAM, as sites with one-time codes ask them
+  fi
   cat >"$CONF" <<EOF
 Port $1
 ListenAddress 127.0.0.1
@@ -126,10 +132,10 @@ PidFile $PIDFILE
 AuthorizedKeysFile $DIR/authorized_keys
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
-PasswordAuthentication yes
+PasswordAuthentication $password_auth
 PermitEmptyPasswords no
-KbdInteractiveAuthentication no
-UsePAM no
+KbdInteractiveAuthentication $kbd_auth
+UsePAM $kbd_auth
 StrictModes no
 Subsystem sftp internal-sftp
 Match User $TEST_USER

@@ -461,6 +461,31 @@ def test_ssh_interactive_login_wrong_answer_raises_auth_exception(sshd: dict[str
     assert "wrong-answer" not in message
 
 
+def test_ssh_interactive_login_answers_keyboard_interactive_questions_as_the_server_words_them(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, no_leaks: None) -> None:
+    """A second real sshd that offers keyboard-interactive (through PAM) and not the password
+    method, as sites asking for a one-time code do: the question is PAM's, passed on as asked."""
+    from tests.sshd_server import SshServer
+
+    monkeypatch.setenv("SSHD_KEYBOARD_INTERACTIVE", "1")
+    server = SshServer(tmp_path / "kbd")
+    info = server.start()
+    try:
+        asked: list[str] = []
+        channel = SSHInteractiveLoginChannel(info["host"], username=info["user"], port=info["port"],
+                                             host_keys_filename=info["known_hosts"],
+                                             prompt=lambda q: asked.append(q) or _password(info))
+        try:
+            assert channel.execute_wait("whoami") == (0, "parslrepro\n", "")
+        finally:
+            channel.close()
+        assert asked == [f"{_site(info, info['user'])} Password: "]
+        with open(tmp_path / "kbd" / "sshd.log") as log:
+            assert "Accepted keyboard-interactive/pam for parslrepro" in log.read()
+    finally:
+        server.stop()
+
+
 def test_a_refused_login_is_remembered_and_never_asked_again(sshd: dict[str, Any], no_leaks: None) -> None:
     """A site whose login failed must not prompt again at every block poll: the channel raises
     the same error at once."""
