@@ -220,7 +220,7 @@ def _on_node_seen(writer: Writer, rows: BatchRows, e: NodeSeen) -> None:
         "run_id": e.run_id, "hostname": e.hostname, "uid": e.manager, "block_id": e.block_id or "",
         "cpu_count": e.cpu_count, "total_memory": e.total_memory, "active": e.active,
         "worker_count": e.worker_count, "python_v": e.python_version, "timestamp": utc(e.time),
-        "last_heartbeat": utc(e.time)})
+        "last_heartbeat": utc(e.time), "executor_label": e.executor})
 
 
 def _on_resource_sample(writer: Writer, rows: BatchRows, e: ResourceSample) -> None:

@@ -270,6 +270,7 @@ class Node(Base):
     python_v: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[datetime.datetime]
     last_heartbeat: Mapped[datetime.datetime]
+    executor_label: Mapped[str | None] = mapped_column(Text)  # the site (executor) the pool served; schema 8
 
 
 class Block(Base):

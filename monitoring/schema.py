@@ -137,9 +137,11 @@ def _v6_to_v7(conn: Connection) -> None:
 
 def _v7_to_v8(conn: Connection) -> None:
     """Version 8: a block records its provider, the host its scheduler commands ran on (a
-    channel's), the sha256 of the submit script it ran and the provider's message."""
+    channel's), the sha256 of the submit script it ran and the provider's message; a node
+    records the executor (site) it served, since block ids repeat across executors."""
     for column in ("provider", "host", "script_sha256", "message"):
         _add_column(conn, "block", f"{column} TEXT")
+    _add_column(conn, "node", "executor_label TEXT")
 
 
 VERSION_6_INDEXES = (

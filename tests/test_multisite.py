@@ -203,6 +203,8 @@ def test_the_multisite_example_runs_across_the_laptop_and_a_slurm_cluster_over_s
                                 "GROUP BY task_func_name").fetchall())
     assert executors == {"write_parameters": "laptop", "simulate": "cluster", "total": "laptop"}
     assert {row[0] for row in db.execute("SELECT provider FROM block")} == {"SlurmProvider slurm"}
+    # the pools that joined, with their site and block (block ids repeat across sites)
+    assert set(db.execute("SELECT DISTINCT executor_label, block_id FROM node")) == {("cluster", "0")}
 
 
 def test_a_remote_interchange_that_cannot_start_is_a_clear_error_and_leaves_nothing_behind(sshd, tmp_path,

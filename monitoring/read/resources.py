@@ -498,7 +498,7 @@ def _top(conn: Any, run_id: str, top: int,
 
 
 def _nodes(conn: Any, run_id: str) -> Page:
-    """One row per node (manager uid), from its latest record: host, block, CPUs, memory,
+    """One row per node (manager uid), from its latest record: host, executor, block, CPUs, memory,
     workers, whether it was still active, first seen and last heartbeat."""
     n = m.Node
     total = conn.execute(select(func.count(func.distinct(n.uid))).where(n.run_id == run_id)).scalar_one()
@@ -508,9 +508,9 @@ def _nodes(conn: Any, run_id: str) -> Page:
                       func.max(n.last_heartbeat).label("last_heartbeat"), func.max(n.id).label("latest"),
                       func.count().label("records"))
                .where(n.run_id == run_id).group_by(n.uid).subquery())
-    query = (select(n.uid, n.hostname, n.block_id, n.cpu_count, n.total_memory, n.worker_count, n.active,
-                    n.python_v, n.timestamp.label("latest_record"), per_uid.c.first_seen, per_uid.c.last_heartbeat,
-                    per_uid.c.records)
+    query = (select(n.uid, n.hostname, n.executor_label, n.block_id, n.cpu_count, n.total_memory, n.worker_count,
+                    n.active, n.python_v, n.timestamp.label("latest_record"), per_uid.c.first_seen,
+                    per_uid.c.last_heartbeat, per_uid.c.records)
              .join(per_uid, n.id == per_uid.c.latest)
              .order_by(per_uid.c.first_seen, n.uid).limit(NODE_LIMIT))
     return Page(rows(conn.execute(query)), total, NODE_LIMIT)

@@ -51,6 +51,7 @@ def test_the_htex_node_is_shown_with_the_cpus_memory_and_workers_the_store_has(s
     assert nodes[0]["hostname"] == hostname and nodes[0]["cpu_count"] == str(cpus)
     assert nodes[0]["total_memory"] == fmt_bytes(memory) and nodes[0]["worker_count"] == str(workers) == "2"
     assert nodes[0]["state"] == "left"  # the pool deregistered when the run ended
+    assert nodes[0]["executor_label"] == "htex"  # the site it served
     assert page.inner_text("#resources-card-nodes") == "1"
 
 

@@ -341,7 +341,8 @@ def _nodes_part(data: Resources) -> list[Any]:
                    if set(data.executor_kinds) == {"ThreadPoolExecutor"} else "")
         return [notice("No node was recorded for this run: nodes are the worker pools of a HighThroughputExecutor, "
                        "which report their CPUs, memory and workers when they connect." + threads, "info")]
-    columns = [("hostname", "Host"), ("uid", "Manager"), ("block_id", "Block"), ("cpu_count", "CPUs"),
+    columns = [("hostname", "Host"), ("uid", "Manager"), ("executor_label", "Executor"), ("block_id", "Block"),
+               ("cpu_count", "CPUs"),
                ("total_memory", "Memory"), ("worker_count", "Workers"), ("state", "State"),
                ("first_seen", "First seen"), ("last_heartbeat", "Last heartbeat"), ("python_v", "Python")]
     items = [dict(node, state="active" if node["active"] else "left") for node in data.nodes.items]
