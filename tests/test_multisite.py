@@ -270,3 +270,55 @@ def test_losing_the_ssh_connection_mid_run_fails_that_sites_tasks_with_a_message
         with pytest.raises(BadStateException) as caught:
             pending.result(timeout=60)
     assert "interchange of executor fragile" in str(caught.value)
+
+
+def test_a_laptop_and_two_sites_over_ssh_in_one_run(sshd, slurm_conf, tmp_path):
+    """Threads here, one site whose blocks are processes on the SSH host and one whose blocks are
+    Slurm jobs submitted over SSH, each with its own remote interchange: a file made on one site
+    is read on the other, and every try, block and pool is recorded with its site."""
+    from parsl_repro import File
+
+    campus = HighThroughputExecutor(label="campus", address="127.0.0.1", max_workers_per_node=1,
+                                    heartbeat_period=1, heartbeat_threshold=5,
+                                    provider=LocalProvider(channel=_channel(sshd, tmp_path / "campus"),
+                                                           worker_init=WORKER_INIT))
+    cluster = HighThroughputExecutor(label="cluster", address="127.0.0.1", max_workers_per_node=1,
+                                     heartbeat_period=1, heartbeat_threshold=5,
+                                     provider=SlurmProvider(partition="debug", exclusive=False, walltime="00:10:00",
+                                                            launcher=SimpleLauncher(), worker_init=WORKER_INIT,
+                                                            channel=_channel(sshd, tmp_path / "cluster",
+                                                                             envs={"SLURM_CONF": slurm_conf})))
+
+    @python_app(executors=["campus"])
+    def make(path, outputs=()):
+        with open(outputs[0].filepath, "w") as f:
+            f.write("21\n")
+
+    @python_app(executors=["cluster"])
+    def use(inputs=()):
+        import os
+        with open(inputs[0].filepath) as f:
+            return int(f.read()) * 2, os.environ.get("SLURM_JOB_ID")
+
+    @python_app(executors=["laptop"])
+    def report(pair):
+        return f"{pair[0]} from job {pair[1]}"
+
+    data = File(str(tmp_path / "shared.txt"))
+    config = Config(executors=[ThreadPoolExecutor(label="laptop"), campus, cluster],
+                    run_dir=str(tmp_path / "runinfo"))
+    with parsl_repro.load(config) as dfk:
+        made = make(str(data), outputs=[data])
+        answer = report(use(inputs=[made.outputs[0]])).result(timeout=180)
+        [job_id] = cluster.provider.resources
+        assert answer == f"42 from job {job_id}"
+        assert campus._remote is not None and cluster._remote is not None
+        assert campus._remote.url != cluster._remote.url  # one interchange per site
+        run_dir = dfk.run_dir
+    db = sqlite3.connect(os.path.join(os.path.dirname(run_dir), "provenance.db"))
+    tries = dict(db.execute("SELECT t.task_func_name, y.task_executor FROM try y JOIN task t "
+                            "ON t.run_id = y.run_id AND t.task_id = y.task_id"))
+    assert tries == {"make": "campus", "use": "cluster", "report": "laptop"}
+    providers = set(db.execute("SELECT DISTINCT executor_label, provider FROM block"))
+    assert providers == {("campus", "LocalProvider local"), ("cluster", "SlurmProvider slurm")}
+    assert {row[0] for row in db.execute("SELECT DISTINCT executor_label FROM node")} == {"campus", "cluster"}
