@@ -322,3 +322,22 @@ def test_a_laptop_and_two_sites_over_ssh_in_one_run(sshd, slurm_conf, tmp_path):
     providers = set(db.execute("SELECT DISTINCT executor_label, provider FROM block"))
     assert providers == {("campus", "LocalProvider local"), ("cluster", "SlurmProvider slurm")}
     assert {row[0] for row in db.execute("SELECT DISTINCT executor_label FROM node")} == {"campus", "cluster"}
+
+
+def test_a_failed_block_on_an_ssh_host_is_reported_with_copies_of_its_output(sshd, tmp_path):
+    """LocalProvider over SSH: the block's exit status comes from the host, and the error
+    handler gets local copies of its output, never the host's paths (which it would open here)."""
+    from parsl_repro.jobs.states import JobState
+
+    provider = LocalProvider(channel=_channel(sshd, tmp_path), launcher=SimpleLauncher())
+    provider.script_dir = str(tmp_path / "local")
+    job = provider.submit("echo to stdout; echo to stderr >&2; exit 3", 1, "failing")
+    deadline = time.monotonic() + 30
+    while (status := provider.status([job])[0]).state is JobState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status.state is JobState.FAILED and status.exit_code == 3
+    local = str(tmp_path / "local")
+    assert status.stdout_path.startswith(local) and status.stderr_path.startswith(local)
+    with open(status.stdout_path) as out, open(status.stderr_path) as err:
+        assert "to stdout" in out.read() and "to stderr" in err.read()
+    provider.channel.close()

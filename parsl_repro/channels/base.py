@@ -105,3 +105,10 @@ class Channel(metaclass=ABCMeta):
     @abstractmethod
     def close(self) -> bool:
         """Close the connection, if any; True when there was one to close."""
+
+
+def remote_channel(provider: object) -> Channel | None:
+    """``provider``'s channel when it reaches another host (an ``SSHChannel``), else None (no
+    channel, or a local one)."""
+    channel = getattr(provider, "channel", None)
+    return channel if channel is not None and not getattr(channel, "is_local", True) else None

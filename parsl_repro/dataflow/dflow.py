@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import parsl_repro
+from parsl_repro.channels.base import remote_channel
 from parsl_repro.channels.errors import ChannelError
 from parsl_repro.config import Config
 from parsl_repro.data_provider.data_future import DataFuture
@@ -243,8 +244,8 @@ class DataFlowKernel:
 
     @staticmethod
     def _close_channel_of(executor: ParslExecutor) -> None:
-        channel = getattr(getattr(executor, "provider", None), "channel", None)
-        if channel is not None and not getattr(channel, "is_local", True):
+        channel = remote_channel(getattr(executor, "provider", None))
+        if channel is not None:
             try:
                 channel.close()
             except Exception:
@@ -254,11 +255,8 @@ class DataFlowKernel:
     def _site_may_fail_alone(executor: ParslExecutor, executors: Sequence[ParslExecutor]) -> bool:
         """Whether ``executor`` failing to start may leave the run going: it reaches its site
         through a remote channel, and the run has other executors."""
-        def remote(e: ParslExecutor) -> bool:
-            channel = getattr(getattr(e, "provider", None), "channel", None)
-            return channel is not None and not getattr(channel, "is_local", True)
-
-        return remote(executor) and hasattr(executor, "set_bad_state_and_fail_all") and any(
+        return remote_channel(getattr(executor, "provider", None)) is not None \
+            and hasattr(executor, "set_bad_state_and_fail_all") and any(
             other is not executor and other.label != INTERNAL_EXECUTOR for other in executors)
 
     @staticmethod

@@ -235,34 +235,9 @@ class ClusterProvider(ExecutionProvider):
                    exit_code: int | None = None) -> None:
         """Set a recorded job's state, with output paths this process can read (see the module)."""
         job = self.resources[job_id]
-        stdout_path, stderr_path = self._readable_output(job, state)
+        stdout_path, stderr_path = readable_output(self.channel, self.script_dir, job, state)
         job["status"] = JobStatus(state, message=message, exit_code=exit_code,
                                   stdout_path=stdout_path, stderr_path=stderr_path)
-
-    def _readable_output(self, job: dict[str, Any], state: JobState) -> tuple[str | None, str | None]:
-        """Paths of the job's output files that can be opened here: the host's own with a local
-        channel; with a remote one, local copies pulled once the job has ended in a state other
-        than ``COMPLETED``/``CANCELLED`` (kept in the record, so pulled once), else none."""
-        host_paths = (job.get("job_stdout_path"), job.get("job_stderr_path"))
-        if self.channel.is_local:
-            return host_paths
-        if state not in TERMINAL_STATES or state in _OUTPUT_NOT_PULLED:
-            return None, None
-        if "local_output_paths" not in job:
-            job["local_output_paths"] = tuple(self._pull_output(path) for path in host_paths)
-        return job["local_output_paths"]
-
-    def _pull_output(self, host_path: str | None) -> str | None:
-        """Copy ``host_path`` from the scheduler's host into the local ``script_dir``; the copy's
-        path, or None when there is nothing to copy or the copy failed (a job that never started
-        has no output; this is logged at debug level only)."""
-        if host_path is None or not self.script_dir:
-            return None
-        try:
-            return self.channel.pull_file(host_path, self.script_dir)
-        except Exception as e:  # a channel's FileCopyException, or its connection failing
-            logger.debug("Could not copy job output %s from %s: %s", host_path, self.channel.hostname, e)
-            return None
 
     @abstractmethod
     def _status(self) -> None:
@@ -300,6 +275,33 @@ class ClusterProvider(ExecutionProvider):
                     self._set_state(job_id, JobState.CANCELLED, message=f"cancelled with {tool}")
             results += [True] * len(chunk)
         return results
+
+
+def readable_output(channel: Channel, local_dir: str | None, job: dict[str, Any],
+                    state: JobState) -> tuple[str | None, str | None]:
+    """Paths of a job's output files (``job['job_stdout_path']``, ``job['job_stderr_path']``, on
+    the channel's host) that this process can open: the host's own with a local channel; with a
+    remote one, copies pulled into ``local_dir`` once the job has ended in a state other than
+    ``COMPLETED``/``CANCELLED`` (kept in the record, so pulled once), else none. A file that
+    cannot be copied (a job that never started has none) is left out, logged at debug level."""
+    host_paths = (job.get("job_stdout_path"), job.get("job_stderr_path"))
+    if channel.is_local:
+        return host_paths
+    if state not in TERMINAL_STATES or state in _OUTPUT_NOT_PULLED:
+        return None, None
+    if "local_output_paths" not in job:
+        job["local_output_paths"] = tuple(_pull(channel, path, local_dir) for path in host_paths)
+    return job["local_output_paths"]
+
+
+def _pull(channel: Channel, host_path: str | None, local_dir: str | None) -> str | None:
+    if host_path is None or not local_dir:
+        return None
+    try:
+        return channel.pull_file(host_path, local_dir)
+    except Exception as e:  # a channel's FileCopyException, or its connection failing
+        logger.debug("Could not copy job output %s from %s: %s", host_path, channel.hostname, e)
+        return None
 
 
 _WALLTIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")

@@ -46,6 +46,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from parsl_repro import curvezmq
+from parsl_repro.channels.base import remote_channel
 from parsl_repro.errors import ConfigurationError
 from parsl_repro.executors.base import SUBMITTING
 from parsl_repro.executors.errors import BadStateException, InvalidResourceSpecification
@@ -155,8 +156,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
         self.worker_port = worker_port
         self.worker_ports = worker_ports
         self.interchange_address = interchange_address
-        channel = getattr(provider, "channel", None)
-        if not encrypted and channel is not None and not getattr(channel, "is_local", True):
+        channel = remote_channel(provider)
+        if not encrypted and channel is not None:
             raise ConfigurationError(
                 f"HighThroughputExecutor {label}: field 'encrypted' must be True when the provider reaches its site "
                 f"through {type(channel).__name__}: the interchange then runs on {channel.hostname} and this "
@@ -282,8 +283,8 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
                 f"HighThroughputExecutor {self.label}: the certificates directory (cert_dir={self.cert_dir!r}) is "
                 "set but encrypted is False. Either change cert_dir to None or encrypted to True.")
         self.resource_monitoring_interval = resource_interval(self)
-        channel = getattr(self.provider, "channel", None)
-        if channel is not None and not channel.is_local:
+        channel = remote_channel(self.provider)
+        if channel is not None:
             stream = self._start_remote_interchange_process(channel)
         else:
             self.logconf_path = write_log_config(self)
@@ -348,7 +349,7 @@ class HighThroughputExecutor(BlockProviderExecutor, RepresentationMixin):
 
     def _forget_remote_keys(self) -> None:
         """Delete the run's keys from the remote host once its interchange and pools are gone."""
-        channel = getattr(self.provider, "channel", None)
+        channel = remote_channel(self.provider)
         if channel is None or self.remote_cert_dir is None:
             return
         try:

@@ -33,6 +33,7 @@ from parsl_repro.launchers import SingleNodeLauncher
 from parsl_repro.launchers.base import Launcher
 from parsl_repro.launchers.errors import BadLauncher
 from parsl_repro.providers.base import ExecutionProvider
+from parsl_repro.providers.cluster_provider import readable_output
 from parsl_repro.providers.errors import ScriptPathError, SubmitException
 from parsl_repro.typecheck import typechecked_config
 from parsl_repro.utils import RepresentationMixin
@@ -125,8 +126,9 @@ class LocalProvider(ExecutionProvider, RepresentationMixin):
         except OSError as e:
             raise ScriptPathError(script_path, e) from e
 
+        digest = hashlib.sha256(script.encode()).hexdigest()
         if not self.channel.is_local:
-            return self._submit_remote(job_name, script_path, script)
+            return self._submit_remote(job_name, script_path, digest)
         stdout_path, stderr_path = script_path + ".out", script_path + ".err"
         try:
             with open(stdout_path, "w") as out, open(stderr_path, "w") as err:
@@ -142,12 +144,12 @@ class LocalProvider(ExecutionProvider, RepresentationMixin):
             self._processes[job_id] = process
             self.resources[job_id] = {"job_id": job_id, "status": JobStatus(JobState.RUNNING),
                                       "remote_pid": process.pid, "script_path": script_path, "cancelled": False,
-                                      "script_sha256": hashlib.sha256(script.encode()).hexdigest()}
+                                      "script_sha256": digest}
         logger.debug("Started block %s as pid %s: %s", job_name, job_id, script_path)
         return job_id
 
     # --- blocks on the channel's host -----------------------------------------------------------------
-    def _submit_remote(self, job_name: str, local_path: str, script: str) -> str:
+    def _submit_remote(self, job_name: str, local_path: str, digest: str) -> str:
         """Copy the script to the channel's host and start it there in a new session; its pid
         (the session's, so the block's process group) is the job id."""
         remote = self.channel.push_file(local_path, self.channel.script_dir)
@@ -163,7 +165,8 @@ class LocalProvider(ExecutionProvider, RepresentationMixin):
         with self._lock:
             self.resources[job_id] = {"job_id": job_id, "status": JobStatus(JobState.RUNNING),
                                       "remote_pid": int(pid), "script_path": remote, "cancelled": False,
-                                      "script_sha256": hashlib.sha256(script.encode()).hexdigest()}
+                                      "script_sha256": digest, "job_stdout_path": remote + ".out",
+                                      "job_stderr_path": remote + ".err"}
         logger.debug("Started block %s on %s as pid %s: %s", job_name, self.channel.hostname, job_id, remote)
         return job_id
 
@@ -190,12 +193,16 @@ class LocalProvider(ExecutionProvider, RepresentationMixin):
                     continue
                 record = live[fields[0]]
                 if fields[1] == "ec" and len(fields) == 3 and fields[2].lstrip("-").isdigit():
-                    record["status"] = self._final_status(record, int(fields[2]))
+                    ended = self._final_status(record, int(fields[2]))
                 elif fields[1] == "gone":  # ended without writing its status: a signal
-                    record["status"] = JobStatus(
-                        JobState.CANCELLED, message=None if record["cancelled"] else
-                        f"Block process {fields[0]} on {self.channel.hostname} ended by a signal, not by parsl_repro",
-                        stdout_path=record["script_path"] + ".out", stderr_path=record["script_path"] + ".err")
+                    ended = JobStatus(JobState.CANCELLED, message=None if record["cancelled"] else
+                                      f"Block process {fields[0]} on {self.channel.hostname} ended by a signal, "
+                                      f"not by parsl_repro")
+                else:
+                    continue
+                # its output is on the host: the error handler gets copies (of a failed block's)
+                stdout, stderr = readable_output(self.channel, self.script_dir, record, ended.state)
+                record["status"] = JobStatus(ended.state, ended.message, ended.exit_code, stdout, stderr)
 
     def _cancel_remote(self, job_ids: Sequence[Any]) -> list[bool]:
         """SIGTERM each block's process group on the host, and SIGKILL it ``CANCEL_GRACE``
